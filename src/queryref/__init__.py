@@ -1,0 +1,61 @@
+"""queryref: keep data in the warehouse until you explicitly ask for it.
+
+A ``QueryRef`` is SQL (a sqlglot tree) plus its connection; every step rewrites the SQL, and
+rows reach Python only at guarded sinks.
+
+>>> import queryref as qr
+>>> con = qr.connect()
+>>> t = con.sql("SELECT range AS id, range % 7 AS g FROM range(1000)")
+>>> t.filter(qr.col("g") == 0).count()
+143
+"""
+
+from __future__ import annotations
+
+from queryref import errors
+from queryref._connection import Connection, connect
+from queryref._expr import (
+    Expr,
+    asc,
+    col,
+    count,
+    dense_rank,
+    desc,
+    lag,
+    lead,
+    lit,
+    rank,
+    row_number,
+    when,
+)
+from queryref._notebook import Notebook
+from queryref._options import Options, options
+from queryref._queryref import GroupBy, QueryRef
+from queryref._sinks import ParquetWritten
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Connection",
+    "Expr",
+    "GroupBy",
+    "Notebook",
+    "Options",
+    "ParquetWritten",
+    "QueryRef",
+    "__version__",
+    "asc",
+    "col",
+    "connect",
+    "count",
+    "dense_rank",
+    "desc",
+    "errors",
+    "lag",
+    "lead",
+    "lit",
+    "options",
+    "rank",
+    "row_number",
+    "when",
+]

@@ -1,0 +1,196 @@
+"""``qr.connect(...)`` and the ``Connection`` it returns: the doors into the warehouse."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref._options import resolve
+from queryref._params import render
+from queryref._queryref import QueryRef
+from queryref._sizes import format_bytes
+from queryref._sql import literal, table_ref
+from queryref.backends import Backend
+from queryref.errors import ParameterError, ResultTooLarge
+
+if TYPE_CHECKING:
+    from queryref._typing import SizeLike
+
+
+class Connection:
+    """A connection to one engine. Queries made here are lazy ``QueryRef`` handles.
+
+    >>> import queryref as qr
+    >>> con = qr.connect()
+    >>> con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    >>> con.table("t").to_pandas()["x"].tolist()
+    [1]
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._finalizer = weakref.finalize(self, backend.close)
+
+    @property
+    def dialect(self) -> str:
+        """The engine's SQL dialect (sqlglot's name)."""
+        return self.backend.dialect
+
+    def describe(self) -> str:
+        """What this connection points at (never with a password)."""
+        return self.backend.describe()
+
+    def __repr__(self) -> str:
+        return f"<queryref.Connection {self.describe()}>"
+
+    # -- queries ----------------------------------------------------------------------
+    def sql(self, query: str, **params: Any) -> QueryRef:
+        """A QueryRef over one read-only query; ``{{ name }}`` parameters are filled safely.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT {{ x }} AS x", x="a'b")
+        >>> print(q.sql)
+        SELECT
+          'a''b' AS x
+        """
+        return QueryRef(render(query, params, self), self)
+
+    def table(self, name: str) -> QueryRef:
+        """A QueryRef over a table or view (``"schema.table"`` works too)."""
+        table = table_ref(name, self.dialect)
+        return QueryRef(exp.select("*").from_(table), self)
+
+    def read_parquet(self, path: str | os.PathLike[str]) -> QueryRef:
+        """A QueryRef over a Parquet file (or glob): spill, then keep composing."""
+        func = exp.Anonymous(this="read_parquet", expressions=[literal(os.fspath(path))])
+        return QueryRef(exp.select("*").from_(exp.Table(this=func)), self)
+
+    # -- statements -------------------------------------------------------------------
+    def execute(self, statement: str) -> int | None:
+        """Run a statement now: the one explicit door for DDL/DML. Rows changed, if known."""
+        if not isinstance(statement, str) or not statement.strip():
+            raise ParameterError("execute() takes the SQL statement as non-empty text")
+        rows = self.backend.execute(statement)
+        return rows if rows is not None and _is_dml(statement) else None
+
+    def create_table(self, name: str, data: Any, *, replace: bool = False,
+                     max_bytes: SizeLike = None) -> QueryRef:
+        """Create a table from a DataFrame (pandas/Polars), Arrow data, or a QueryRef.
+
+        A QueryRef becomes ``CREATE TABLE ... AS`` in the database (nothing moves); in-memory
+        data is uploaded under ``max_bytes`` when given.
+        """
+        table = table_ref(name, self.dialect)
+        if isinstance(data, QueryRef):
+            if data.connection is not self:
+                data = data.to_arrow(max_bytes=max_bytes if max_bytes is not None
+                                     else resolve("max_bytes", max_bytes))
+            else:
+                create = exp.Create(kind="TABLE", this=table, replace=replace,
+                                    expression=data.tree.copy())
+                self.backend.execute(create.sql(dialect=self.dialect))
+                return self.table(name)
+        reader = _as_reader(data)
+        budget = None if max_bytes is None else resolve("max_bytes", max_bytes)
+        size = _nbytes(data)
+        if budget is not None and size is not None and size > budget:
+            raise ResultTooLarge(stage="estimate", limit_bytes=budget, seen_bytes=size,
+                                 detail=f"(upload of {format_bytes(size)})")
+        self.backend.create_table(table, reader, replace)
+        return self.table(name)
+
+    def close(self) -> None:
+        """Close the connection; its QueryRefs can no longer run."""
+        self._finalizer()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_dml(statement: str) -> bool:
+    head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    return head in {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "WITH"}
+
+
+def _as_reader(data: Any) -> pa.RecordBatchReader:
+    if isinstance(data, pa.RecordBatchReader):
+        return data
+    if isinstance(data, pa.Table):
+        return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    if isinstance(data, pa.RecordBatch):
+        return pa.RecordBatchReader.from_batches(data.schema, [data])
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data)
+    try:
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            table = pa.Table.from_pandas(data, preserve_index=False)
+            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(data, dict):
+        table = pa.table(data)
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    msg = (
+        f"create_table() takes a pandas/Polars DataFrame, Arrow data, a dict of columns or a "
+        f"QueryRef, not {type(data).__name__}"
+    )
+    raise ParameterError(msg)
+
+
+def _nbytes(data: Any) -> int | None:
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        return int(data.nbytes)
+    for attr in ("estimated_size",):
+        if hasattr(data, attr):
+            return int(getattr(data, attr)())
+    if hasattr(data, "memory_usage"):
+        return int(data.memory_usage(deep=True).sum())
+    return None
+
+
+def connect(target: Any = None, **options: Any) -> Connection:
+    """Connect to an engine. No argument: embedded DuckDB in memory.
+
+    ``"duckdb:///path/file.duckdb"`` (or ``"duckdb:///:memory:"``) and an existing ``duckdb``
+    connection work too; other engines come as their backends land.
+
+    >>> import queryref as qr
+    >>> qr.connect()
+    <queryref.Connection duckdb :memory:>
+    """
+    from queryref.backends.duckdb import DuckDBBackend
+
+    if target is None:
+        return Connection(DuckDBBackend.open(":memory:", **options))
+    if isinstance(target, Connection):
+        return target
+    if isinstance(target, str):
+        if target.startswith("duckdb://"):
+            path = target[len("duckdb://"):]
+            path = path[1:] if path.startswith("/") else path
+            return Connection(DuckDBBackend.open(path or ":memory:", **options))
+        if target == ":memory:" or target.endswith((".duckdb", ".db", ".ddb")):
+            return Connection(DuckDBBackend.open(target, **options))
+        scheme = target.split(":", 1)[0] if ":" in target else target
+        msg = (
+            f"no backend for {scheme!r} URLs yet: this version connects to DuckDB "
+            "(qr.connect(), 'duckdb:///file.duckdb' or a duckdb connection)"
+        )
+        raise ParameterError(msg)
+    try:
+        import duckdb
+
+        if isinstance(target, duckdb.DuckDBPyConnection):
+            return Connection(DuckDBBackend(target, owned=False, label="(your connection)"))
+    except ImportError:  # pragma: no cover
+        pass
+    raise ParameterError(f"cannot connect to a {type(target).__name__}")

@@ -1,0 +1,383 @@
+"""Column expressions: ``qr.col("a") + 1 > qr.lit(3)`` builds a sqlglot tree, nothing runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from queryref._sql import column, literal, parse_expression
+from queryref.errors import ParameterError
+
+if TYPE_CHECKING:
+    from queryref._queryref import QueryRef
+
+__all__ = [
+    "Expr", "asc", "col", "count", "dense_rank", "desc", "lag", "lead", "lit", "rank",
+    "row_number", "when",
+]
+
+
+def _node(value: Any) -> exp.Expression:
+    """A Python value or Expr as a tree: Exprs give their node, plain values become literals."""
+    if isinstance(value, Expr):
+        return value.node.copy()
+    if isinstance(value, exp.Expression):
+        return value.copy()
+    from queryref._queryref import QueryRef
+
+    if isinstance(value, QueryRef):
+        return value.as_scalar().node
+    return literal(value)
+
+
+def _paren(node: exp.Expression) -> exp.Expression:
+    """Parenthesise compound operands so precedence survives generation."""
+    if isinstance(node, exp.Binary | exp.Not | exp.Neg | exp.Between | exp.In | exp.Is):
+        return exp.Paren(this=node)
+    return node
+
+
+class Expr:
+    """A SQL expression under construction; every operator returns a new ``Expr``.
+
+    >>> import queryref as qr
+    >>> ((qr.col("amount") * 2 > 10) & qr.col("status").isin(["open", "held"])).sql()
+    "amount * 2 > 10 AND status IN ('open', 'held')"
+    """
+
+    __slots__ = ("_name", "node")
+
+    def __init__(self, node: exp.Expression, name: str | None = None) -> None:
+        self.node = node
+        self._name = name
+
+    # -- naming --------------------------------------------------------------------------
+    @property
+    def output_name(self) -> str | None:
+        """The column name this expression produces when selected without an alias."""
+        if self._name is not None:
+            return self._name
+        if isinstance(self.node, exp.Column):
+            return self.node.name
+        return None
+
+    def alias(self, name: str) -> Expr:
+        """Name the expression's output column (``select(qr.col("a").alias("b"))``)."""
+        return Expr(self.node.copy(), name=name)
+
+    name = alias
+
+    def sql(self, dialect: str = "duckdb") -> str:
+        """The expression as SQL text."""
+        return self.node.sql(dialect=dialect)
+
+    def __repr__(self) -> str:
+        return f"<Expr {self.sql()}{' AS ' + self._name if self._name else ''}>"
+
+    def __bool__(self) -> bool:
+        msg = (
+            "an Expr has no truth value: combine conditions with & | ~ (not and/or/not), "
+            "and compare results after a sink such as .to_pandas()"
+        )
+        raise TypeError(msg)
+
+    def __hash__(self) -> int:
+        return hash(self.node)
+
+    # -- arithmetic ---------------------------------------------------------------------
+    def _bin(self, kind: type[exp.Binary], other: Any, reverse: bool = False) -> Expr:
+        left, right = _paren(self.node.copy()), _paren(_node(other))
+        if reverse:
+            left, right = right, left
+        return Expr(kind(this=left, expression=right))
+
+    def __add__(self, o: Any) -> Expr: return self._bin(exp.Add, o)
+    def __radd__(self, o: Any) -> Expr: return self._bin(exp.Add, o, True)
+    def __sub__(self, o: Any) -> Expr: return self._bin(exp.Sub, o)
+    def __rsub__(self, o: Any) -> Expr: return self._bin(exp.Sub, o, True)
+    def __mul__(self, o: Any) -> Expr: return self._bin(exp.Mul, o)
+    def __rmul__(self, o: Any) -> Expr: return self._bin(exp.Mul, o, True)
+    def __truediv__(self, o: Any) -> Expr:
+        # True division whatever the operand types (Postgres divides integers as integers).
+        left = exp.cast(_paren(self.node.copy()), exp.DataType.Type.DOUBLE)
+        return Expr(exp.Div(this=left, expression=_paren(_node(o))))
+    def __rtruediv__(self, o: Any) -> Expr:
+        left = exp.cast(_paren(_node(o)), exp.DataType.Type.DOUBLE)
+        return Expr(exp.Div(this=left, expression=_paren(self.node.copy())))
+    def __floordiv__(self, o: Any) -> Expr:
+        return Expr(exp.Floor(this=(self / o).node))
+    def __rfloordiv__(self, o: Any) -> Expr:
+        return Expr(exp.Floor(this=self.__rtruediv__(o).node))
+    def __mod__(self, o: Any) -> Expr: return self._bin(exp.Mod, o)
+    def __rmod__(self, o: Any) -> Expr: return self._bin(exp.Mod, o, True)
+    def __pow__(self, o: Any) -> Expr:
+        return Expr(exp.Pow(this=self.node.copy(), expression=_node(o)))
+    def __rpow__(self, o: Any) -> Expr:
+        return Expr(exp.Pow(this=_node(o), expression=self.node.copy()))
+    def __neg__(self) -> Expr: return Expr(exp.Neg(this=_paren(self.node.copy())))
+    def __pos__(self) -> Expr: return self
+    def abs(self) -> Expr:
+        """Absolute value."""
+        return Expr(exp.Abs(this=self.node.copy()))
+    def round(self, digits: int = 0) -> Expr:
+        """Round to ``digits`` decimals."""
+        return Expr(exp.Round(this=self.node.copy(), decimals=exp.Literal.number(digits)))
+
+    # -- comparisons (== None means IS NULL, as in SQLAlchemy) --------------------------
+    def __eq__(self, o: Any) -> Expr:  # type: ignore[override]
+        return self.is_null() if o is None else self._bin(exp.EQ, o)
+    def __ne__(self, o: Any) -> Expr:  # type: ignore[override]
+        return self.not_null() if o is None else self._bin(exp.NEQ, o)
+    def __lt__(self, o: Any) -> Expr: return self._bin(exp.LT, o)
+    def __le__(self, o: Any) -> Expr: return self._bin(exp.LTE, o)
+    def __gt__(self, o: Any) -> Expr: return self._bin(exp.GT, o)
+    def __ge__(self, o: Any) -> Expr: return self._bin(exp.GTE, o)
+
+    # -- logic --------------------------------------------------------------------------
+    def __and__(self, o: Any) -> Expr: return self._bin(exp.And, o)
+    def __rand__(self, o: Any) -> Expr: return self._bin(exp.And, o, True)
+    def __or__(self, o: Any) -> Expr: return self._bin(exp.Or, o)
+    def __ror__(self, o: Any) -> Expr: return self._bin(exp.Or, o, True)
+    def __invert__(self) -> Expr: return Expr(exp.Not(this=_paren(self.node.copy())))
+
+    def is_null(self) -> Expr:
+        """``IS NULL``."""
+        return Expr(exp.Is(this=_paren(self.node.copy()), expression=exp.Null()))
+
+    def not_null(self) -> Expr:
+        """``IS NOT NULL``."""
+        return Expr(exp.Not(this=self.is_null().node))
+
+    is_not_null = not_null
+
+    def isin(self, values: Iterable[Any] | QueryRef) -> Expr:
+        """``IN (values...)`` or ``IN (subquery)`` for a one-column QueryRef.
+
+        Keeps SQL semantics: ``~x.isin(q)`` is ``NOT IN``, which is empty when ``q`` has a NULL.
+        """
+        from queryref._queryref import QueryRef
+
+        if isinstance(values, QueryRef):
+            return Expr(exp.In(this=_paren(self.node.copy()), query=values.tree.copy()))
+        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+            raise ParameterError(f"isin() takes a list of values or a QueryRef, not {values!r}")
+        items = [_node(v) for v in values]
+        if not items:
+            return Expr(exp.false())
+        return Expr(exp.In(this=_paren(self.node.copy()), expressions=items))
+
+    def between(self, low: Any, high: Any) -> Expr:
+        """``BETWEEN low AND high`` (both ends included)."""
+        return Expr(exp.Between(this=_paren(self.node.copy()), low=_node(low), high=_node(high)))
+
+    def like(self, pattern: str) -> Expr:
+        """``LIKE pattern`` (``%`` any text, ``_`` one character)."""
+        return Expr(exp.Like(this=self.node.copy(), expression=literal(pattern)))
+
+    def ilike(self, pattern: str) -> Expr:
+        """Case-insensitive ``LIKE``."""
+        return Expr(exp.ILike(this=self.node.copy(), expression=literal(pattern)))
+
+    def cast(self, to: str) -> Expr:
+        """``CAST(expr AS to)``; ``to`` is a SQL type such as ``"BIGINT"`` or ``"DECIMAL(9,2)"``."""
+        return Expr(exp.cast(self.node.copy(), _data_type(to)), name=self.output_name)
+
+    def coalesce(self, *others: Any) -> Expr:
+        """The first non-NULL of this and ``others``."""
+        return Expr(exp.Coalesce(this=self.node.copy(), expressions=[_node(o) for o in others]))
+
+    fill_null = coalesce
+
+    # -- aggregates ---------------------------------------------------------------------
+    def sum(self) -> Expr: return Expr(exp.Sum(this=self.node.copy()))
+    def mean(self) -> Expr: return Expr(exp.Avg(this=self.node.copy()))
+    avg = mean
+    def min(self) -> Expr: return Expr(exp.Min(this=self.node.copy()))
+    def max(self) -> Expr: return Expr(exp.Max(this=self.node.copy()))
+    def count(self) -> Expr:
+        """Number of non-NULL values."""
+        return Expr(exp.Count(this=self.node.copy()))
+    def count_distinct(self) -> Expr:
+        """Number of distinct non-NULL values."""
+        return Expr(exp.Count(this=exp.Distinct(expressions=[self.node.copy()])))
+    nunique = count_distinct
+
+    # -- windows ------------------------------------------------------------------------
+    def over(
+        self,
+        partition_by: str | Expr | Sequence[str | Expr] | None = None,
+        order_by: str | Expr | Sequence[str | Expr] | None = None,
+    ) -> Expr:
+        """Turn an aggregate or ranking function into a window function.
+
+        >>> import queryref as qr
+        >>> qr.row_number().over(partition_by="g", order_by=qr.desc("v")).sql()
+        'ROW_NUMBER() OVER (PARTITION BY g ORDER BY v DESC NULLS LAST)'
+        """
+        parts = [_into_node(p) for p in _as_list(partition_by)]
+        orders = [ordering(o) for o in _as_list(order_by)]
+        window = exp.Window(
+            this=self.node.copy(),
+            partition_by=parts or None,
+            order=exp.Order(expressions=orders) if orders else None,
+        )
+        return Expr(window)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | Expr | exp.Expression):
+        return [value]
+    return list(value)
+
+
+def _into_node(value: Any) -> exp.Expression:
+    """A column name (str) or an Expr as a tree. Used for keys: text is a column name."""
+    if isinstance(value, str):
+        return column(value)
+    if isinstance(value, Expr):
+        return value.node.copy()
+    if isinstance(value, exp.Expression):
+        return value.copy()
+    raise ParameterError(f"expected a column name or an expression, not {value!r}")
+
+
+def _data_type(to: str | exp.DataType) -> exp.DataType:
+    if isinstance(to, exp.DataType):
+        return to
+    try:
+        return exp.DataType.build(to)
+    except Exception as err:
+        raise ParameterError(f"{to!r} is not a SQL type: {err}") from None
+
+
+def ordering(key: Any) -> exp.Ordered:
+    """A sort key: a name, an Expr, or ``qr.desc(...)``/``qr.asc(...)``. NULLs sort last."""
+    if isinstance(key, _Sort):
+        return key.ordered.copy()
+    return exp.Ordered(this=_into_node(key), desc=False, nulls_first=False)
+
+
+class _Sort:
+    """A sort key with its direction, made by :func:`asc` and :func:`desc`."""
+
+    __slots__ = ("ordered",)
+
+    def __init__(self, ordered: exp.Ordered) -> None:
+        self.ordered = ordered
+
+    def __repr__(self) -> str:
+        return f"<Sort {self.ordered.sql()}>"
+
+
+def asc(key: str | Expr, nulls_first: bool = False) -> _Sort:
+    """Ascending sort key (NULLs last unless ``nulls_first``)."""
+    return _Sort(exp.Ordered(this=_into_node(key), desc=False, nulls_first=nulls_first))
+
+
+def desc(key: str | Expr, nulls_first: bool = False) -> _Sort:
+    """Descending sort key (NULLs last unless ``nulls_first``).
+
+    >>> import queryref as qr
+    >>> qr.desc("total")
+    <Sort total DESC NULLS LAST>
+    """
+    return _Sort(exp.Ordered(this=_into_node(key), desc=True, nulls_first=nulls_first))
+
+
+def col(name: str) -> Expr:
+    """A column by name; ``"t.name"`` is not split: use the name as the query shows it.
+
+    >>> import queryref as qr
+    >>> (qr.col("Amount") > 1).sql()
+    '"Amount" > 1'
+    """
+    if isinstance(name, str) and name == "*":
+        return Expr(exp.Star())
+    return Expr(column(name), name=name)
+
+
+def lit(value: Any) -> Expr:
+    """A literal value (str, number, bool, None, Decimal, date, datetime ...).
+
+    >>> import queryref as qr
+    >>> qr.lit("it's").sql()
+    "'it''s'"
+    """
+    return Expr(literal(value))
+
+
+def count(expr: str | Expr | None = None) -> Expr:
+    """``COUNT(*)``, or ``COUNT(expr)`` (non-NULL values) when given.
+
+    >>> import queryref as qr
+    >>> qr.count().sql()
+    'COUNT(*)'
+    """
+    if expr is None:
+        return Expr(exp.Count(this=exp.Star()))
+    return Expr(exp.Count(this=_into_node(expr)))
+
+
+def row_number() -> Expr:
+    """``ROW_NUMBER()``: use with ``.over(...)``."""
+    return Expr(exp.RowNumber())
+
+
+def rank() -> Expr:
+    """``RANK()``: use with ``.over(...)``."""
+    return Expr(exp.Anonymous(this="RANK", expressions=[]))
+
+
+def dense_rank() -> Expr:
+    """``DENSE_RANK()``: use with ``.over(...)``."""
+    return Expr(exp.Anonymous(this="DENSE_RANK", expressions=[]))
+
+
+def lag(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
+    """The value ``offset`` rows before, within the window: use with ``.over(...)``."""
+    extra = {} if default is None else {"default": _node(default)}
+    return Expr(exp.Lag(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
+
+
+def lead(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
+    """The value ``offset`` rows after, within the window: use with ``.over(...)``."""
+    extra = {} if default is None else {"default": _node(default)}
+    return Expr(exp.Lead(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
+
+
+class _When:
+    """``CASE WHEN ... THEN ...`` under construction; finish with ``.otherwise(value)``."""
+
+    def __init__(self, ifs: list[exp.If]) -> None:
+        self._ifs = ifs
+
+    def when(self, condition: Expr | str, value: Any) -> _When:
+        """Add a branch."""
+        return _When([*self._ifs, _if(condition, value)])
+
+    def otherwise(self, value: Any) -> Expr:
+        """Finish the CASE with its ELSE value."""
+        return Expr(exp.Case(ifs=[i.copy() for i in self._ifs], default=_node(value)))
+
+    def end(self) -> Expr:
+        """Finish the CASE without ELSE (NULL when no branch matches)."""
+        return Expr(exp.Case(ifs=[i.copy() for i in self._ifs]))
+
+
+def _if(condition: Expr | str, value: Any) -> exp.If:
+    cond = parse_expression(condition, None) if isinstance(condition, str) else _node(condition)
+    return exp.If(this=cond, true=_node(value))
+
+
+def when(condition: Expr | str, value: Any) -> _When:
+    """``CASE WHEN condition THEN value ...``; a text condition is SQL.
+
+    >>> import queryref as qr
+    >>> qr.when(qr.col("v") > 0, "pos").when("v < 0", "neg").otherwise("zero").sql()
+    "CASE WHEN v > 0 THEN 'pos' WHEN v < 0 THEN 'neg' ELSE 'zero' END"
+    """
+    return _When([_if(condition, value)])

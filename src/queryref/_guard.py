@@ -1,0 +1,74 @@
+"""The size guard's fetch layer: count bytes as batches arrive, stop the query on crossing.
+
+This is the guarantee behind every in-memory sink: whatever an estimate said, the process
+never holds more than the budget plus one batch of the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from queryref._progress import Progress
+from queryref.backends import Stream
+from queryref.errors import ResultTooLarge
+
+
+def collect(
+    stream: Stream,
+    *,
+    max_bytes: int | None,
+    max_rows: int | None,
+    size_of: Callable[[pa.RecordBatch], int],
+    progress: bool | str = "auto",
+) -> pa.Table:
+    """Read every batch of ``stream`` under the budget and return them as one table.
+
+    Crossing ``max_bytes`` (as measured by ``size_of``) or ``max_rows`` cancels the query in
+    the database, drops what was fetched and raises :class:`ResultTooLarge`.
+    """
+    batches: list[pa.RecordBatch] = []
+    seen_bytes = 0
+    seen_rows = 0
+    meter = Progress("fetching", progress)
+    try:
+        for batch in stream:
+            seen_rows += batch.num_rows
+            seen_bytes += size_of(batch)
+            meter.add(batch.num_rows, batch.nbytes)
+            over_rows = max_rows is not None and seen_rows > max_rows
+            over_bytes = max_bytes is not None and seen_bytes > max_bytes
+            if over_rows or over_bytes:
+                stream.cancel()
+                batches.clear()
+                del batch
+                raise ResultTooLarge(
+                    stage="fetch",
+                    limit_bytes=max_bytes,
+                    seen_bytes=seen_bytes,
+                    limit_rows=max_rows if over_rows else None,
+                    seen_rows=seen_rows,
+                )
+            batches.append(batch)
+    finally:
+        stream.close()
+        meter.done()
+    return pa.Table.from_batches(batches, schema=stream.schema)
+
+
+def batch_rows_for(schema: pa.Schema, batch_rows: int, max_bytes: int | None) -> int:
+    """Rows per batch so that one batch is small next to the budget (at most 1/16 of it).
+
+    Fixed-width columns count their width, text and nested columns 32 bytes a row.
+    """
+    if max_bytes is None:
+        return batch_rows
+    width = 0
+    for field in schema:
+        try:
+            width += max(field.type.bit_width // 8, 1)
+        except ValueError:
+            width += 32
+    rows = max(max_bytes // 16 // max(width, 1), 1024)
+    return max(min(batch_rows, rows), 1)

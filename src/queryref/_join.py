@@ -1,0 +1,236 @@
+"""Joins and set operations between two queries on the same connection.
+
+Join sides are aliased ``l`` and ``r`` in the generated SQL; a join predicate may name them
+(``"l.id = r.customer_id"``), and unqualified names that exist on one side only are
+qualified automatically. Output columns that exist on both sides get ``suffixes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from queryref import _rewrite as rw
+from queryref._expr import Expr
+from queryref._sql import column, ident, parse_expression
+from queryref.errors import ParameterError, UnknownColumnError
+
+if TYPE_CHECKING:
+    from queryref._queryref import QueryRef
+    from queryref._typing import JoinHow
+
+_HOWS = ("inner", "left", "right", "outer", "full", "semi", "anti", "cross")
+
+
+def _same_connection(left: QueryRef, right: QueryRef, what: str) -> None:
+    if left.connection is not right.connection:
+        msg = (
+            f"{what} needs both queries on the same connection; move one side first "
+            "(e.g. con.create_table(name, other.to_arrow()))"
+        )
+        raise ParameterError(msg)
+
+
+def _source(q: QueryRef, alias: str) -> exp.Expression:
+    """A FROM source for ``q``: its table directly when it is a plain table, else a subquery."""
+    tree = q.tree
+    if (
+        isinstance(tree, exp.Select)
+        and len(tree.expressions) == 1
+        and isinstance(tree.expressions[0], exp.Star)
+        and not tree.expressions[0].args.get("except")
+        and not any(tree.args.get(k) for k in ("where", "group", "having", "order", "limit",
+                                                   "offset", "distinct", "joins", "with_",
+                                                   "with", "qualify", "windows"))
+        and isinstance(tree.args.get("from_"), exp.From)
+        and isinstance(tree.args["from_"].this, exp.Table)
+        and not tree.args["from_"].this.args.get("sample")
+        and not isinstance(tree.args["from_"].this.this, exp.Func)
+    ):
+        table = tree.args["from_"].this.copy()
+        table.set("alias", exp.TableAlias(this=ident(alias)))
+        return table
+    return exp.Subquery(this=tree.copy(), alias=exp.TableAlias(this=ident(alias)))
+
+
+def _names(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _qualify(node: exp.Expression, left: Sequence[str], right: Sequence[str]) -> exp.Expression:
+    """Give unqualified columns of a join predicate their side; ambiguous names are an error."""
+    node = node.copy()
+    for c in rw.scope_columns(node):
+        in_l, in_r = c.name in left, c.name in right
+        if in_l and in_r:
+            msg = (
+                f"column {c.name!r} exists on both sides of the join: write l.{c.name} or "
+                f"r.{c.name} in the predicate, or pass on={c.name!r}"
+            )
+            raise ParameterError(msg)
+        if not in_l and not in_r:
+            raise UnknownColumnError([c.name], [*left, *right])
+        c.set("table", ident("l" if in_l else "r"))
+    for c in node.find_all(exp.Column):
+        side = c.table
+        if side in ("l", "r"):
+            names = left if side == "l" else right
+            if c.name not in names:
+                raise UnknownColumnError([f"{side}.{c.name}"], [f"{side}.{n}" for n in names])
+    return node
+
+
+def _unique(name: str, taken: set[str], suffix: str) -> str:
+    candidate = name + suffix
+    while candidate in taken:
+        candidate += suffix or "_"
+    return candidate
+
+
+def join(
+    left: QueryRef,
+    right: QueryRef,
+    *,
+    on: str | Sequence[str] | Expr | None,
+    how: JoinHow,
+    left_on: str | Sequence[str] | None,
+    right_on: str | Sequence[str] | None,
+    suffixes: tuple[str, str],
+) -> QueryRef:
+    """The join of ``left`` and ``right`` as a new QueryRef (see ``QueryRef.join``)."""
+    from queryref._queryref import QueryRef
+
+    if not isinstance(right, QueryRef):
+        raise ParameterError(f"join() takes a QueryRef, not {type(right).__name__}")
+    _same_connection(left, right, "join()")
+    how_l = str(how).lower()
+    if how_l not in _HOWS:
+        raise ParameterError(f"join how must be one of {', '.join(_HOWS)}; got {how!r}")
+    how_l = "outer" if how_l == "full" else how_l
+    lcols, rcols = left.columns, right.columns
+    using: list[str] = []
+    cond: exp.Expression | None = None
+
+    if how_l == "cross":
+        if on is not None or left_on is not None or right_on is not None:
+            raise ParameterError("a cross join takes no on/left_on/right_on")
+    elif left_on is not None or right_on is not None:
+        if on is not None:
+            raise ParameterError("give either on= or left_on=/right_on=, not both")
+        lk = [left._resolve(n) for n in _names(left_on)]
+        rk = [right._resolve(n) for n in _names(right_on)]
+        if not lk or len(lk) != len(rk):
+            raise ParameterError("left_on and right_on need the same number of columns (>= 1)")
+        cond = rw.and_all([exp.EQ(this=column(a, "l"), expression=column(b, "r"))
+                           for a, b in zip(lk, rk, strict=True)])
+    elif isinstance(on, Expr) or (isinstance(on, str) and on not in lcols and on not in rcols
+                                  and not _both_have(left, right, on)):
+        node = on.node if isinstance(on, Expr) else parse_expression(on, left.dialect)
+        cond = _qualify(node, lcols, rcols)
+    else:
+        names = _names(on)  # type: ignore[arg-type]
+        if not names:
+            raise ParameterError(f"{how_l} join needs on=, or left_on= and right_on=")
+        using = [left._resolve(n) for n in names]
+        for n in using:
+            right._resolve(n)
+        cond = rw.and_all([exp.EQ(this=column(n, "l"), expression=column(right._resolve(n), "r"))
+                           for n in using])
+
+    lsrc, rsrc = _source(left, "l"), _source(right, "r")
+    if how_l in ("semi", "anti"):
+        exists = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(rsrc).where(cond))
+        tree = exp.select(*[column(c, "l") for c in lcols]).from_(lsrc)
+        tree = tree.where(exp.Not(this=exists) if how_l == "anti" else exists)
+        return left._new(tree, lcols)
+
+    items: list[exp.Expression] = []
+    names_out: list[str] = []
+    taken: set[str] = set()
+    for n in using:
+        rn = right._resolve(n)
+        if how_l in ("right",):
+            node: exp.Expression = column(rn, "r")
+        elif how_l == "outer":
+            node = exp.Coalesce(this=column(n, "l"), expressions=[column(rn, "r")])
+        else:
+            node = column(n, "l")
+        items.append(_aliased(node, n))
+        names_out.append(n)
+        taken.add(n)
+    right_rest = [c for c in rcols if c not in {right._resolve(u) for u in using}]
+    left_rest = [c for c in lcols if c not in using]
+    collide = set(left_rest) & set(right_rest) | (set(right_rest) & set(using))
+    for c in left_rest:
+        name = _unique(c, taken | set(right_rest), suffixes[0]) if c in collide and suffixes[0] \
+            else c
+        items.append(_aliased(column(c, "l"), name))
+        names_out.append(name)
+        taken.add(name)
+    for c in right_rest:
+        name = _unique(c, taken | set(left_rest), suffixes[1]) if c in collide or c in taken \
+            else c
+        items.append(_aliased(column(c, "r"), name))
+        names_out.append(name)
+        taken.add(name)
+    if len(set(names_out)) != len(names_out):
+        raise ParameterError(f"suffixes {suffixes!r} leave duplicate column names: {names_out}")
+    kind = {"inner": None, "left": "LEFT", "right": "RIGHT", "outer": "FULL",
+            "cross": "CROSS"}[how_l]
+    joined = exp.Join(this=rsrc, on=cond, side=kind if kind in ("LEFT", "RIGHT", "FULL") else None,
+                      kind="CROSS" if kind == "CROSS" else None)
+    tree = exp.select(*items).from_(lsrc)
+    tree.set("joins", [joined])
+    return left._new(tree, names_out)
+
+
+def _both_have(left: QueryRef, right: QueryRef, name: str) -> bool:
+    try:
+        left._resolve(name)
+        right._resolve(name)
+    except UnknownColumnError:
+        return False
+    return True
+
+
+def _aliased(node: exp.Expression, name: str) -> exp.Expression:
+    if isinstance(node, exp.Column) and node.name == name:
+        return node
+    return exp.Alias(this=node, alias=ident(name))
+
+
+def set_operation(
+    left: QueryRef, right: QueryRef, kind: type[exp.SetOperation], *, distinct: bool
+) -> QueryRef:
+    """UNION / INTERSECT / EXCEPT, columns matched by name when both have the same names."""
+    from queryref._queryref import QueryRef
+
+    if not isinstance(right, QueryRef):
+        raise ParameterError(f"expected a QueryRef, not {type(right).__name__}")
+    _same_connection(left, right, kind.__name__.lower() + "()")
+    lcols, rcols = left.columns, right.columns
+    if len(lcols) != len(rcols):
+        msg = (
+            f"{kind.__name__.lower()}() needs the same number of columns on both sides: "
+            f"{lcols} vs {rcols}"
+        )
+        raise ParameterError(msg)
+    if rcols != lcols and sorted(rcols) == sorted(lcols):
+        right = right.select(*lcols)
+    sides = []
+    for q in (left, right):
+        tree = q.tree
+        s = rw.shape(tree)
+        if s.select is not None and s.ordered and not s.limited:
+            tree = tree.copy()  # an operand's order means nothing to a set operation
+            tree.set("order", None)
+        if s.select is None or s.limited or tree.args.get("with_"):
+            tree = rw.wrap(tree, q.columns)
+        sides.append(tree.copy())
+    return left._new(kind(this=sides[0], expression=sides[1], distinct=distinct), lcols)

@@ -1,0 +1,575 @@
+"""``QueryRef``: an immutable handle on a query. Composition methods return new handles.
+
+Nothing here runs a query except the sinks (delegated to :mod:`queryref._sinks`) and the
+schema lookup that column checking needs (one zero-row query per handle, cached).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref import _rewrite as rw
+from queryref._expr import Expr, _data_type, _Sort, ordering
+from queryref._options import _UNSET
+from queryref._sql import column, parse_expression
+from queryref.errors import ParameterError, UnknownColumnError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from queryref._connection import Connection
+    from queryref._sinks import ParquetWritten
+    from queryref._typing import JoinHow, SizeLike
+
+_tmp_names = (f"_qr_tmp{i}" for i in itertools.count(1))
+
+
+class QueryRef:
+    """A query held as a sqlglot tree plus the connection it runs on. Nothing runs until a sink.
+
+    >>> import queryref as qr
+    >>> con = qr.connect()
+    >>> q = con.sql("SELECT range AS id, range % 3 AS g FROM range(10)")
+    >>> top = q.filter(qr.col("g") == 1).select("id").order_by(qr.desc("id")).limit(2)
+    >>> top.to_pandas()["id"].tolist()
+    [7, 4]
+    """
+
+    __slots__ = ("_con", "_names", "_schema", "_tree")
+
+    def __init__(
+        self,
+        tree: exp.Query,
+        con: Connection,
+        *,
+        names: Sequence[str] | None = None,
+        schema: pa.Schema | None = None,
+    ) -> None:
+        self._tree = tree
+        self._con = con
+        self._schema = schema
+        self._names: tuple[str, ...] | None = (
+            tuple(schema.names) if schema is not None else (tuple(names) if names else None)
+        )
+
+    # -- identity ---------------------------------------------------------------------
+    @property
+    def tree(self) -> exp.Query:
+        """The sqlglot tree (shared: copy it before changing it)."""
+        return self._tree
+
+    @property
+    def connection(self) -> Connection:
+        """The connection this query runs on."""
+        return self._con
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect of the connection's engine."""
+        return self._con.dialect
+
+    @property
+    def sql(self) -> str:
+        """The SQL that will run, in the connection's dialect, pretty-printed."""
+        return self._tree.sql(dialect=self.dialect, pretty=True)
+
+    def compile(self, dialect: str | None = None, *, pretty: bool = True) -> str:
+        """The query as SQL text for ``dialect`` (default: the connection's).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT 1 AS x").limit(5)
+        >>> q.compile("tsql", pretty=False)
+        'SELECT TOP 5 1 AS x'
+        """
+        try:
+            return self._tree.sql(dialect=dialect or self.dialect, pretty=pretty)
+        except ValueError as err:  # unknown dialect
+            raise ParameterError(str(err)) from None
+
+    def __repr__(self) -> str:
+        return f"<QueryRef on {self._con.describe()}>\n{self.sql}"
+
+    def __str__(self) -> str:
+        return self.sql
+
+    def __bool__(self) -> bool:
+        msg = (
+            "a QueryRef has no truth value: nothing has run. Use .count(), .preview() or a "
+            "sink such as .to_pandas() to look at its rows"
+        )
+        raise TypeError(msg)
+
+    def __len__(self) -> int:
+        msg = "len() would run the query: use .count(), which counts in the database"
+        raise TypeError(msg)
+
+    def __iter__(self) -> Iterator[Any]:
+        msg = "iterating would fetch every row: use .to_arrow_batches() or .to_pandas_batches()"
+        raise TypeError(msg)
+
+    def _new(self, tree: exp.Query, names: Sequence[str] | None = None) -> QueryRef:
+        return QueryRef(tree, self._con, names=names)
+
+    # -- schema -----------------------------------------------------------------------
+    @property
+    def schema(self) -> pa.Schema:
+        """The result's Arrow schema, from the engine's metadata or a zero-row query (cached)."""
+        if self._schema is None:
+            self._schema = self._con.backend.schema(self._tree.sql(dialect=self.dialect))
+            self._names = tuple(self._schema.names)
+        return self._schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The result's column names (no rows are fetched)."""
+        if self._names is None:
+            return list(self.schema.names)
+        return list(self._names)
+
+    def _resolve(self, name: str) -> str:
+        """The column's name as the query has it; raises UnknownColumnError."""
+        names = self.columns
+        if name in names:
+            return name
+        if self._con.backend.case_insensitive:
+            folded = [n for n in names if n.lower() == name.lower()]
+            if len(folded) == 1:
+                return folded[0]
+        raise UnknownColumnError([name], names)
+
+    def _check(self, nodes: Sequence[exp.Expression]) -> None:
+        """Raise UnknownColumnError if an expression names a column the query lacks."""
+        names = set(self.columns)
+        missing: list[str] = []
+        for node in nodes:
+            for c in rw.scope_columns(node):
+                if c.name in names or c.name in missing:
+                    continue
+                try:
+                    self._resolve(c.name)
+                except UnknownColumnError:
+                    missing.append(c.name)
+        if missing:
+            raise UnknownColumnError(missing, self.columns)
+
+    def _to_node(self, value: Any, *, sql_text: bool = True) -> exp.Expression:
+        """An Expr, a column name, or SQL text as a tree in this connection's dialect."""
+        if isinstance(value, Expr):
+            return value.node.copy()
+        if isinstance(value, exp.Expression):
+            return value.copy()
+        if isinstance(value, str):
+            if value in self.columns or not sql_text:
+                return column(value)
+            return parse_expression(value, self.dialect)
+        if isinstance(value, QueryRef):
+            return value.as_scalar().node
+        raise ParameterError(f"expected an expression, a column name or SQL text, not {value!r}")
+
+    def _named(self, value: Any) -> tuple[str, exp.Expression]:
+        """A projection item with its output name."""
+        if isinstance(value, str) and value in self.columns:
+            return value, column(value)
+        node = self._to_node(value)
+        if isinstance(value, Expr) and value.output_name:
+            return value.output_name, node
+        if isinstance(node, exp.Alias):
+            return node.alias, node.this
+        name = rw.output_name(node) or node.sql(dialect=self.dialect)
+        return name, node
+
+    def _base(self, op: rw.Op, new: Sequence[exp.Expression] = ()) -> tuple[exp.Select, rw.Shape]:
+        """The SELECT to extend with ``op``: this one, or this one wrapped as a subquery."""
+        s = rw.shape(self._tree)
+        if rw.needs_wrap(s, op, new) or (
+            op is rw.Op.LIMIT and s.select is not None and not rw.has_constant_limits(s.select)
+        ):
+            wrapped = rw.wrap(self._tree, self.columns)
+            return wrapped, rw.shape(wrapped)
+        assert s.select is not None
+        return s.select, s
+
+    def _project(self, op: rw.Op, items: Sequence[tuple[str, exp.Expression]]) -> QueryRef:
+        """A new projection: ``items`` are (output name, expression over current columns)."""
+        names = [n for n, _ in items]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ParameterError(f"duplicate output column names {dupes}: give each an alias")
+        nodes = [node for _, node in items]
+        self._check(nodes)
+        select, s = self._base(op, nodes)
+        columns = self.columns
+        stars = rw.star_columns(s, columns)
+        lead = [n for n, node in items[: len(stars)]
+                if isinstance(node, exp.Column) and not node.table and node.name == n]
+        if stars and lead == stars:
+            projection = [exp.Star(), *rw.project_items(s, columns, items[len(stars):])]
+        else:
+            projection = rw.project_items(s, columns, items)
+        tree = rw.with_projection(select, s, columns, projection, names)
+        return self._new(tree, names)
+
+    # -- composition --------------------------------------------------------------------
+    def select(self, *items: str | Expr, **named: str | Expr) -> QueryRef:
+        """Keep (or compute) these columns, in this order.
+
+        Text is a column name when the query has that column, SQL otherwise;
+        ``qr.col("*")`` keeps every column.
+        """
+        out: list[tuple[str, exp.Expression]] = []
+        for item in items:
+            if (isinstance(item, Expr) and isinstance(item.node, exp.Star)) or item == "*":
+                out += [(c, column(c)) for c in self.columns]
+            else:
+                out.append(self._named(item))
+        out += [(alias, self._to_node(v)) for alias, v in named.items()]
+        if not out:
+            raise ParameterError("select() needs at least one column")
+        return self._project(rw.Op.PROJECT, out)
+
+    def mutate(self, *exprs: Expr, **named: str | Expr | Any) -> QueryRef:
+        """Add or replace columns (a replaced column keeps its place).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT 2 AS a").mutate(b=qr.col("a") * 10, a="a + 1")
+        >>> q.to_pandas().values.tolist()
+        [[3, 20]]
+        """
+        new: dict[str, exp.Expression] = {}
+        for e in exprs:
+            name, node = self._named(e)
+            new[name] = node
+        for alias, value in named.items():
+            is_expr = isinstance(value, str | Expr | exp.Expression | QueryRef)
+            new[alias] = self._to_node(value) if is_expr else _value_node(value)
+        columns = self.columns
+        resolved = {(self._resolve(k) if _has(columns, k, self) else k): v for k, v in new.items()}
+        items = [(c, resolved.pop(c) if c in resolved else column(c)) for c in columns]
+        items += list(resolved.items())
+        return self._project(rw.Op.PROJECT, items)
+
+    with_columns = mutate
+
+    def rename(self, mapping: Mapping[str, str] | None = None, /, **renames: str) -> QueryRef:
+        """Rename columns: ``rename({"old": "new"})`` or ``rename(old="new")``."""
+        pairs = {**(mapping or {}), **renames}
+        resolved = {self._resolve(old): new for old, new in pairs.items()}
+        items = [(resolved.get(c, c), column(c)) for c in self.columns]
+        return self._project(rw.Op.PROJECT, items)
+
+    def drop(self, *names: str) -> QueryRef:
+        """Remove columns."""
+        gone = {self._resolve(n) for n in names}
+        items = [(c, column(c)) for c in self.columns if c not in gone]
+        if not items:
+            raise ParameterError("drop() would remove every column")
+        return self._project(rw.Op.PROJECT, items)
+
+    def cast(self, mapping: Mapping[str, str] | None = None, /, **types: str) -> QueryRef:
+        """Change column types: ``cast(amount="DECIMAL(12,2)")``."""
+        pairs = {**(mapping or {}), **types}
+        return self.mutate(**{
+            self._resolve(n): Expr(exp.cast(column(self._resolve(n)), _data_type(t)))
+            for n, t in pairs.items()
+        })
+
+    def filter(self, *predicates: str | Expr) -> QueryRef:
+        """Keep rows where every predicate holds (Exprs or SQL text, ANDed).
+
+        After an aggregate this becomes HAVING; after a limit, a window or DISTINCT it wraps
+        the query, so the result is always what the steps mean in order.
+        """
+        if not predicates:
+            return self
+        nodes = [self._to_node(p, sql_text=True) if not isinstance(p, str)
+                 else parse_expression(p, self.dialect) for p in predicates]
+        self._check(nodes)
+        s = rw.shape(self._tree)
+        if not s.aggregated:
+            nodes = [_aggregates_as_windows(n) for n in nodes]
+        if any(rw.contains_window(n) for n in nodes):
+            return self._filter_via_column(nodes)
+        select, s = self._base(rw.Op.FILTER, nodes)
+        cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
+        tree = select.having(cond, copy=True) if s.aggregated else select.where(cond, copy=True)
+        return self._new(tree, self._names)
+
+    where = filter
+
+    def _filter_via_column(self, nodes: Sequence[exp.Expression]) -> QueryRef:
+        """A predicate with a window: compute it as a column, filter on it, drop it."""
+        tmp = next(_tmp_names)
+        cond = rw.and_all(list(nodes))
+        return self.mutate(**{tmp: Expr(cond)}).filter(Expr(column(tmp))).drop(tmp)
+
+    def group_by(self, *keys: str | Expr, **named_keys: str | Expr) -> GroupBy:
+        """Group rows by keys; finish with ``.agg(...)``."""
+        out = [self._named(k) for k in keys]
+        out += [(alias, self._to_node(v)) for alias, v in named_keys.items()]
+        return GroupBy(self, out)
+
+    def agg(self, *aggs: Expr, **named: str | Expr) -> QueryRef:
+        """Aggregate the whole query into one row: ``agg(total=qr.col("x").sum())``."""
+        return GroupBy(self, []).agg(*aggs, **named)
+
+    def _aggregate(self, keys: Sequence[tuple[str, exp.Expression]],
+                   aggs: Sequence[tuple[str, exp.Expression]]) -> QueryRef:
+        items = [*keys, *aggs]
+        if not aggs and not keys:
+            raise ParameterError("agg() needs at least one aggregate")
+        names = [n for n, _ in items]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ParameterError(f"duplicate output column names {dupes}: give each an alias")
+        nodes = [node for _, node in items]
+        self._check(nodes)
+        select, s = self._base(rw.Op.AGGREGATE, nodes)
+        tree = select.copy()
+        tree.set("order", None)
+        tree.set("expressions", rw.project_items(s, self.columns, items))
+        group = [rw.substitute(node, s.aliases) for _, node in keys]
+        tree.set("group", exp.Group(expressions=group) if group else None)
+        return self._new(tree, names)
+
+    def order_by(self, *keys: str | Expr | _Sort) -> QueryRef:
+        """Sort by keys (``qr.desc("x")`` for descending; NULLs last). Earlier sorts break ties."""
+        if not keys:
+            return self
+        ordered = []
+        for k in keys:
+            if isinstance(k, str) and k not in self.columns:
+                ordered.append(exp.Ordered(this=self._to_node(k), desc=False, nulls_first=False))
+            else:
+                ordered.append(ordering(k))
+        self._check([o.this for o in ordered])
+        select, s = self._base(rw.Op.ORDER, [o.this for o in ordered])
+        return self._new(rw.add_order(select, s, ordered, self.columns), self._names)
+
+    sort = order_by
+
+    def limit(self, n: int | None, offset: int = 0) -> QueryRef:
+        """At most ``n`` rows (after skipping ``offset``)."""
+        for name, v in (("n", n), ("offset", offset)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ParameterError(f"limit() {name} must be a non-negative integer, not {v!r}")
+        select, _ = self._base(rw.Op.LIMIT)
+        return self._new(rw.combine_limit(select, n, offset), self._names)
+
+    def head(self, n: int = 5) -> QueryRef:
+        """The first ``n`` rows (lazy: the same as ``limit(n)``)."""
+        return self.limit(n)
+
+    def distinct(self, *on: str | Expr) -> QueryRef:
+        """Drop duplicate rows, or keep the first row for each value of ``on``."""
+        if on:
+            keys = [self._named(k)[1] for k in on]
+            self._check(keys)
+            s = rw.shape(self._tree)
+            order = list(s.select.args["order"].expressions) if s.select is not None \
+                and s.ordered else []
+            tmp = next(_tmp_names)
+            window = exp.Window(this=exp.RowNumber(), partition_by=keys,
+                                order=exp.Order(expressions=order) if order else None)
+            return self.mutate(**{tmp: Expr(window)}).filter(Expr(column(tmp)).__eq__(1)) \
+                .drop(tmp)
+        select, s = self._base(rw.Op.DISTINCT)
+        if s.distinct:
+            return self
+        tree = select.copy()
+        tree.set("distinct", exp.Distinct())
+        return self._new(tree, self._names)
+
+    unique = distinct
+
+    def join(
+        self,
+        other: QueryRef,
+        on: str | Sequence[str] | Expr | None = None,
+        how: JoinHow = "inner",
+        *,
+        left_on: str | Sequence[str] | None = None,
+        right_on: str | Sequence[str] | None = None,
+        suffixes: tuple[str, str] = ("", "_right"),
+    ) -> QueryRef:
+        """Join with another query on the same connection (see :mod:`queryref._join`)."""
+        from queryref._join import join
+
+        return join(self, other, on=on, how=how, left_on=left_on, right_on=right_on,
+                    suffixes=suffixes)
+
+    def union(self, other: QueryRef, distinct: bool = False) -> QueryRef:
+        """Rows of both queries (``UNION ALL``; ``distinct=True`` for ``UNION``)."""
+        from queryref._join import set_operation
+
+        return set_operation(self, other, exp.Union, distinct=distinct)
+
+    def intersect(self, other: QueryRef, distinct: bool = True) -> QueryRef:
+        """Rows in both queries."""
+        from queryref._join import set_operation
+
+        return set_operation(self, other, exp.Intersect, distinct=distinct)
+
+    def except_(self, other: QueryRef, distinct: bool = True) -> QueryRef:
+        """Rows of this query that are not in ``other``."""
+        from queryref._join import set_operation
+
+        return set_operation(self, other, exp.Except, distinct=distinct)
+
+    def sample(self, fraction: float, seed: int | None = None) -> QueryRef:
+        """A random sample of about ``fraction`` of the rows (Bernoulli; repeatable with seed)."""
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
+                or not 0 <= fraction <= 1:
+            raise ParameterError(f"sample() fraction must be between 0 and 1, not {fraction!r}")
+        wrapped = rw.wrap(self._tree, self.columns)
+        source = wrapped.args["from_"].this
+        sample = exp.TableSample(
+            method=exp.var("BERNOULLI"),
+            percent=exp.Literal.number(round(fraction * 100, 6)),
+            seed=exp.Literal.number(seed) if seed is not None else None,
+        )
+        source.set("sample", sample)
+        return self._new(wrapped, self._names)
+
+    def pipe(self, fn: Callable[..., QueryRef], *args: Any, **kwargs: Any) -> QueryRef:
+        """``fn(self, *args, **kwargs)``: chain your own steps."""
+        return fn(self, *args, **kwargs)
+
+    def as_scalar(self) -> Expr:
+        """This one-column query as a scalar subquery, for use inside an expression.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT range AS v FROM range(5)")
+        >>> t.filter(qr.col("v") > t.agg(m=qr.col("v").mean()).as_scalar()).count()
+        2
+        """
+        if len(self.columns) != 1:
+            msg = f"as_scalar() needs a one-column query; this one has {self.columns}"
+            raise ParameterError(msg)
+        return Expr(exp.Subquery(this=self._tree.copy()))
+
+    def col(self, name: str) -> Expr:
+        """A column of this query, checked now: ``q.col("amount")``."""
+        return Expr(column(self._resolve(name)), name=self._resolve(name))
+
+    def __getitem__(self, name: str) -> Expr:
+        return self.col(name)
+
+    # -- sinks (see queryref._sinks) ---------------------------------------------------
+    def to_arrow(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
+                 batch_rows: int = _UNSET) -> pa.Table:
+        """The result as a ``pyarrow.Table``, guarded by the size budget."""
+        from queryref import _sinks
+
+        return _sinks.to_arrow(self, max_bytes=max_bytes, max_rows=max_rows,
+                               batch_rows=batch_rows)
+
+    def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
+                  batch_rows: int = _UNSET, decimals: str = "float") -> pd.DataFrame:
+        """The result as a pandas DataFrame, guarded by the size budget.
+
+        Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects) and dates
+        datetime64, so no column is Python objects unless asked.
+        """
+        from queryref import _sinks
+
+        return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
+                                batch_rows=batch_rows, decimals=decimals)
+
+    def to_polars(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
+                  batch_rows: int = _UNSET) -> pl.DataFrame:
+        """The result as a Polars DataFrame, guarded by the size budget."""
+        from queryref import _sinks
+
+        return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
+                                batch_rows=batch_rows)
+
+    def to_arrow_batches(self, batch_rows: int = _UNSET) -> pa.RecordBatchReader:
+        """Stream the result as Arrow record batches; memory holds one batch at a time."""
+        from queryref import _sinks
+
+        return _sinks.to_arrow_batches(self, batch_rows=batch_rows)
+
+    def to_pandas_batches(self, batch_rows: int = _UNSET, *,
+                          decimals: str = "float") -> Iterator[pd.DataFrame]:
+        """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each."""
+        from queryref import _sinks
+
+        return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals)
+
+    def to_parquet(self, path: str, *, max_bytes: SizeLike = None,
+                   batch_rows: int = _UNSET) -> ParquetWritten:
+        """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path)."""
+        from queryref import _sinks
+
+        return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows)
+
+    def count(self) -> int:
+        """The number of rows, counted in the database."""
+        from queryref import _sinks
+
+        return _sinks.count(self)
+
+    def preview(self, n: int = 10) -> pd.DataFrame:
+        """The first ``n`` rows as a DataFrame: a LIMIT pushed down, never a full fetch."""
+        from queryref import _sinks
+
+        return _sinks.preview(self, n)
+
+    def explain(self) -> str:
+        """The database's plan for this query, as text."""
+        return self._con.backend.explain(self._tree.sql(dialect=self.dialect))
+
+
+class GroupBy:
+    """Grouping keys waiting for their aggregates: ``q.group_by("g").agg(n=qr.count())``."""
+
+    def __init__(self, query: QueryRef, keys: list[tuple[str, exp.Expression]]) -> None:
+        self._query = query
+        self._keys = keys
+
+    def agg(self, *aggs: Expr, **named: str | Expr) -> QueryRef:
+        """One row per group with these aggregates (Exprs or SQL text)."""
+        items = [self._query._named(a) for a in aggs]
+        items += [(alias, self._query._to_node(v)) for alias, v in named.items()]
+        return self._query._aggregate(self._keys, items)
+
+    aggregate = agg
+
+    def __repr__(self) -> str:
+        return f"<GroupBy {[n for n, _ in self._keys]}: finish with .agg(...)>"
+
+
+def _has(columns: Sequence[str], name: str, q: QueryRef) -> bool:
+    try:
+        q._resolve(name)
+    except UnknownColumnError:
+        return False
+    return True
+
+
+def _value_node(value: Any) -> exp.Expression:
+    from queryref._expr import _node
+
+    return _node(value)
+
+
+def _aggregates_as_windows(node: exp.Expression) -> exp.Expression:
+    """In a row-level predicate an aggregate means "over all rows": ``AVG(v) OVER ()``."""
+    node = node.copy()
+    targets = [
+        n for n in rw._walk_scope(node)
+        if isinstance(n, rw._AGG_TYPES) and not isinstance(n.parent, exp.Window)
+    ]
+    for agg in targets:
+        window = exp.Window(this=agg.copy())
+        if agg is node:
+            return window
+        agg.replace(window)
+    return node

@@ -1,0 +1,344 @@
+"""The one place that decides whether a step extends the current SELECT or wraps it.
+
+Operations rank as SQL evaluates them (SQLFrame's idea): FROM < WHERE < GROUP BY < HAVING <
+SELECT (windows) < DISTINCT < ORDER BY < LIMIT. A step may extend the current SELECT in place
+when the clauses already there evaluate before it; otherwise the query is wrapped as a
+subquery and the step applies to its output. References to output names are substituted by
+their definitions when the step lands in an earlier clause (a filter after a mutate becomes a
+WHERE on the defining expression), so plain filter/select/mutate chains stay one flat SELECT.
+
+Every function here is pure: tree in, new tree out, the input never mutated.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from queryref._sql import column, ident
+
+_AGG_TYPES: tuple[type[exp.Expression], ...] = (exp.AggFunc,)
+
+
+class Op(enum.Enum):
+    """The kinds of step, each with the rules of :func:`needs_wrap`."""
+
+    FILTER = "filter"
+    PROJECT = "project"
+    AGGREGATE = "aggregate"
+    DISTINCT = "distinct"
+    ORDER = "order"
+    LIMIT = "limit"
+    SOURCE = "source"  # used as a FROM source (join side, sample, count)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a SELECT already holds, read once from its tree."""
+
+    select: exp.Select | None
+    aliases: dict[str, exp.Expression] = field(default_factory=dict)
+    has_star: bool = False
+    simple: bool = False
+    aggregated: bool = False
+    windowed: bool = False
+    distinct: bool = False
+    ordered: bool = False
+    limited: bool = False
+
+
+def contains_agg(node: exp.Expression) -> bool:
+    """True if ``node`` holds an aggregate that is not inside a window or a subquery."""
+    for sub in _walk_scope(node):
+        if isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
+            return True
+    return False
+
+
+def contains_window(node: exp.Expression) -> bool:
+    """True if ``node`` holds a window function outside nested queries."""
+    return any(isinstance(sub, exp.Window) for sub in _walk_scope(node))
+
+
+def _walk_scope(node: exp.Expression) -> Iterable[exp.Expression]:
+    """Walk ``node`` without entering nested queries (they have their own scope)."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        yield cur
+        for child in cur.iter_expressions():
+            if isinstance(child, exp.Query | exp.Subquery) and child is not node:
+                continue
+            stack.append(child)
+
+
+def scope_columns(node: exp.Expression) -> list[exp.Column]:
+    """Unqualified column references of ``node`` in its own scope (not in nested queries)."""
+    lambda_args: set[str] = set()
+    for sub in _walk_scope(node):
+        if isinstance(sub, exp.Lambda):
+            lambda_args.update(e.name for e in sub.expressions)
+    return [
+        c for c in _walk_scope(node)
+        if isinstance(c, exp.Column) and not c.table and not isinstance(c.this, exp.Star)
+        and c.name not in lambda_args
+    ]
+
+
+def output_name(item: exp.Expression) -> str | None:
+    """The output column name of a projection item, when it has a clear one."""
+    if isinstance(item, exp.Alias):
+        return item.alias
+    if isinstance(item, exp.Column) and not isinstance(item.this, exp.Star):
+        return item.name
+    return None
+
+
+def shape(tree: exp.Query) -> Shape:
+    """Read what ``tree`` holds (flags and the alias map of its projection)."""
+    if not isinstance(tree, exp.Select):
+        return Shape(select=None)
+    aliases: dict[str, exp.Expression] = {}
+    has_star = False
+    simple = not any(tree.args.get(k) for k in ("windows", "qualify", "into", "locks", "kind"))
+    simple = simple and bool(tree.args.get("from_") or tree.args.get("from"))
+    for item in tree.expressions:
+        if isinstance(item, exp.Star) and not any(item.args.get(k) for k in
+                                                    ("except_", "except", "replace", "rename")):
+            if has_star:
+                simple = False
+            has_star = True
+            continue
+        name = output_name(item)
+        if name is None or name in aliases:
+            simple = False
+            continue
+        aliases[name] = item.this if isinstance(item, exp.Alias) else item
+    aggregated = bool(tree.args.get("group")) or any(contains_agg(e) for e in tree.expressions)
+    aggregated = aggregated or bool(tree.args.get("having"))
+    windowed = any(contains_window(e) for e in tree.expressions) or bool(tree.args.get("qualify"))
+    return Shape(
+        select=tree,
+        aliases=aliases,
+        has_star=has_star,
+        simple=simple,
+        aggregated=aggregated,
+        windowed=windowed,
+        distinct=bool(tree.args.get("distinct")),
+        ordered=bool(tree.args.get("order")),
+        limited=bool(tree.args.get("limit") or tree.args.get("offset")),
+    )
+
+
+def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expression] = ()) -> bool:
+    """Whether ``op`` (with its new expressions) must apply to a wrapped copy of the query.
+
+    The rule table, in SQL evaluation order: a step cannot land in a clause that evaluates
+    before one already present (a WHERE cannot see a LIMIT, a window or a DISTINCT), and an
+    aggregate or window cannot be nested into another by substitution.
+    """
+    if s.select is None or not s.simple:
+        return True
+    if op is Op.SOURCE:
+        return True
+    new_agg = any(contains_agg(e) for e in new)
+    new_win = any(contains_window(e) for e in new)
+    used = {c.name for e in new for c in scope_columns(e)}
+    uses_computed = any(
+        contains_agg(s.aliases[n]) or contains_window(s.aliases[n])
+        for n in used if n in s.aliases
+    )
+    if op is Op.FILTER:
+        return s.limited or s.windowed or s.distinct or new_win or new_agg
+    if op is Op.PROJECT:
+        if s.distinct:
+            return True
+        if (new_agg or new_win) and (s.aggregated or s.windowed or uses_computed):
+            return True
+        return bool(new_win and s.limited)
+    if op is Op.AGGREGATE:
+        return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed
+    if op is Op.DISTINCT:
+        return s.limited or s.ordered
+    if op is Op.ORDER:
+        return s.limited
+    if op is Op.LIMIT:
+        return False
+    raise AssertionError(op)
+
+
+def _fresh_alias(tree: exp.Expression, prefix: str = "_q") -> str:
+    taken = {t.alias_or_name for t in tree.find_all(exp.Table, exp.Subquery)}
+    for i in itertools.count(1):
+        name = f"{prefix}{i}"
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable")
+
+
+def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
+    """``SELECT * FROM (tree) AS _qN``, keeping a trailing ORDER BY in force.
+
+    An ORDER BY whose keys are output columns moves to the outer query (an inner ORDER BY
+    alone does not promise the outer order); CTEs of the inner query move up as well.
+    """
+    inner = tree.copy()
+    ctes = inner.args.get("with_") or inner.args.get("with")
+    if ctes is not None:
+        inner.set("with_" if "with_" in inner.args else "with", None)
+    outer_order: list[exp.Ordered] = []
+    s = shape(inner)
+    if s.select is not None and s.ordered and not s.limited:
+        hoisted = _hoistable_order(inner, columns)
+        if hoisted is not None:
+            inner.set("order", None)
+            outer_order = hoisted
+    alias = _fresh_alias(inner)
+    outer = exp.select("*").from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
+    if outer_order:
+        outer.set("order", exp.Order(expressions=outer_order))
+    if ctes is not None:
+        outer.set("with_" if "with_" in outer.arg_types else "with", ctes)
+    return outer
+
+
+def _hoistable_order(select: exp.Select, columns: Sequence[str]) -> list[exp.Ordered] | None:
+    """The ORDER BY keys rewritten over output names, or None if one is not an output."""
+    names = set(columns)
+    out: list[exp.Ordered] = []
+    for key in select.args["order"].expressions:
+        target = key.this
+        if isinstance(target, exp.Column) and not target.table and target.name in names:
+            out.append(key.copy())
+            continue
+        match = next((n for n, e in shape(select).aliases.items() if e == target), None)
+        if match is None:
+            return None
+        new = key.copy()
+        new.set("this", column(match))
+        out.append(new)
+    return out
+
+
+def substitute(node: exp.Expression, aliases: dict[str, exp.Expression]) -> exp.Expression:
+    """Replace references to output names by their definitions (for a clause below SELECT)."""
+    if not aliases:
+        return node.copy()
+    node = node.copy()
+    targets = [c for c in scope_columns(node) if c.name in aliases]
+    for c in targets:
+        definition = aliases[c.name].copy()
+        if isinstance(definition, exp.Binary | exp.Not | exp.Neg | exp.Between | exp.In):
+            definition = exp.Paren(this=definition)
+        if c is node:
+            return definition
+        c.replace(definition)
+    return node
+
+
+def project_items(
+    s: Shape, columns: Sequence[str], items: Sequence[tuple[str, exp.Expression]]
+) -> list[exp.Expression]:
+    """Projection items ``name -> expression`` written over the current FROM.
+
+    Plain references to a column the star already passes through stay bare; everything else
+    is substituted and aliased.
+    """
+    out: list[exp.Expression] = []
+    for name, node in items:
+        new = substitute(node, s.aliases)
+        if isinstance(new, exp.Column) and not new.table and new.name == name:
+            out.append(new)
+        else:
+            out.append(exp.Alias(this=new, alias=ident(name)))
+    return out
+
+
+def star_columns(s: Shape, columns: Sequence[str]) -> list[str]:
+    """The output columns that come from ``*`` (not from named projection items)."""
+    return [c for c in columns if c not in s.aliases] if s.has_star else []
+
+
+def with_projection(
+    select: exp.Select, s: Shape, columns: Sequence[str], items: list[exp.Expression],
+    new_names: Sequence[str],
+) -> exp.Select:
+    """Replace the projection, keeping the ORDER BY meaning what it meant before."""
+    out = select.copy()
+    out.set("expressions", items)
+    if s.ordered:
+        kept = {output_name(i): (i.this if isinstance(i, exp.Alias) else i) for i in items}
+        keys = []
+        for key in out.args["order"].expressions:
+            target = key.this
+            if isinstance(target, exp.Column) and not target.table and target.name in s.aliases:
+                same = kept.get(target.name)
+                if same is None or same != s.aliases[target.name]:
+                    key = key.copy()
+                    key.set("this", s.aliases[target.name].copy())
+            keys.append(key)
+        out.set("order", exp.Order(expressions=keys))
+    return out
+
+
+def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Sequence[str]
+              ) -> exp.Select:
+    """New sort keys first, earlier keys after them as tie-breakers (a stable re-sort)."""
+    out = select.copy()
+    resolved: list[exp.Ordered] = []
+    for key in keys:
+        target = key.this
+        if not (isinstance(target, exp.Column) and not target.table and target.name in columns):
+            key = key.copy()
+            key.set("this", substitute(target, s.aliases))
+        resolved.append(key)
+    previous = list(out.args["order"].expressions) if s.ordered else []
+    seen = {k.this for k in resolved}
+    resolved += [k for k in previous if k.this not in seen]
+    out.set("order", exp.Order(expressions=resolved))
+    return out
+
+
+def combine_limit(select: exp.Select, n: int | None, offset: int) -> exp.Select:
+    """LIMIT n OFFSET offset applied after any LIMIT/OFFSET already there."""
+    out = select.copy()
+    old_limit = _int_arg(out, "limit")
+    old_offset = _int_arg(out, "offset") or 0
+    new_offset = old_offset + offset
+    candidates = [x for x in (n, None if old_limit is None else max(old_limit - offset, 0))
+                  if x is not None]
+    new_limit = min(candidates) if candidates else None
+    out.set("limit", exp.Limit(expression=exp.Literal.number(new_limit))
+            if new_limit is not None else None)
+    out.set("offset", exp.Offset(expression=exp.Literal.number(new_offset)) if new_offset else None)
+    return out
+
+
+def _int_arg(select: exp.Select, key: str) -> int | None:
+    node = select.args.get(key)
+    if node is None:
+        return None
+    value = node.expression if isinstance(node, exp.Limit | exp.Offset) else node
+    if isinstance(value, exp.Literal) and not value.is_string:
+        return int(value.this)
+    raise ValueError(f"non-constant {key}")
+
+
+def has_constant_limits(select: exp.Select) -> bool:
+    """Whether LIMIT/OFFSET are plain numbers (so they can be combined)."""
+    try:
+        _int_arg(select, "limit")
+        _int_arg(select, "offset")
+    except ValueError:
+        return False
+    return True
+
+
+def and_all(conditions: Sequence[exp.Expression]) -> exp.Expression:
+    """``c1 AND c2 AND ...`` with each operand parenthesised where needed."""
+    return exp.and_(*[exp.Paren(this=c) if isinstance(c, exp.Or) else c for c in conditions],
+                    copy=True)

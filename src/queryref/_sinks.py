@@ -1,0 +1,167 @@
+"""Sinks: the only places where a query runs and rows reach Python."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from queryref import _convert, _guard
+from queryref._options import _UNSET, resolve
+from queryref._progress import Progress
+from queryref._sql import ident
+from queryref.errors import ParameterError, ResultTooLarge
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from queryref._queryref import QueryRef
+    from queryref.backends import Stream
+
+
+@dataclass(frozen=True)
+class ParquetWritten:
+    """What ``to_parquet`` wrote: the file, its rows and bytes, and how long it took."""
+
+    path: str
+    rows: int
+    bytes: int
+    seconds: float
+
+
+def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None) -> Stream:
+    schema = q.schema
+    rows = _guard.batch_rows_for(schema, batch_rows, max_bytes)
+    return q.connection.backend.stream(q.tree.sql(dialect=q.dialect), rows)
+
+
+def _collect(q: QueryRef, max_bytes: Any, max_rows: Any, batch_rows: Any,
+             size_of: Any) -> pa.Table:
+    budget = resolve("max_bytes", max_bytes)
+    rows_cap = resolve("max_rows", max_rows)
+    per_batch = resolve("batch_rows", batch_rows)
+    run = q.limit(rows_cap + 1) if rows_cap is not None else q
+    stream = _open(run, per_batch, budget)
+    return _guard.collect(stream, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
+                          progress=resolve("progress", _UNSET))
+
+
+def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pa.Table:
+    """A guarded ``pyarrow.Table``."""
+    return _collect(q, max_bytes, max_rows, batch_rows, lambda b: b.nbytes)
+
+
+def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
+              decimals: str) -> pd.DataFrame:
+    """A guarded pandas DataFrame, converted without doubling peak memory."""
+    _convert._check_mode(decimals)
+    table = _collect(q, max_bytes, max_rows, batch_rows, _convert.pandas_nbytes)
+    return _convert.to_pandas(table, decimals)
+
+
+def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pl.DataFrame:
+    """A guarded Polars DataFrame (zero-copy from Arrow)."""
+    try:
+        import polars as pl
+    except ImportError:
+        msg = "to_polars() needs polars: pip install 'queryref[polars]'"
+        raise ImportError(msg) from None
+    table = _collect(q, max_bytes, max_rows, batch_rows, lambda b: b.nbytes)
+    out = pl.from_arrow(table, rechunk=False)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def to_arrow_batches(q: QueryRef, *, batch_rows: Any) -> pa.RecordBatchReader:
+    """A ``RecordBatchReader`` over the running query; memory holds one batch at a time."""
+    stream = _open(q, resolve("batch_rows", batch_rows))
+    return pa.RecordBatchReader.from_batches(stream.schema, iter(stream))
+
+
+def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``batch_rows`` rows, converted one batch at a time."""
+    _convert._check_mode(decimals)
+    stream = _open(q, resolve("batch_rows", batch_rows))
+
+    def frames() -> Iterator[pd.DataFrame]:
+        with stream:
+            for batch in stream:
+                yield _convert.batch_to_pandas(batch, decimals)
+
+    return frames()
+
+
+def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
+               batch_rows: Any) -> ParquetWritten:
+    """Stream the result to ``path``; the file appears only when complete."""
+    target = os.fspath(path)
+    if not target:
+        raise ParameterError("to_parquet() needs a file path")
+    budget = resolve("max_bytes", max_bytes) if max_bytes is not None else None
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".queryref-", suffix=".parquet", dir=folder)
+    os.close(fd)
+    start = time.perf_counter()
+    try:
+        rows = None
+        if budget is None:
+            rows = q.connection.backend.copy_to_parquet(q.tree, tmp)
+        if rows is None:
+            rows = _write_parquet_stream(q, tmp, budget, resolve("batch_rows", batch_rows))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return ParquetWritten(target, rows, os.path.getsize(target), time.perf_counter() - start)
+
+
+def _write_parquet_stream(q: QueryRef, path: str, budget: int | None, batch_rows: int) -> int:
+    import pyarrow.parquet as pq
+
+    stream = _open(q, batch_rows)
+    meter = Progress(f"writing {os.path.basename(path)}", resolve("progress", _UNSET))
+    with stream, pq.ParquetWriter(path, stream.schema) as writer:
+        for batch in stream:
+            meter.add(batch.num_rows, batch.nbytes)
+            if budget is not None and meter.bytes > budget:
+                stream.cancel()
+                raise ResultTooLarge(stage="fetch", limit_bytes=budget, seen_bytes=meter.bytes,
+                                     seen_rows=meter.rows)
+            writer.write_batch(batch)
+    meter.done()
+    return meter.rows
+
+
+def count(q: QueryRef) -> int:
+    """``SELECT COUNT(*)`` over the query, run in the database."""
+    from sqlglot import exp
+
+    inner = q.tree.copy()
+    if isinstance(inner, exp.Select) and inner.args.get("order") and not (
+        inner.args.get("limit") or inner.args.get("offset")
+    ):
+        inner.set("order", None)
+    tree = exp.select(exp.Alias(this=exp.Count(this=exp.Star()), alias=ident("n"))).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))
+    )
+    stream = q.connection.backend.stream(tree.sql(dialect=q.dialect), 1024)
+    with stream:
+        for batch in stream:
+            return int(batch.column(0)[0].as_py())
+    return 0
+
+
+def preview(q: QueryRef, n: int) -> pd.DataFrame:
+    """The first ``n`` rows via LIMIT, under the default budget."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ParameterError(f"preview() takes a non-negative number of rows, not {n!r}")
+    return q.limit(n).to_pandas()

@@ -1,0 +1,233 @@
+"""SQL text in, sqlglot trees out: parsing, the read-only check, identifiers and literals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import logging
+import math
+import re
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Tokenizer
+
+from queryref.errors import ParameterError, ReadOnlyError, SQLParseError
+
+# Nodes that write, change session state or reach outside the query: never in con.sql(...).
+_WRITE_NODE_NAMES = (
+    "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterColumn",
+    "TruncateTable", "Command", "Copy", "Set", "SetItem", "Pragma", "Into", "Attach", "Detach",
+    "Install", "Use", "Transaction", "Commit", "Rollback", "LoadData", "Grant", "Revoke",
+    "Kill", "Analyze", "Describe", "Show", "Refresh", "Cache", "Uncache", "Export",
+    "Comment", "Summarize", "Declare", "Execute",
+)
+_WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, n) for n in _WRITE_NODE_NAMES if isinstance(getattr(exp, n, None), type)
+)
+# Functions with side effects (sequence bumps, session settings, server control, file access).
+_SIDE_EFFECT_FUNCTIONS = frozenset({
+    "nextval", "setval", "set_config", "pg_terminate_backend", "pg_cancel_backend",
+    "pg_reload_conf", "pg_rotate_logfile", "lo_import", "lo_export", "lo_unlink",
+    "pg_advisory_lock", "pg_sleep", "dblink_exec", "pg_switch_wal", "pg_create_restore_point",
+    "setseed", "query", "query_table", "system$cancel_query",
+})
+_SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_KEYWORDS = frozenset(k.upper() for k in Tokenizer.KEYWORDS)
+
+
+class _quiet_sqlglot:
+    """Silence sqlglot's 'falling back to Command' warnings: we raise our own error instead."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("sqlglot")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.setLevel(self._level)
+
+
+def _parse_error(err: ParseError | TokenError, text: str) -> SQLParseError:
+    if isinstance(err, ParseError) and err.errors:
+        first = err.errors[0]
+        return SQLParseError(
+            str(first.get("description", err)),
+            line=first.get("line"),
+            col=first.get("col"),
+            snippet=str(first.get("highlight") or ""),
+        )
+    message = str(err)
+    m = re.search(r"[Ll]ine (\d+), [Cc]ol(?:umn)?:? (\d+)", message)
+    line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+    first_line = message.splitlines()[0] if message else "unexpected end of input"
+    return SQLParseError(first_line, line=line, col=col)
+
+
+def parse_statements(text: str, dialect: str) -> list[exp.Expression]:
+    """Parse SQL text into statements, raising :class:`SQLParseError` with line and column."""
+    if not isinstance(text, str):
+        raise ParameterError(f"SQL must be text, not {type(text).__name__}")
+    try:
+        with _quiet_sqlglot():
+            statements = sqlglot.parse(text, dialect=dialect)
+    except (ParseError, TokenError) as err:
+        raise _parse_error(err, text) from None
+    return [s for s in statements if s is not None]
+
+
+def parse_query(text: str, dialect: str) -> exp.Query:
+    """Parse exactly one read-only query; anything else raises before reaching the database.
+
+    >>> parse_query("SELECT 1 AS x", "duckdb").sql()
+    'SELECT 1 AS x'
+    >>> parse_query("SELECT 1; DROP TABLE t", "duckdb")
+    Traceback (most recent call last):
+    ...
+    queryref.errors.ReadOnlyError: expected one query but got 2 statements (SELECT, DROP); ...
+    """
+    statements = parse_statements(text, dialect)
+    if not statements:
+        raise SQLParseError("the SQL text is empty", line=1, col=1)
+    if len(statements) > 1:
+        kinds = ", ".join(_statement_kind(s) for s in statements)
+        msg = (
+            f"expected one query but got {len(statements)} statements ({kinds}); "
+            "con.sql() takes a single read-only query: run statements with con.execute()"
+        )
+        raise ReadOnlyError(msg)
+    root = statements[0]
+    check_read_only(root)
+    while isinstance(root, exp.Subquery) and isinstance(root.this, exp.Query):
+        root = root.this
+    if isinstance(root, exp.Values):
+        root = exp.select("*").from_(root.subquery("_values") if not root.alias else root)
+    if not isinstance(root, exp.Query):
+        kind = _statement_kind(root)
+        msg = f"expected a query (SELECT ...) but got {kind}; run statements with con.execute()"
+        raise ReadOnlyError(msg)
+    return root
+
+
+def _statement_kind(node: exp.Expression) -> str:
+    if isinstance(node, exp.Command):
+        return str(node.this).upper()
+    if isinstance(node, exp.Query):
+        return "SELECT"
+    return node.key.upper()
+
+
+def check_read_only(tree: exp.Expression) -> None:
+    """Raise :class:`ReadOnlyError` if any node of ``tree`` writes or has side effects."""
+    for node in tree.walk():
+        if isinstance(node, _WRITE_NODES):
+            kind = _statement_kind(node)
+            where = "" if node is tree else " inside the query"
+            msg = (
+                f"{kind}{where} is not allowed here: con.sql() takes read-only queries only; "
+                "use con.execute() for statements that write or change settings"
+            )
+            raise ReadOnlyError(msg)
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _SIDE_EFFECT_FUNCTIONS:
+                msg = f"the function {name}() has side effects and is not allowed in con.sql()"
+                raise ReadOnlyError(msg)
+
+
+def parse_expression(text: str, dialect: str | None) -> exp.Expression:
+    """Parse a SQL expression such as ``"amount > 100"`` (one expression, read-only)."""
+    try:
+        with _quiet_sqlglot():
+            node = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
+    except (ParseError, TokenError) as err:
+        raise _parse_error(err, text) from None
+    check_read_only(node)
+    return node
+
+
+def ident(name: str) -> exp.Identifier:
+    """An identifier, quoted unless it is a plain lower-case name that is no keyword.
+
+    Lower-case plain names stay unquoted so every engine's case rule resolves them as
+    written (Snowflake's upper-casing included); anything else is quoted to mean exactly it.
+
+    >>> ident("amount").sql(), ident("Amount").sql(), ident("order").sql()
+    ('amount', '"Amount"', '"order"')
+    """
+    if not isinstance(name, str) or not name:
+        raise ParameterError(f"a column or table name must be non-empty text, not {name!r}")
+    if "\x00" in name:
+        raise ParameterError("a name cannot contain a NUL character")
+    quoted = not _SIMPLE_NAME.match(name) or name.upper() in _KEYWORDS
+    return exp.Identifier(this=name, quoted=quoted)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    """A column reference built from a name (never parsed)."""
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def table_ref(name: str, dialect: str) -> exp.Table:
+    """``"schema.table"`` or ``"table"`` as a table node (parsed as a name, not as SQL)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"a table name must be non-empty text, not {name!r}")
+    try:
+        with _quiet_sqlglot():
+            node = exp.to_table(name, dialect=dialect)
+    except (ParseError, TokenError) as err:
+        raise _parse_error(err, name) from None
+    if not isinstance(node, exp.Table) or list(node.find_all(exp.Subquery, exp.Query)):
+        raise ParameterError(f"{name!r} is not a table name")
+    return node
+
+
+def literal(value: Any) -> exp.Expression:
+    """A Python value as a correctly quoted SQL literal.
+
+    >>> import datetime, decimal
+    >>> [literal(v).sql() for v in ("it's", 3, None, datetime.date(2024, 1, 31))]
+    ["'it''s'", '3', 'NULL', "CAST('2024-01-31' AS DATE)"]
+    >>> literal(decimal.Decimal("1.50")).sql()
+    'CAST(1.50 AS DECIMAL(3, 2))'
+    """
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            return exp.cast(exp.Literal.string(text), exp.DataType.Type.DOUBLE)
+        return exp.Literal.number(repr(value))
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            raise ParameterError(f"cannot use the non-finite decimal {value!r} as a SQL value")
+        _sign, digits, exponent = value.as_tuple()
+        scale = max(0, -int(exponent))
+        precision = max(len(digits), scale + 1)
+        dtype = exp.DataType.build(f"DECIMAL({precision}, {scale})")
+        return exp.cast(exp.Literal.number(str(value)), dtype)
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ParameterError("text values cannot contain a NUL character")
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        kind = exp.DataType.Type.TIMESTAMPTZ if value.tzinfo else exp.DataType.Type.TIMESTAMP
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
+    if isinstance(value, dt.time):
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.TIME)
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+        return exp.Interval(this=exp.Literal.string(repr(seconds)), unit=exp.var("SECOND"))
+    msg = (
+        f"cannot use a {type(value).__name__} as a SQL value; use str, int, float, bool, "
+        "Decimal, date, datetime, time, timedelta or None"
+    )
+    raise ParameterError(msg)

@@ -1,0 +1,127 @@
+"""The small interface every engine implements: dialect, stream, schema, cancel, close."""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref.errors import QueryCancelled
+
+
+class Stream:
+    """An open result: Arrow batches as they arrive, and a way to stop the query.
+
+    ``cancel()`` stops the query in the database and frees the result; iterating a cancelled
+    stream raises :class:`~queryref.errors.QueryCancelled`. Streams close themselves when
+    exhausted or garbage-collected.
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        batches: Iterator[pa.RecordBatch],
+        cancel: Callable[[], None],
+        close: Callable[[], None],
+    ) -> None:
+        self.schema = schema
+        self._batches = batches
+        self._cancel = cancel
+        self._close = close
+        self._lock = threading.Lock()
+        self._done = False
+        self.cancelled = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            while True:
+                if self.cancelled:
+                    raise QueryCancelled("the query was cancelled while its result was read")
+                try:
+                    batch = next(self._batches)
+                except StopIteration:
+                    return
+                if batch.num_rows:
+                    yield batch
+        finally:
+            self.close()
+
+    def cancel(self) -> None:
+        """Stop the query in the database and drop the result."""
+        with self._lock:
+            if self._done:
+                return
+            self.cancelled = True
+        try:
+            self._cancel()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Free the result (idempotent)."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self._close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Backend(abc.ABC):
+    """One engine. Implementations are mostly declarations plus a handful of methods."""
+
+    name: ClassVar[str]
+    dialect: ClassVar[str]
+    #: whether the engine resolves unquoted and quoted identifiers case-insensitively
+    case_insensitive: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def stream(self, sql: str, batch_rows: int) -> Stream:
+        """Run a query and return its result as a stream of Arrow batches."""
+
+    @abc.abstractmethod
+    def schema(self, sql: str) -> pa.Schema:
+        """The Arrow schema of a query's result, without fetching rows."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str) -> int | None:
+        """Run a statement now (DDL/DML); the number of rows changed when the engine says."""
+
+    @abc.abstractmethod
+    def explain(self, sql: str) -> str:
+        """The engine's plan for a query, as text."""
+
+    @abc.abstractmethod
+    def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        """Create a table from Arrow data."""
+
+    def copy_to_parquet(self, query: exp.Query, path: str) -> int | None:
+        """Write a query's result to a Parquet file inside the engine; None if it cannot."""
+        return None
+
+    def table_columns(self, name: exp.Table) -> pa.Schema | None:
+        """A table's schema from the catalog, when cheap; None to fall back to a zero-row query."""
+        return None
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """A one-line description for reprs: never includes a password."""

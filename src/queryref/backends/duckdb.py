@@ -1,0 +1,166 @@
+"""Embedded DuckDB: the default engine (``qr.connect()``).
+
+Streams through the relation API (``con.sql(q).to_arrow_reader(n)``), which hands batches
+over as DuckDB produces them; ``execute()`` would copy the whole result first. DuckDB allows
+one open result per connection, so a query started while a stream is still open runs on a
+cursor of the same database.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref.backends._base import Backend, Stream
+from queryref.errors import BackendError, QueryCancelled, SQLParseError
+
+T = TypeVar("T")
+
+
+def _translate(err: BaseException) -> Exception:
+    message = str(err).strip()
+    if isinstance(err, duckdb.InterruptException) or "INTERRUPT" in message.upper():
+        return QueryCancelled("the query was interrupted in DuckDB")
+    if isinstance(err, duckdb.ParserException):
+        return SQLParseError(message.split("\n")[0])
+    return BackendError(f"DuckDB: {message}")
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (duckdb.Error, OSError, pa.ArrowException) as err:
+        raise _translate(err) from err
+
+
+class DuckDBBackend(Backend):
+    """Embedded DuckDB, in memory or on a file."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+    case_insensitive = True
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, owned: bool, label: str) -> None:
+        self._con = con
+        self._owned = owned
+        self._label = label
+        self._lock = threading.Lock()
+        self._main_busy = False
+        self._closed = False
+
+    @classmethod
+    def open(cls, database: str = ":memory:", **config: Any) -> DuckDBBackend:
+        """Open (or create) a DuckDB database; ``":memory:"`` for a private in-memory one."""
+        con = _guard(lambda: duckdb.connect(database, config=config or {}))
+        return cls(con, owned=True, label=database)
+
+    # -- connections: the main one when free, else a cursor on the same database ----------
+    def _acquire(self) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]]:
+        if self._closed:
+            raise BackendError("this connection is closed")
+        with self._lock:
+            if not self._main_busy:
+                self._main_busy = True
+                return self._con, self._release_main
+        cursor = self._con.cursor()
+        return cursor, cursor.close
+
+    def _release_main(self) -> None:
+        with self._lock:
+            self._main_busy = False
+
+    def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        con, release = self._acquire()
+        try:
+            return _guard(lambda: fn(con))
+        finally:
+            release()
+
+    # -- the interface --------------------------------------------------------------------
+    def stream(self, sql: str, batch_rows: int) -> Stream:
+        con, release = self._acquire()
+        try:
+            reader = _guard(lambda: con.sql(sql).to_arrow_reader(batch_rows))
+        except BaseException:
+            release()
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                try:
+                    batch = _guard(reader.read_next_batch)
+                except StopIteration:
+                    return
+                yield batch
+
+        def close() -> None:
+            try:
+                reader.close()
+            finally:
+                release()
+
+        return Stream(reader.schema, batches(), cancel=con.interrupt, close=close)
+
+    def schema(self, sql: str) -> pa.Schema:
+        return self._run(lambda con: con.sql(sql).limit(0).to_arrow_table().schema)
+
+    def execute(self, sql: str) -> int | None:
+        def run(con: duckdb.DuckDBPyConnection) -> int | None:
+            result = con.execute(sql)
+            if result.description and result.description[0][0] == "Count":
+                row = result.fetchone()
+                return int(row[0]) if row else None
+            return None
+
+        return self._run(run)
+
+    def explain(self, sql: str) -> str:
+        rows = self._run(lambda con: con.sql(f"EXPLAIN {sql}").fetchall())
+        return "\n".join(str(r[1]) for r in rows)
+
+    def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        view = f"_qr_upload_{uuid.uuid4().hex}"
+        create = exp.Create(
+            kind="TABLE",
+            this=name,
+            replace=replace,
+            expression=exp.select("*").from_(exp.to_table(view)),
+        ).sql(dialect=self.dialect)
+
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            con.register(view, data)
+            try:
+                con.execute(create)
+            finally:
+                con.unregister(view)
+
+        self._run(run)
+
+    def copy_to_parquet(self, query: exp.Query, path: str) -> int | None:
+        copy = exp.Copy(
+            this=exp.Subquery(this=query.copy()),
+            kind=False,
+            files=[exp.Literal.string(path)],
+            params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))],
+        ).sql(dialect=self.dialect)
+        return self.execute(copy)
+
+    def register_arrow(self, name: str, data: Any) -> None:
+        """Make an in-memory Arrow/pandas/Polars object readable as a view (read in place)."""
+        self._run(lambda con: con.register(name, data))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            self._con.close()
+
+    def describe(self) -> str:
+        return f"duckdb {self._label}"
