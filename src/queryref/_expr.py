@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from queryref._sql import column, literal, parse_expression
+from queryref._sql import column, literal, operand, parse_expression
 from queryref.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -32,11 +32,10 @@ def _node(value: Any) -> exp.Expression:
     return literal(value)
 
 
-def _paren(node: exp.Expression) -> exp.Expression:
-    """Parenthesise compound operands so precedence survives generation."""
-    if isinstance(node, exp.Binary | exp.Not | exp.Neg | exp.Between | exp.In | exp.Is):
-        return exp.Paren(this=node)
-    return node
+def _paren(node: exp.Expression, parent: type[exp.Expression] = exp.Pow,
+           right: bool = False) -> exp.Expression:
+    """Parenthesise an operand where precedence needs it (default: as tightly as possible)."""
+    return operand(node, parent, right)
 
 
 class Expr:
@@ -88,10 +87,10 @@ class Expr:
 
     # -- arithmetic ---------------------------------------------------------------------
     def _bin(self, kind: type[exp.Binary], other: Any, reverse: bool = False) -> Expr:
-        left, right = _paren(self.node.copy()), _paren(_node(other))
+        left, right = self.node.copy(), _node(other)
         if reverse:
             left, right = right, left
-        return Expr(kind(this=left, expression=right))
+        return Expr(kind(this=_paren(left, kind), expression=_paren(right, kind, True)))
 
     def __add__(self, o: Any) -> Expr: return self._bin(exp.Add, o)
     def __radd__(self, o: Any) -> Expr: return self._bin(exp.Add, o, True)
@@ -101,11 +100,11 @@ class Expr:
     def __rmul__(self, o: Any) -> Expr: return self._bin(exp.Mul, o, True)
     def __truediv__(self, o: Any) -> Expr:
         # True division whatever the operand types (Postgres divides integers as integers).
-        left = exp.cast(_paren(self.node.copy()), exp.DataType.Type.DOUBLE)
-        return Expr(exp.Div(this=left, expression=_paren(_node(o))))
+        left = exp.cast(self.node.copy(), exp.DataType.Type.DOUBLE)
+        return Expr(exp.Div(this=left, expression=_paren(_node(o), exp.Div, True)))
     def __rtruediv__(self, o: Any) -> Expr:
-        left = exp.cast(_paren(_node(o)), exp.DataType.Type.DOUBLE)
-        return Expr(exp.Div(this=left, expression=_paren(self.node.copy())))
+        left = exp.cast(_node(o), exp.DataType.Type.DOUBLE)
+        return Expr(exp.Div(this=left, expression=_paren(self.node.copy(), exp.Div, True)))
     def __floordiv__(self, o: Any) -> Expr:
         return Expr(exp.Floor(this=(self / o).node))
     def __rfloordiv__(self, o: Any) -> Expr:
@@ -113,10 +112,10 @@ class Expr:
     def __mod__(self, o: Any) -> Expr: return self._bin(exp.Mod, o)
     def __rmod__(self, o: Any) -> Expr: return self._bin(exp.Mod, o, True)
     def __pow__(self, o: Any) -> Expr:
-        return Expr(exp.Pow(this=self.node.copy(), expression=_node(o)))
+        return Expr(exp.Pow(this=_paren(self.node.copy()), expression=_paren(_node(o))))
     def __rpow__(self, o: Any) -> Expr:
-        return Expr(exp.Pow(this=_node(o), expression=self.node.copy()))
-    def __neg__(self) -> Expr: return Expr(exp.Neg(this=_paren(self.node.copy())))
+        return Expr(exp.Pow(this=_paren(_node(o)), expression=_paren(self.node.copy())))
+    def __neg__(self) -> Expr: return Expr(exp.Neg(this=_paren(self.node.copy(), exp.Neg)))
     def __pos__(self) -> Expr: return self
     def abs(self) -> Expr:
         """Absolute value."""
@@ -140,11 +139,11 @@ class Expr:
     def __rand__(self, o: Any) -> Expr: return self._bin(exp.And, o, True)
     def __or__(self, o: Any) -> Expr: return self._bin(exp.Or, o)
     def __ror__(self, o: Any) -> Expr: return self._bin(exp.Or, o, True)
-    def __invert__(self) -> Expr: return Expr(exp.Not(this=_paren(self.node.copy())))
+    def __invert__(self) -> Expr: return Expr(exp.Not(this=_paren(self.node.copy(), exp.Not)))
 
     def is_null(self) -> Expr:
         """``IS NULL``."""
-        return Expr(exp.Is(this=_paren(self.node.copy()), expression=exp.Null()))
+        return Expr(exp.Is(this=_paren(self.node.copy(), exp.Is), expression=exp.Null()))
 
     def not_null(self) -> Expr:
         """``IS NOT NULL``."""
@@ -160,25 +159,28 @@ class Expr:
         from queryref._queryref import QueryRef
 
         if isinstance(values, QueryRef):
-            return Expr(exp.In(this=_paren(self.node.copy()), query=values.tree.copy()))
+            return Expr(exp.In(this=_paren(self.node.copy(), exp.In),
+                               query=exp.Subquery(this=values.tree.copy())))
         if isinstance(values, str | bytes) or not isinstance(values, Iterable):
             raise ParameterError(f"isin() takes a list of values or a QueryRef, not {values!r}")
         items = [_node(v) for v in values]
         if not items:
             return Expr(exp.false())
-        return Expr(exp.In(this=_paren(self.node.copy()), expressions=items))
+        return Expr(exp.In(this=_paren(self.node.copy(), exp.In), expressions=items))
 
     def between(self, low: Any, high: Any) -> Expr:
         """``BETWEEN low AND high`` (both ends included)."""
-        return Expr(exp.Between(this=_paren(self.node.copy()), low=_node(low), high=_node(high)))
+        return Expr(exp.Between(this=_paren(self.node.copy(), exp.Between),
+                                low=_node(low), high=_node(high)))
 
     def like(self, pattern: str) -> Expr:
         """``LIKE pattern`` (``%`` any text, ``_`` one character)."""
-        return Expr(exp.Like(this=self.node.copy(), expression=literal(pattern)))
+        return Expr(exp.Like(this=_paren(self.node.copy(), exp.Like), expression=literal(pattern)))
 
     def ilike(self, pattern: str) -> Expr:
         """Case-insensitive ``LIKE``."""
-        return Expr(exp.ILike(this=self.node.copy(), expression=literal(pattern)))
+        node = _paren(self.node.copy(), exp.ILike)
+        return Expr(exp.ILike(this=node, expression=literal(pattern)))
 
     def cast(self, to: str) -> Expr:
         """``CAST(expr AS to)``; ``to`` is a SQL type such as ``"BIGINT"`` or ``"DECIMAL(9,2)"``."""
@@ -229,7 +231,7 @@ class Expr:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, str | Expr | exp.Expression):
+    if isinstance(value, str | Expr | exp.Expression | _Sort):
         return [value]
     return list(value)
 

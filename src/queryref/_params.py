@@ -90,7 +90,7 @@ def _replace(node: exp.Expression, sentinels: dict[str, str], params: Mapping[st
             if isinstance(value, QueryRef):
                 _same(value, con)
                 parent.set("field", None)
-                parent.set("query", value.tree.copy())
+                parent.set("query", exp.Subquery(this=value.tree.copy()))
                 return
             items = [literal(v) for v in _ordered(_as_list(value))] or [exp.Null()]
             parent.set("field", None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from queryref._sql import column, ident
+from queryref._sql import column, ident, operand
 
 _AGG_TYPES: tuple[type[exp.Expression], ...] = (exp.AggFunc,)
 
@@ -232,10 +232,12 @@ def substitute(node: exp.Expression, aliases: dict[str, exp.Expression]) -> exp.
     targets = [c for c in scope_columns(node) if c.name in aliases]
     for c in targets:
         definition = aliases[c.name].copy()
-        if isinstance(definition, exp.Binary | exp.Not | exp.Neg | exp.Between | exp.In):
-            definition = exp.Paren(this=definition)
         if c is node:
             return definition
+        parent = c.parent
+        if parent is not None:
+            right = parent.args.get("expression") is c
+            definition = operand(definition, type(parent), right)
         c.replace(definition)
     return node
 
@@ -340,5 +342,6 @@ def has_constant_limits(select: exp.Select) -> bool:
 
 def and_all(conditions: Sequence[exp.Expression]) -> exp.Expression:
     """``c1 AND c2 AND ...`` with each operand parenthesised where needed."""
-    return exp.and_(*[exp.Paren(this=c) if isinstance(c, exp.Or) else c for c in conditions],
-                    copy=True)
+    if len(conditions) == 1:
+        return conditions[0].copy()
+    return exp.and_(*[operand(c, exp.And, True) for c in conditions], copy=True)

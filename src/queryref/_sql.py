@@ -231,3 +231,41 @@ def literal(value: Any) -> exp.Expression:
         "Decimal, date, datetime, time, timedelta or None"
     )
     raise ParameterError(msg)
+
+
+_PRECEDENCE: tuple[tuple[tuple[type[exp.Expression], ...], int], ...] = (
+    ((exp.Or,), 1),
+    ((exp.And,), 2),
+    ((exp.Not,), 3),
+    ((exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Is, exp.Like, exp.ILike, exp.In,
+      exp.Between, exp.NullSafeEQ, exp.NullSafeNEQ), 4),
+    ((exp.Add, exp.Sub, exp.DPipe), 5),
+    ((exp.Mul, exp.Div, exp.Mod, exp.IntDiv), 6),
+    ((exp.Pow,), 7),
+    ((exp.Neg,), 8),
+)
+
+
+def _rank(node: exp.Expression | type[exp.Expression]) -> int | None:
+    cls = node if isinstance(node, type) else type(node)
+    for kinds, rank in _PRECEDENCE:
+        if issubclass(cls, kinds):
+            return rank
+    return None
+
+
+def operand(child: exp.Expression, parent: type[exp.Expression], right: bool = False
+            ) -> exp.Expression:
+    """``child`` parenthesised when needed to keep its meaning as an operand of ``parent``.
+
+    >>> a_plus_b = exp.Add(this=exp.column("a"), expression=exp.column("b"))
+    >>> exp.Mul(this=operand(a_plus_b, exp.Mul), expression=exp.Literal.number(2)).sql()
+    '(a + b) * 2'
+    """
+    parent_rank, child_rank = _rank(parent), _rank(child)
+    if parent_rank is None or child_rank is None:
+        return child
+    if child_rank < parent_rank or (child_rank == parent_rank and
+                                    (right or parent_rank in (4, 7, 8))):
+        return exp.Paren(this=child)
+    return child

@@ -104,8 +104,13 @@ def section(title: str) -> None:
     print(f"\n{'=' * 100}\n{title}\n{'=' * 100}")
 
 
-def indent(text: str, prefix: str = "    ") -> str:
+def indent(text: object, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in str(text).splitlines())
+
+
+def table(df: Any) -> str:
+    """A small DataFrame as text, floats with thousands separators."""
+    return str(df.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -204,7 +209,7 @@ def show_aggregate(lineitem: Any, budget: str) -> None:
     with measured() as usage:
         df = query.to_pandas(max_bytes=budget)
     print(f"\nthe result ({len(df)} rows):\n")
-    print(indent(df.to_string(index=False)))
+    print(indent(table(df)))
     print(f"\nto_pandas():     {usage}")
 
 
@@ -225,7 +230,7 @@ def show_spill(con: Any, lineitem: Any, out: Path) -> None:
         .order_by(qr.desc("revenue"))
     )
     print("\nand composing on the file: revenue by ship mode\n")
-    print(indent(by_mode.to_pandas().to_string(index=False)))
+    print(indent(table(by_mode.to_pandas())))
 
 
 # --- entry point -----------------------------------------------------------------------------
