@@ -153,24 +153,25 @@ def join(
     items: list[exp.Expression] = []
     names_out: list[str] = []
     taken: set[str] = set()
-    for n in using:
-        rn = right._resolve(n)
-        if how_l in ("right",):
-            node: exp.Expression = column(rn, "r")
-        elif how_l == "outer":
-            node = exp.Coalesce(this=column(n, "l"), expressions=[column(rn, "r")])
-        else:
-            node = column(n, "l")
-        items.append(_aliased(node, n))
-        names_out.append(n)
-        taken.add(n)
-    right_rest = [c for c in rcols if c not in {right._resolve(u) for u in using}]
+    right_keys = {right._resolve(u) for u in using}
+    right_rest = [c for c in rcols if c not in right_keys]
     left_rest = [c for c in lcols if c not in using]
     collide = set(left_rest) & set(right_rest) | (set(right_rest) & set(using))
-    for c in left_rest:
-        name = _unique(c, taken | set(right_rest), suffixes[0]) if c in collide and suffixes[0] \
-            else c
-        items.append(_aliased(column(c, "l"), name))
+    for c in lcols:  # left columns in their order, join keys (kept once) where they stand
+        if c in using:
+            rn = right._resolve(c)
+            if how_l == "right":
+                node: exp.Expression = column(rn, "r")
+            elif how_l == "outer":
+                node = exp.Coalesce(this=column(c, "l"), expressions=[column(rn, "r")])
+            else:
+                node = column(c, "l")
+            name = c
+        else:
+            node = column(c, "l")
+            name = _unique(c, taken | set(right_rest), suffixes[0]) \
+                if c in collide and suffixes[0] else c
+        items.append(_aliased(node, name))
         names_out.append(name)
         taken.add(name)
     for c in right_rest:

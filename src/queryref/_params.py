@@ -32,6 +32,8 @@ def render(text: str, params: Mapping[str, Any], con: Connection) -> exp.Query:
     >>> render("SELECT * FROM t WHERE s = {{ s }}", {"s": "it's"}, con).sql()
     "SELECT * FROM t WHERE s = 'it''s'"
     """
+    if not isinstance(text, str):
+        raise ParameterError(f"SQL must be text, not {type(text).__name__}")
     nonce = secrets.token_hex(4)
     sentinels: dict[str, str] = {}
 

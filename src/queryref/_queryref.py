@@ -174,9 +174,16 @@ class QueryRef:
 
     def _named(self, value: Any) -> tuple[str, exp.Expression]:
         """A projection item with its output name."""
-        if isinstance(value, str) and value in self.columns:
-            return value, column(value)
+        if isinstance(value, str) and _has(self.columns, value, self):
+            name = self._resolve(value)
+            return name, column(name)
         node = self._to_node(value)
+        if isinstance(value, Expr) and value._name and not isinstance(node, exp.Column):
+            return value._name, node
+        if isinstance(node, exp.Column) and not node.table and _has(self.columns, node.name, self):
+            name = self._resolve(node.name)
+            alias = value._name if isinstance(value, Expr) and value._name != node.name else None
+            return alias or name, column(name)
         if isinstance(value, Expr) and value.output_name:
             return value.output_name, node
         if isinstance(node, exp.Alias):
@@ -224,7 +231,9 @@ class QueryRef:
         """
         out: list[tuple[str, exp.Expression]] = []
         for item in items:
-            if (isinstance(item, Expr) and isinstance(item.node, exp.Star)) or item == "*":
+            if (isinstance(item, Expr) and isinstance(item.node, exp.Star)) or (
+                isinstance(item, str) and item == "*"
+            ):
                 out += [(c, column(c)) for c in self.columns]
             else:
                 out.append(self._named(item))

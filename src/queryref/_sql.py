@@ -103,7 +103,10 @@ def parse_query(text: str, dialect: str) -> exp.Query:
     while isinstance(root, exp.Subquery) and isinstance(root.this, exp.Query):
         root = root.this
     if isinstance(root, exp.Values):
-        root = exp.select("*").from_(root.subquery("_values") if not root.alias else root)
+        values = root.copy()
+        if not values.alias:
+            values.set("alias", exp.TableAlias(this=ident("_values")))
+        root = exp.select("*").from_(values)
     if not isinstance(root, exp.Query):
         kind = _statement_kind(root)
         msg = f"expected a query (SELECT ...) but got {kind}; run statements with con.execute()"

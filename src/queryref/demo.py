@@ -6,7 +6,7 @@ wall time and the process's peak memory increase for each step:
 
 a. the row count, pushed down as ``SELECT COUNT(*)``, and the table's size on disk;
 b. ``lineitem.to_pandas(max_bytes="200MB")`` refused by the size guard with a clear message,
-   while the process's memory barely moves;
+   while the process's memory stays near the budget (the whole table would take GBs);
 c. the question asked the right way: a TPC-H Q1-style aggregate that runs in the database and
    returns a few rows, with the SQL that ran;
 d. a big result streamed to Parquet with ``to_parquet``, then read back with ``read_parquet`` to
