@@ -1,0 +1,83 @@
+# queryref — developer commands.  `make demo` runs the main job; `make test` runs the tests.
+# Everything runs from the project's own virtualenv in .venv (created on first use).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTHON  ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+
+SF      ?= 1
+DATA    := data/tpch-sf$(SF)
+# tpchgen-cli 4.x writes one file per table: $(DATA)/lineitem.parquet, $(DATA)/orders.parquet, ...
+LINEITEM := $(DATA)/lineitem.parquet
+
+.PHONY: help venv install data demo test lint bench clean distclean
+
+help:
+	@echo "make demo      generate TPC-H data (SF=$(SF)) and run the main job on embedded DuckDB"
+	@echo "make test      run the tests, the contract check and ruff"
+	@echo "make install   create .venv and install queryref with its dev extras (idempotent)"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     run benchmarks/*.py on the TPC-H data (SF=$(SF))"
+	@echo "make clean     remove caches and build output (distclean: also .venv and data/)"
+
+# --- environment -----------------------------------------------------------------------------
+$(PY):
+	@test -n "$(PYTHON)" || { echo "need python3.11 (or python3) on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-installs only when pyproject.toml changes (the install is editable, so code edits need nothing).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(PY)
+install: $(STAMP)
+
+# --- data ------------------------------------------------------------------------------------
+# Generated into a scratch directory and renamed at the end, so an interrupted run leaves nothing
+# half-written behind.  Skipped when the data is already there.
+$(LINEITEM): | $(STAMP)
+	@if [ -e "$(DATA)/lineitem.parquet" ] || [ -d "$(DATA)/lineitem" ]; then exit 0; fi; \
+	set -e; rm -rf "$(DATA).partial"; mkdir -p data; \
+	echo "generating TPC-H SF=$(SF) into $(DATA) ..."; \
+	$(VENV)/bin/tpchgen-cli parquet -s $(SF) --output-dir="$(DATA).partial"; \
+	rm -rf "$(DATA)"; mv "$(DATA).partial" "$(DATA)"
+
+data: $(LINEITEM)
+
+# --- the main job ----------------------------------------------------------------------------
+demo: install data
+	$(PY) -m queryref.demo --data $(DATA)
+
+# --- checks ----------------------------------------------------------------------------------
+# All three checks run even if one fails, so one run shows everything; the exit status is
+# non-zero if any failed.
+test: install
+	@status=0; \
+	echo "== pytest =="; $(PY) -m pytest -q || status=1; \
+	if [ -f ../shared/contract_check.py ]; then \
+		echo "== contract check =="; $(PY) ../shared/contract_check.py || status=1; \
+	fi; \
+	echo "== ruff =="; $(VENV)/bin/ruff check src tests || status=1; \
+	exit $$status
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy src
+
+bench: install data
+	@set -e; for f in benchmarks/*.py; do \
+		echo "== $$f =="; $(PY) $$f --data $(DATA); \
+	done
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info data/demo-*
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) data
