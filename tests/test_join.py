@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import same_rows
 
 import queryref as qr
+from conftest import same_rows
 from queryref.errors import ParameterError, UnknownColumnError
 
 col = qr.col
