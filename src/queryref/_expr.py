@@ -215,7 +215,7 @@ class Expr:
         """Turn an aggregate or ranking function into a window function.
 
         >>> import queryref as qr
-        >>> qr.row_number().over(partition_by="g", order_by=qr.desc("v")).sql()
+        >>> qr.row_number().over(partition_by="g", order_by=qr.desc("v")).sql("postgres")
         'ROW_NUMBER() OVER (PARTITION BY g ORDER BY v DESC NULLS LAST)'
         """
         parts = [_into_node(p) for p in _as_list(partition_by)]
@@ -285,7 +285,7 @@ def desc(key: str | Expr, nulls_first: bool = False) -> _Sort:
 
     >>> import queryref as qr
     >>> qr.desc("total")
-    <Sort total DESC NULLS LAST>
+    <Sort total DESC>
     """
     return _Sort(exp.Ordered(this=_into_node(key), desc=True, nulls_first=nulls_first))
 

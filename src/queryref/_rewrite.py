@@ -105,7 +105,6 @@ def shape(tree: exp.Query) -> Shape:
     aliases: dict[str, exp.Expression] = {}
     has_star = False
     simple = not any(tree.args.get(k) for k in ("windows", "qualify", "into", "locks", "kind"))
-    simple = simple and bool(tree.args.get("from_") or tree.args.get("from"))
     for item in tree.expressions:
         if isinstance(item, exp.Star) and not any(item.args.get(k) for k in
                                                     ("except_", "except", "replace", "rename")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import logging
 import math
 import re
@@ -12,7 +13,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Tokenizer
+from sqlglot.tokens import Tokenizer, TokenType
 
 from queryref.errors import ParameterError, ReadOnlyError, SQLParseError
 
@@ -35,7 +36,34 @@ _SIDE_EFFECT_FUNCTIONS = frozenset({
     "setseed", "query", "query_table", "system$cancel_query",
 })
 _SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_KEYWORDS = frozenset(k.upper() for k in Tokenizer.KEYWORDS)
+
+
+# Reserved words of the SQL standard and the engines we target (Postgres, DuckDB, Snowflake).
+_RESERVED = frozenset("""
+ALL ANALYSE ANALYZE AND ANY ARRAY AS ASC ASYMMETRIC AUTHORIZATION BETWEEN BINARY BOTH BY CASE
+CAST CHECK COLLATE COLUMN CONCURRENTLY CONNECT CONSTRAINT CREATE CROSS CURRENT CURRENT_CATALOG
+CURRENT_DATE CURRENT_ROLE CURRENT_SCHEMA CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DEFAULT
+DEFERRABLE DELETE DESC DISTINCT DO DROP ELSE END EXCEPT EXISTS FALSE FETCH FILTER FOR FOREIGN
+FREEZE FROM FULL GRANT GROUP HAVING ILIKE IN INCREMENT INITIALLY INNER INSERT INTERSECT
+INTERVAL INTO IS ISNULL JOIN LATERAL LEADING LEFT LIKE LIMIT LOCALTIME LOCALTIMESTAMP MINUS
+NATURAL NOT NOTNULL NULL OFFSET ON ONLY OR ORDER OUTER OVER OVERLAPS PARTITION PIVOT PLACING
+PRIMARY QUALIFY RANGE REFERENCES REGEXP RETURNING RIGHT RLIKE ROW ROWS SAMPLE SELECT
+SESSION_USER SIMILAR SOME START SYMMETRIC TABLE TABLESAMPLE THEN TO TRAILING TRIGGER TRUE
+TRY_CAST UNION UNIQUE UNPIVOT UPDATE USER USING VALUES VARIADIC VERBOSE WHEN WHENEVER WHERE
+WINDOW WITH
+""".split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_keyword(name: str) -> bool:
+    """Whether ``name`` reads as a keyword (``order``, ``select`` ...) rather than a name."""
+    if name.upper() in _RESERVED:
+        return True
+    try:
+        tokens = Tokenizer().tokenize(name)
+    except TokenError:
+        return True
+    return len(tokens) != 1 or tokens[0].token_type != TokenType.VAR
 
 
 class _quiet_sqlglot:
@@ -164,7 +192,7 @@ def ident(name: str) -> exp.Identifier:
         raise ParameterError(f"a column or table name must be non-empty text, not {name!r}")
     if "\x00" in name:
         raise ParameterError("a name cannot contain a NUL character")
-    quoted = not _SIMPLE_NAME.match(name) or name.upper() in _KEYWORDS
+    quoted = not _SIMPLE_NAME.match(name) or _is_keyword(name)
     return exp.Identifier(this=name, quoted=quoted)
 
 
