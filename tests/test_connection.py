@@ -1,0 +1,118 @@
+"""Connections: opening DuckDB every way, statements, uploads, Parquet, closing."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import queryref as qr
+from queryref.errors import BackendError, ParameterError, ResultTooLarge
+
+
+def test_connect_forms(tmp_path):
+    path = tmp_path / "x.duckdb"
+    con = qr.connect(f"duckdb:///{path}")
+    con.execute("CREATE TABLE t AS SELECT 42 AS a")
+    con.close()
+    again = qr.connect(str(path))
+    assert again.table("t").to_pandas().a.tolist() == [42]
+    again.close()
+    raw = duckdb.connect()
+    raw.execute("CREATE TABLE r AS SELECT 7 AS b")
+    wrapped = qr.connect(raw)
+    assert wrapped.table("r").to_pandas().b.tolist() == [7]
+    wrapped.close()
+    assert raw.sql("SELECT 1").fetchall() == [(1,)]  # a connection we were given stays open
+    assert "duckdb" in repr(qr.connect())
+
+
+def test_unknown_targets():
+    with pytest.raises(ParameterError, match="no backend"):
+        qr.connect("oracle://u:secret@h/db")
+    with pytest.raises(ParameterError):
+        qr.connect(3.5)
+
+
+def test_password_never_in_errors():
+    with pytest.raises(ParameterError) as info:
+        qr.connect("mysql://user:hunter2@host/db")
+    assert "hunter2" not in str(info.value)
+
+
+def test_execute_is_the_door_for_statements(con):
+    assert con.execute("CREATE TABLE t (a INT)") is None
+    assert con.execute("INSERT INTO t VALUES (1), (2), (3)") == 3
+    assert con.execute("DELETE FROM t WHERE a > 1") == 2
+    assert con.table("t").count() == 1
+    with pytest.raises(BackendError, match="nope"):
+        con.execute("SELECT * FROM nope")
+
+
+def test_table_names(con):
+    con.execute("CREATE SCHEMA s")
+    con.execute('CREATE TABLE s."Mixed Case" AS SELECT 1 AS a')
+    assert con.table('s."Mixed Case"').count() == 1
+    with pytest.raises(BackendError):
+        con.table("missing_table").to_pandas()
+    with pytest.raises(ParameterError):
+        con.table("")
+
+
+@pytest.mark.parametrize("kind", ["pandas", "arrow", "polars", "dict", "reader"])
+def test_create_table_from_data(con, kind):
+    df = pd.DataFrame({"a": [1, 2, None], "b": ["x", None, "z"]})
+    data = {
+        "pandas": df,
+        "arrow": pa.Table.from_pandas(df, preserve_index=False),
+        "polars": pl.from_pandas(df),
+        "dict": {"a": [1, 2, None], "b": ["x", None, "z"]},
+        "reader": pa.Table.from_pandas(df, preserve_index=False).to_reader(),
+    }[kind]
+    t = con.create_table("up", data)
+    got = t.order_by("b").to_pandas()
+    assert got.b.tolist()[:2] == ["x", "z"] and got.a.isna().sum() == 1
+
+
+def test_create_table_from_queryref_runs_in_database(con):
+    src = con.sql("SELECT range AS i FROM range(100)")
+    t = con.create_table("copy", src.filter(qr.col("i") < 10))
+    assert t.count() == 10
+    t2 = con.create_table("copy", src, replace=True)
+    assert t2.count() == 100
+    with pytest.raises(BackendError):
+        con.create_table("copy", src)
+
+
+def test_create_table_budget(con):
+    big = pa.table({"a": list(range(100_000))})
+    with pytest.raises(ResultTooLarge):
+        con.create_table("big", big, max_bytes="100KB")
+    with pytest.raises(ParameterError):
+        con.create_table("x", 42)
+
+
+def test_read_parquet_round_trip(con, tmp_path):
+    src = con.sql("SELECT range AS i, range % 3 AS g FROM range(1000)")
+    out = src.to_parquet(tmp_path / "x.parquet")
+    assert out.rows == 1000 and out.bytes > 0
+    back = con.read_parquet(out.path)
+    assert back.group_by("g").agg(n=qr.count()).order_by("g").to_pandas().n.tolist() == [
+        334, 333, 333]
+
+
+def test_closed_connection(con):
+    q = con.sql("SELECT 1 AS a")
+    con.close()
+    with pytest.raises(BackendError, match="closed"):
+        q.to_pandas()
+    con.close()  # idempotent
+
+
+def test_context_manager():
+    with qr.connect() as con:
+        assert con.sql("SELECT 1 AS a").count() == 1
+    with pytest.raises(BackendError):
+        con.sql("SELECT 1 AS a").to_pandas()

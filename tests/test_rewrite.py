@@ -1,0 +1,78 @@
+"""The rewriter on SQL text alone: when a step extends the SELECT and when it wraps."""
+
+from __future__ import annotations
+
+import pytest
+
+import queryref as qr
+
+col = qr.col
+
+
+@pytest.fixture
+def t(con):
+    con.execute("CREATE TABLE t (a INT, b INT, s TEXT)")
+    return con.table("t")
+
+
+def flat(q: qr.QueryRef) -> str:
+    return q.compile(pretty=False)
+
+
+@pytest.mark.parametrize("build,expected", [
+    (lambda t: t.filter(col("a") > 1).filter("b < 2"),
+     "SELECT * FROM t WHERE a > 1 AND b < 2"),
+    (lambda t: t.mutate(c=col("a") + col("b")).filter(col("c") > 3).select("a", "c"),
+     "SELECT a, a + b AS c FROM t WHERE a + b > 3"),
+    (lambda t: t.mutate(c=(col("a") + 1) * 2),
+     "SELECT *, (a + 1) * 2 AS c FROM t"),
+    (lambda t: t.group_by("s").agg(n=qr.count()).filter(col("n") > 1),
+     "SELECT s, COUNT(*) AS n FROM t GROUP BY s HAVING COUNT(*) > 1"),
+    (lambda t: t.order_by("a").limit(3).filter(col("b") > 0),
+     "SELECT * FROM (SELECT * FROM t ORDER BY a ASC LIMIT 3) AS _q1 WHERE b > 0"),
+    (lambda t: t.limit(10).limit(3),
+     "SELECT * FROM t LIMIT 3"),
+    (lambda t: t.limit(10, offset=5).limit(3, offset=2),
+     "SELECT * FROM t LIMIT 3 OFFSET 7"),
+    (lambda t: t.order_by("a").order_by(qr.desc("b")),
+     "SELECT * FROM t ORDER BY b DESC, a ASC"),
+    (lambda t: t.distinct().filter(col("a") > 0),
+     "SELECT * FROM (SELECT DISTINCT * FROM t) AS _q1 WHERE a > 0"),
+    (lambda t: t.filter((col("a") > 1) | (col("b") > 1)).filter(col("s") == "x"),
+     "SELECT * FROM t WHERE (a > 1 OR b > 1) AND s = 'x'"),
+    (lambda t: t.mutate(c=col("a") - (col("b") - 1)),
+     "SELECT *, a - (b - 1) AS c FROM t"),
+    (lambda t: t.mutate(n=-(col("a") + 1)),
+     "SELECT *, -(a + 1) AS n FROM t"),
+])
+def test_rewrites(t, build, expected):
+    assert flat(build(t)) == expected
+
+
+def test_aggregate_after_limit_wraps(t):
+    sql = flat(t.limit(5).agg(n=qr.count()))
+    assert sql == "SELECT COUNT(*) AS n FROM (SELECT * FROM t LIMIT 5) AS _q1"
+
+
+def test_aggregate_after_order_drops_the_order(t):
+    assert flat(t.order_by("a").group_by("s").agg(n=qr.count())) == \
+        "SELECT s, COUNT(*) AS n FROM t GROUP BY s"
+
+
+def test_wrap_keeps_order_outside(t):
+    q = t.order_by(qr.desc("a")).mutate(r=qr.row_number().over(order_by="b")).filter(
+        col("r") < 3)
+    sql = flat(q)
+    assert sql.endswith("WHERE r < 3 ORDER BY a DESC")
+
+
+def test_nested_aggregation_wraps(t):
+    q = t.group_by("s").agg(n=qr.count()).agg(m=col("n").max())
+    assert flat(q) == ("SELECT MAX(n) AS m FROM (SELECT s, COUNT(*) AS n FROM t GROUP BY s)"
+                       " AS _q1")
+
+
+def test_true_division_everywhere(t):
+    q = t.mutate(r=col("a") / 2)
+    assert "CAST(a AS DOUBLE) / 2" in flat(q)
+    assert "CAST(a AS DOUBLE PRECISION) / 2" in q.compile("postgres", pretty=False)
