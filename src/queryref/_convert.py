@@ -37,6 +37,22 @@ def prepare(table: pa.Table, decimals: str = "float") -> pa.Table:
     return table
 
 
+def _own_text(table: pa.Table) -> pa.Table:
+    """Copy text columns into memory of their own.
+
+    pandas keeps text columns as Arrow arrays. Batches an engine exports through the Arrow C
+    interface are freed as a whole, so one text column kept zero-copy would pin every
+    column of every batch: the full Arrow table would live on beside the DataFrame.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) \
+                or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            chunks = table.column(i).chunks
+            merged = pa.concat_arrays(chunks) if chunks else pa.array([], field.type)
+            table = table.set_column(i, field, pa.chunked_array([merged], field.type))
+    return table
+
+
 def _types_mapper(schema: pa.Schema, decimals: str) -> Any:
     import pandas as pd
 
@@ -49,9 +65,14 @@ def _types_mapper(schema: pa.Schema, decimals: str) -> Any:
     return mapping.get if mapping else None
 
 
-def to_pandas(table: pa.Table, decimals: str = "float") -> pd.DataFrame:
-    """Convert, releasing the Arrow buffers as we go. The caller must drop ``table`` after."""
-    table = prepare(table, decimals)
+def to_pandas(owned: list[pa.Table], decimals: str = "float") -> pd.DataFrame:
+    """Convert the one table in ``owned``, releasing Arrow buffers as pandas takes them over.
+
+    The table comes in a list that this function empties, so no caller frame keeps a
+    reference that would pin the Arrow buffers (and double peak memory).
+    """
+    table = owned.pop()
+    table = _own_text(prepare(table, decimals))
     mapper = _types_mapper(table.schema, decimals)
     return table.to_pandas(
         self_destruct=True,
@@ -63,7 +84,7 @@ def to_pandas(table: pa.Table, decimals: str = "float") -> pd.DataFrame:
 
 def batch_to_pandas(batch: pa.RecordBatch, decimals: str = "float") -> pd.DataFrame:
     """One batch to pandas with the same dtype rules as :func:`to_pandas`."""
-    return to_pandas(pa.Table.from_batches([batch]), decimals)
+    return to_pandas([pa.Table.from_batches([batch])], decimals)
 
 
 def pandas_nbytes(batch: pa.RecordBatch) -> int:

@@ -62,8 +62,8 @@ def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str) -> pd.DataFrame:
     """A guarded pandas DataFrame, converted without doubling peak memory."""
     _convert._check_mode(decimals)
-    table = _collect(q, max_bytes, max_rows, batch_rows, _convert.pandas_nbytes)
-    return _convert.to_pandas(table, decimals)
+    owned = [_collect(q, max_bytes, max_rows, batch_rows, _convert.pandas_nbytes)]
+    return _convert.to_pandas(owned, decimals)
 
 
 def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pl.DataFrame:
