@@ -18,7 +18,7 @@ LINEITEM := $(DATA)/lineitem.parquet
 
 help:
 	@echo "make demo      generate TPC-H data (SF=$(SF)) and run the main job on embedded DuckDB"
-	@echo "make test      run the tests, the contract check and ruff"
+	@echo "make test      run the tests (with doctests), the contract check, ruff and mypy"
 	@echo "make install   create .venv and install queryref with its dev extras (idempotent)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     run benchmarks/*.py on the TPC-H data (SF=$(SF))"
@@ -64,6 +64,7 @@ test: install
 		echo "== contract check =="; $(PY) ../shared/contract_check.py || status=1; \
 	fi; \
 	echo "== ruff =="; $(VENV)/bin/ruff check src tests || status=1; \
+	echo "== mypy =="; $(VENV)/bin/mypy src || status=1; \
 	exit $$status
 
 lint: install

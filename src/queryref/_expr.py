@@ -19,11 +19,11 @@ __all__ = [
 ]
 
 
-def _node(value: Any) -> exp.Expression:
+def _node(value: Any) -> exp.Expr:
     """A Python value or Expr as a tree: Exprs give their node, plain values become literals."""
     if isinstance(value, Expr):
         return value.node.copy()
-    if isinstance(value, exp.Expression):
+    if isinstance(value, exp.Expr):
         return value.copy()
     from queryref._queryref import QueryRef
 
@@ -32,8 +32,8 @@ def _node(value: Any) -> exp.Expression:
     return literal(value)
 
 
-def _paren(node: exp.Expression, parent: type[exp.Expression] = exp.Pow,
-           right: bool = False) -> exp.Expression:
+def _paren(node: exp.Expr, parent: type[exp.Expr] = exp.Pow,
+           right: bool = False) -> exp.Expr:
     """Parenthesise an operand where precedence needs it (default: as tightly as possible)."""
     return operand(node, parent, right)
 
@@ -48,7 +48,7 @@ class Expr:
 
     __slots__ = ("_name", "node")
 
-    def __init__(self, node: exp.Expression, name: str | None = None) -> None:
+    def __init__(self, node: exp.Expr, name: str | None = None) -> None:
         self.node = node
         self._name = name
 
@@ -231,18 +231,18 @@ class Expr:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    if isinstance(value, str | Expr | exp.Expression | _Sort):
+    if isinstance(value, str | Expr | exp.Expr | _Sort):
         return [value]
     return list(value)
 
 
-def _into_node(value: Any) -> exp.Expression:
+def _into_node(value: Any) -> exp.Expr:
     """A column name (str) or an Expr as a tree. Used for keys: text is a column name."""
     if isinstance(value, str):
         return column(value)
     if isinstance(value, Expr):
         return value.node.copy()
-    if isinstance(value, exp.Expression):
+    if isinstance(value, exp.Expr):
         return value.copy()
     raise ParameterError(f"expected a column name or an expression, not {value!r}")
 

@@ -33,7 +33,7 @@ def _same_connection(left: QueryRef, right: QueryRef, what: str) -> None:
         raise ParameterError(msg)
 
 
-def _source(q: QueryRef, alias: str) -> exp.Expression:
+def _source(q: QueryRef, alias: str) -> exp.Expr:
     """A FROM source for ``q``: its table directly when it is a plain table, else a subquery."""
     tree = q.tree
     if (
@@ -63,7 +63,7 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return list(value)
 
 
-def _qualify(node: exp.Expression, left: Sequence[str], right: Sequence[str]) -> exp.Expression:
+def _qualify(node: exp.Expr, left: Sequence[str], right: Sequence[str]) -> exp.Expr:
     """Give unqualified columns of a join predicate their side; ambiguous names are an error."""
     node = node.copy()
     for c in rw.scope_columns(node):
@@ -115,7 +115,7 @@ def join(
     how_l = "outer" if how_l == "full" else how_l
     lcols, rcols = left.columns, right.columns
     using: list[str] = []
-    cond: exp.Expression | None = None
+    cond: exp.Expr | None = None
 
     if how_l == "cross":
         if on is not None or left_on is not None or right_on is not None:
@@ -131,10 +131,10 @@ def join(
                            for a, b in zip(lk, rk, strict=True)])
     elif isinstance(on, Expr) or (isinstance(on, str) and on not in lcols and on not in rcols
                                   and not _both_have(left, right, on)):
-        node = on.node if isinstance(on, Expr) else parse_expression(on, left.dialect)
-        cond = _qualify(node, lcols, rcols)
+        pred = on.node if isinstance(on, Expr) else parse_expression(on, left.dialect)
+        cond = _qualify(pred, lcols, rcols)
     else:
-        names = _names(on)  # type: ignore[arg-type]
+        names = _names(on)
         if not names:
             raise ParameterError(f"{how_l} join needs on=, or left_on= and right_on=")
         using = [left._resolve(n) for n in names]
@@ -150,7 +150,7 @@ def join(
         tree = tree.where(exp.Not(this=exists) if how_l == "anti" else exists)
         return left._new(tree, lcols)
 
-    items: list[exp.Expression] = []
+    items: list[exp.Expr] = []
     names_out: list[str] = []
     taken: set[str] = set()
     right_keys = {right._resolve(u) for u in using}
@@ -161,7 +161,7 @@ def join(
         if c in using:
             rn = right._resolve(c)
             if how_l == "right":
-                node: exp.Expression = column(rn, "r")
+                node: exp.Expr = column(rn, "r")
             elif how_l == "outer":
                 node = exp.Coalesce(this=column(c, "l"), expressions=[column(rn, "r")])
             else:
@@ -200,7 +200,7 @@ def _both_have(left: QueryRef, right: QueryRef, name: str) -> bool:
     return True
 
 
-def _aliased(node: exp.Expression, name: str) -> exp.Expression:
+def _aliased(node: exp.Expr, name: str) -> exp.Expr:
     if isinstance(node, exp.Column) and node.name == name:
         return node
     return exp.Alias(this=node, alias=ident(name))

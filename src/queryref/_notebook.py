@@ -112,7 +112,7 @@ class Notebook:
         return ctes, body
 
 
-def _references(tree: exp.Expression, cells: set[str]) -> list[str]:
+def _references(tree: exp.Expr, cells: set[str]) -> list[str]:
     """Unqualified table names in ``tree`` that name a cell and no CTE of the query."""
     shadowed = {c.alias for c in tree.find_all(exp.CTE)}
     found: list[str] = []

@@ -76,7 +76,7 @@ def render(text: str, params: Mapping[str, Any], con: Connection) -> exp.Query:
     return tree
 
 
-def _replace(node: exp.Expression, sentinels: dict[str, str], params: Mapping[str, Any],
+def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any],
              con: Connection) -> None:
     from queryref._queryref import QueryRef
 

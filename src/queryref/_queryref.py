@@ -143,7 +143,7 @@ class QueryRef:
                 return folded[0]
         raise UnknownColumnError([name], names)
 
-    def _check(self, nodes: Sequence[exp.Expression]) -> None:
+    def _check(self, nodes: Sequence[exp.Expr]) -> None:
         """Raise UnknownColumnError if an expression names a column the query lacks."""
         names = set(self.columns)
         missing: list[str] = []
@@ -158,11 +158,11 @@ class QueryRef:
         if missing:
             raise UnknownColumnError(missing, self.columns)
 
-    def _to_node(self, value: Any, *, sql_text: bool = True) -> exp.Expression:
+    def _to_node(self, value: Any, *, sql_text: bool = True) -> exp.Expr:
         """An Expr, a column name, or SQL text as a tree in this connection's dialect."""
         if isinstance(value, Expr):
             return value.node.copy()
-        if isinstance(value, exp.Expression):
+        if isinstance(value, exp.Expr):
             return value.copy()
         if isinstance(value, str):
             if value in self.columns or not sql_text:
@@ -172,7 +172,7 @@ class QueryRef:
             return value.as_scalar().node
         raise ParameterError(f"expected an expression, a column name or SQL text, not {value!r}")
 
-    def _named(self, value: Any) -> tuple[str, exp.Expression]:
+    def _named(self, value: Any) -> tuple[str, exp.Expr]:
         """A projection item with its output name."""
         if isinstance(value, str) and _has(self.columns, value, self):
             name = self._resolve(value)
@@ -191,7 +191,7 @@ class QueryRef:
         name = rw.output_name(node) or node.sql(dialect=self.dialect)
         return name, node
 
-    def _base(self, op: rw.Op, new: Sequence[exp.Expression] = ()) -> tuple[exp.Select, rw.Shape]:
+    def _base(self, op: rw.Op, new: Sequence[exp.Expr] = ()) -> tuple[exp.Select, rw.Shape]:
         """The SELECT to extend with ``op``: this one, or this one wrapped as a subquery."""
         s = rw.shape(self._tree)
         if rw.needs_wrap(s, op, new) or (
@@ -202,7 +202,7 @@ class QueryRef:
         assert s.select is not None
         return s.select, s
 
-    def _project(self, op: rw.Op, items: Sequence[tuple[str, exp.Expression]]) -> QueryRef:
+    def _project(self, op: rw.Op, items: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
         """A new projection: ``items`` are (output name, expression over current columns)."""
         names = [n for n, _ in items]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -229,7 +229,7 @@ class QueryRef:
         Text is a column name when the query has that column, SQL otherwise;
         ``qr.col("*")`` keeps every column.
         """
-        out: list[tuple[str, exp.Expression]] = []
+        out: list[tuple[str, exp.Expr]] = []
         for item in items:
             if (isinstance(item, Expr) and isinstance(item.node, exp.Star)) or (
                 isinstance(item, str) and item == "*"
@@ -250,12 +250,12 @@ class QueryRef:
         >>> q.to_pandas().values.tolist()
         [[3, 20]]
         """
-        new: dict[str, exp.Expression] = {}
+        new: dict[str, exp.Expr] = {}
         for e in exprs:
             name, node = self._named(e)
             new[name] = node
         for alias, value in named.items():
-            is_expr = isinstance(value, str | Expr | exp.Expression | QueryRef)
+            is_expr = isinstance(value, str | Expr | exp.Expr | QueryRef)
             new[alias] = self._to_node(value) if is_expr else _value_node(value)
         columns = self.columns
         resolved = {(self._resolve(k) if _has(columns, k, self) else k): v for k, v in new.items()}
@@ -311,7 +311,7 @@ class QueryRef:
 
     where = filter
 
-    def _filter_via_column(self, nodes: Sequence[exp.Expression]) -> QueryRef:
+    def _filter_via_column(self, nodes: Sequence[exp.Expr]) -> QueryRef:
         """A predicate with a window: compute it as a column, filter on it, drop it."""
         tmp = next(_tmp_names)
         cond = rw.and_all(list(nodes))
@@ -327,8 +327,8 @@ class QueryRef:
         """Aggregate the whole query into one row: ``agg(total=qr.col("x").sum())``."""
         return GroupBy(self, []).agg(*aggs, **named)
 
-    def _aggregate(self, keys: Sequence[tuple[str, exp.Expression]],
-                   aggs: Sequence[tuple[str, exp.Expression]]) -> QueryRef:
+    def _aggregate(self, keys: Sequence[tuple[str, exp.Expr]],
+                   aggs: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
         items = [*keys, *aggs]
         if not aggs and not keys:
             raise ParameterError("agg() needs at least one aggregate")
@@ -539,7 +539,7 @@ class QueryRef:
 class GroupBy:
     """Grouping keys waiting for their aggregates: ``q.group_by("g").agg(n=qr.count())``."""
 
-    def __init__(self, query: QueryRef, keys: list[tuple[str, exp.Expression]]) -> None:
+    def __init__(self, query: QueryRef, keys: list[tuple[str, exp.Expr]]) -> None:
         self._query = query
         self._keys = keys
 
@@ -563,13 +563,13 @@ def _has(columns: Sequence[str], name: str, q: QueryRef) -> bool:
     return True
 
 
-def _value_node(value: Any) -> exp.Expression:
+def _value_node(value: Any) -> exp.Expr:
     from queryref._expr import _node
 
     return _node(value)
 
 
-def _aggregates_as_windows(node: exp.Expression) -> exp.Expression:
+def _aggregates_as_windows(node: exp.Expr) -> exp.Expr:
     """In a row-level predicate an aggregate means "over all rows": ``AVG(v) OVER ()``."""
     node = node.copy()
     targets = [

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from queryref._sql import column, ident, operand
 
-_AGG_TYPES: tuple[type[exp.Expression], ...] = (exp.AggFunc,)
+_AGG_TYPES: tuple[type[exp.Expr], ...] = (exp.AggFunc,)
 
 
 class Op(enum.Enum):
@@ -41,7 +41,7 @@ class Shape:
     """What a SELECT already holds, read once from its tree."""
 
     select: exp.Select | None
-    aliases: dict[str, exp.Expression] = field(default_factory=dict)
+    aliases: dict[str, exp.Expr] = field(default_factory=dict)
     has_star: bool = False
     simple: bool = False
     aggregated: bool = False
@@ -51,7 +51,7 @@ class Shape:
     limited: bool = False
 
 
-def contains_agg(node: exp.Expression) -> bool:
+def contains_agg(node: exp.Expr) -> bool:
     """True if ``node`` holds an aggregate that is not inside a window or a subquery."""
     for sub in _walk_scope(node):
         if isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
@@ -59,12 +59,12 @@ def contains_agg(node: exp.Expression) -> bool:
     return False
 
 
-def contains_window(node: exp.Expression) -> bool:
+def contains_window(node: exp.Expr) -> bool:
     """True if ``node`` holds a window function outside nested queries."""
     return any(isinstance(sub, exp.Window) for sub in _walk_scope(node))
 
 
-def _walk_scope(node: exp.Expression) -> Iterable[exp.Expression]:
+def _walk_scope(node: exp.Expr) -> Iterable[exp.Expr]:
     """Walk ``node`` without entering nested queries (they have their own scope)."""
     stack = [node]
     while stack:
@@ -76,7 +76,7 @@ def _walk_scope(node: exp.Expression) -> Iterable[exp.Expression]:
             stack.append(child)
 
 
-def scope_columns(node: exp.Expression) -> list[exp.Column]:
+def scope_columns(node: exp.Expr) -> list[exp.Column]:
     """Unqualified column references of ``node`` in its own scope (not in nested queries)."""
     lambda_args: set[str] = set()
     for sub in _walk_scope(node):
@@ -89,7 +89,7 @@ def scope_columns(node: exp.Expression) -> list[exp.Column]:
     ]
 
 
-def output_name(item: exp.Expression) -> str | None:
+def output_name(item: exp.Expr) -> str | None:
     """The output column name of a projection item, when it has a clear one."""
     if isinstance(item, exp.Alias):
         return item.alias
@@ -102,7 +102,7 @@ def shape(tree: exp.Query) -> Shape:
     """Read what ``tree`` holds (flags and the alias map of its projection)."""
     if not isinstance(tree, exp.Select):
         return Shape(select=None)
-    aliases: dict[str, exp.Expression] = {}
+    aliases: dict[str, exp.Expr] = {}
     has_star = False
     simple = not any(tree.args.get(k) for k in ("windows", "qualify", "into", "locks", "kind"))
     for item in tree.expressions:
@@ -133,7 +133,7 @@ def shape(tree: exp.Query) -> Shape:
     )
 
 
-def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expression] = ()) -> bool:
+def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
     """Whether ``op`` (with its new expressions) must apply to a wrapped copy of the query.
 
     The rule table, in SQL evaluation order: a step cannot land in a clause that evaluates
@@ -170,7 +170,7 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expression] = ()) -> bool:
     raise AssertionError(op)
 
 
-def _fresh_alias(tree: exp.Expression, prefix: str = "_q") -> str:
+def _fresh_alias(tree: exp.Expr, prefix: str = "_q") -> str:
     taken = {t.alias_or_name for t in tree.find_all(exp.Table, exp.Subquery)}
     for i in itertools.count(1):
         name = f"{prefix}{i}"
@@ -192,7 +192,7 @@ def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
     outer_order: list[exp.Ordered] = []
     s = shape(inner)
     if s.select is not None and s.ordered and not s.limited:
-        hoisted = _hoistable_order(inner, columns)
+        hoisted = _hoistable_order(s.select, columns)
         if hoisted is not None:
             inner.set("order", None)
             outer_order = hoisted
@@ -223,7 +223,7 @@ def _hoistable_order(select: exp.Select, columns: Sequence[str]) -> list[exp.Ord
     return out
 
 
-def substitute(node: exp.Expression, aliases: dict[str, exp.Expression]) -> exp.Expression:
+def substitute(node: exp.Expr, aliases: dict[str, exp.Expr]) -> exp.Expr:
     """Replace references to output names by their definitions (for a clause below SELECT)."""
     if not aliases:
         return node.copy()
@@ -242,14 +242,14 @@ def substitute(node: exp.Expression, aliases: dict[str, exp.Expression]) -> exp.
 
 
 def project_items(
-    s: Shape, columns: Sequence[str], items: Sequence[tuple[str, exp.Expression]]
-) -> list[exp.Expression]:
+    s: Shape, columns: Sequence[str], items: Sequence[tuple[str, exp.Expr]]
+) -> list[exp.Expr]:
     """Projection items ``name -> expression`` written over the current FROM.
 
     Plain references to a column the star already passes through stay bare; everything else
     is substituted and aliased.
     """
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     for name, node in items:
         new = substitute(node, s.aliases)
         if isinstance(new, exp.Column) and not new.table and new.name == name:
@@ -265,7 +265,7 @@ def star_columns(s: Shape, columns: Sequence[str]) -> list[str]:
 
 
 def with_projection(
-    select: exp.Select, s: Shape, columns: Sequence[str], items: list[exp.Expression],
+    select: exp.Select, s: Shape, columns: Sequence[str], items: list[exp.Expr],
     new_names: Sequence[str],
 ) -> exp.Select:
     """Replace the projection, keeping the ORDER BY meaning what it meant before."""
@@ -339,7 +339,7 @@ def has_constant_limits(select: exp.Select) -> bool:
     return True
 
 
-def and_all(conditions: Sequence[exp.Expression]) -> exp.Expression:
+def and_all(conditions: Sequence[exp.Expr]) -> exp.Expr:
     """``c1 AND c2 AND ...`` with each operand parenthesised where needed."""
     if len(conditions) == 1:
         return conditions[0].copy()

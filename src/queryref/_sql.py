@@ -25,7 +25,7 @@ _WRITE_NODE_NAMES = (
     "Kill", "Analyze", "Describe", "Show", "Refresh", "Cache", "Uncache", "Export",
     "Comment", "Summarize", "Declare", "Execute",
 )
-_WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
+_WRITE_NODES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, n) for n in _WRITE_NODE_NAMES if isinstance(getattr(exp, n, None), type)
 )
 # Functions with side effects (sequence bumps, session settings, server control, file access).
@@ -94,7 +94,7 @@ def _parse_error(err: ParseError | TokenError, text: str) -> SQLParseError:
     return SQLParseError(first_line, line=line, col=col)
 
 
-def parse_statements(text: str, dialect: str) -> list[exp.Expression]:
+def parse_statements(text: str, dialect: str) -> list[exp.Expr]:
     """Parse SQL text into statements, raising :class:`SQLParseError` with line and column."""
     if not isinstance(text, str):
         raise ParameterError(f"SQL must be text, not {type(text).__name__}")
@@ -142,7 +142,7 @@ def parse_query(text: str, dialect: str) -> exp.Query:
     return root
 
 
-def _statement_kind(node: exp.Expression) -> str:
+def _statement_kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return str(node.this).upper()
     if isinstance(node, exp.Query):
@@ -150,7 +150,7 @@ def _statement_kind(node: exp.Expression) -> str:
     return node.key.upper()
 
 
-def check_read_only(tree: exp.Expression) -> None:
+def check_read_only(tree: exp.Expr) -> None:
     """Raise :class:`ReadOnlyError` if any node of ``tree`` writes or has side effects."""
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
@@ -168,7 +168,7 @@ def check_read_only(tree: exp.Expression) -> None:
                 raise ReadOnlyError(msg)
 
 
-def parse_expression(text: str, dialect: str | None) -> exp.Expression:
+def parse_expression(text: str, dialect: str | None) -> exp.Expr:
     """Parse a SQL expression such as ``"amount > 100"`` (one expression, read-only)."""
     try:
         with _quiet_sqlglot():
@@ -215,7 +215,7 @@ def table_ref(name: str, dialect: str) -> exp.Table:
     return node
 
 
-def literal(value: Any) -> exp.Expression:
+def literal(value: Any) -> exp.Expr:
     """A Python value as a correctly quoted SQL literal.
 
     >>> import datetime, decimal
@@ -264,7 +264,7 @@ def literal(value: Any) -> exp.Expression:
     raise ParameterError(msg)
 
 
-_PRECEDENCE: tuple[tuple[tuple[type[exp.Expression], ...], int], ...] = (
+_PRECEDENCE: tuple[tuple[tuple[type[exp.Expr], ...], int], ...] = (
     ((exp.Or,), 1),
     ((exp.And,), 2),
     ((exp.Not,), 3),
@@ -277,7 +277,7 @@ _PRECEDENCE: tuple[tuple[tuple[type[exp.Expression], ...], int], ...] = (
 )
 
 
-def _rank(node: exp.Expression | type[exp.Expression]) -> int | None:
+def _rank(node: exp.Expr | type[exp.Expr]) -> int | None:
     cls = node if isinstance(node, type) else type(node)
     for kinds, rank in _PRECEDENCE:
         if issubclass(cls, kinds):
@@ -285,8 +285,8 @@ def _rank(node: exp.Expression | type[exp.Expression]) -> int | None:
     return None
 
 
-def operand(child: exp.Expression, parent: type[exp.Expression], right: bool = False
-            ) -> exp.Expression:
+def operand(child: exp.Expr, parent: type[exp.Expr], right: bool = False
+            ) -> exp.Expr:
     """``child`` parenthesised when needed to keep its meaning as an operand of ``parent``.
 
     >>> a_plus_b = exp.Add(this=exp.column("a"), expression=exp.column("b"))

@@ -11,4 +11,4 @@ if TYPE_CHECKING:
 
 JoinHow: TypeAlias = Literal["inner", "left", "right", "outer", "semi", "anti", "cross"]
 SizeLike: TypeAlias = "int | float | str | None"
-IntoExpr: TypeAlias = "Expr | str | exp.Expression"
+IntoExpr: TypeAlias = "Expr | str | exp.Expr"
