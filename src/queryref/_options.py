@@ -39,6 +39,7 @@ class Options:
     batch_rows:
         Rows per Arrow batch when streaming.
     preflight:
+        Reserved for the pre-flight layer of the guard (not in this version yet):
         ``"estimate"`` (cheap, the default), ``"count"`` (an exact pushed-down COUNT) or ``None``.
     progress:
         Show progress on long sinks: ``True``, ``False`` or ``"auto"`` (when a terminal waits).
