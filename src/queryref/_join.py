@@ -43,7 +43,7 @@ def _source(q: QueryRef, alias: str) -> exp.Expr:
         and not tree.expressions[0].args.get("except")
         and not any(tree.args.get(k) for k in ("where", "group", "having", "order", "limit",
                                                    "offset", "distinct", "joins", "with_",
-                                                   "with", "qualify", "windows"))
+                                                   "qualify", "windows"))
         and isinstance(tree.args.get("from_"), exp.From)
         and isinstance(tree.args["from_"].this, exp.Table)
         and not tree.args["from_"].this.args.get("sample")

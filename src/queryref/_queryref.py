@@ -14,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from queryref import _rewrite as rw
-from queryref._expr import Expr, _data_type, _Sort, ordering
+from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
 from queryref._sql import column, parse_expression
 from queryref.errors import ParameterError, UnknownColumnError
@@ -143,6 +143,13 @@ class QueryRef:
                 return folded[0]
         raise UnknownColumnError([name], names)
 
+    def _has(self, name: str) -> bool:
+        try:
+            self._resolve(name)
+        except UnknownColumnError:
+            return False
+        return True
+
     def _check(self, nodes: Sequence[exp.Expr]) -> None:
         """Raise UnknownColumnError if an expression names a column the query lacks."""
         names = set(self.columns)
@@ -174,13 +181,13 @@ class QueryRef:
 
     def _named(self, value: Any) -> tuple[str, exp.Expr]:
         """A projection item with its output name."""
-        if isinstance(value, str) and _has(self.columns, value, self):
+        if isinstance(value, str) and self._has(value):
             name = self._resolve(value)
             return name, column(name)
         node = self._to_node(value)
         if isinstance(value, Expr) and value._name and not isinstance(node, exp.Column):
             return value._name, node
-        if isinstance(node, exp.Column) and not node.table and _has(self.columns, node.name, self):
+        if isinstance(node, exp.Column) and not node.table and self._has(node.name):
             name = self._resolve(node.name)
             alias = value._name if isinstance(value, Expr) and value._name != node.name else None
             return alias or name, column(name)
@@ -216,10 +223,10 @@ class QueryRef:
         lead = [n for n, node in items[: len(stars)]
                 if isinstance(node, exp.Column) and not node.table and node.name == n]
         if stars and lead == stars:
-            projection = [exp.Star(), *rw.project_items(s, columns, items[len(stars):])]
+            projection = [exp.Star(), *rw.project_items(s, items[len(stars):])]
         else:
-            projection = rw.project_items(s, columns, items)
-        tree = rw.with_projection(select, s, columns, projection, names)
+            projection = rw.project_items(s, items)
+        tree = rw.with_projection(select, s, projection)
         return self._new(tree, names)
 
     # -- composition --------------------------------------------------------------------
@@ -256,9 +263,9 @@ class QueryRef:
             new[name] = node
         for alias, value in named.items():
             is_expr = isinstance(value, str | Expr | exp.Expr | QueryRef)
-            new[alias] = self._to_node(value) if is_expr else _value_node(value)
+            new[alias] = self._to_node(value) if is_expr else _node(value)
         columns = self.columns
-        resolved = {(self._resolve(k) if _has(columns, k, self) else k): v for k, v in new.items()}
+        resolved = {(self._resolve(k) if self._has(k) else k): v for k, v in new.items()}
         items = [(c, resolved.pop(c) if c in resolved else column(c)) for c in columns]
         items += list(resolved.items())
         return self._project(rw.Op.PROJECT, items)
@@ -341,7 +348,7 @@ class QueryRef:
         select, s = self._base(rw.Op.AGGREGATE, nodes)
         tree = select.copy()
         tree.set("order", None)
-        tree.set("expressions", rw.project_items(s, self.columns, items))
+        tree.set("expressions", rw.project_items(s, items))
         group = [rw.substitute(node, s.aliases) for _, node in keys]
         tree.set("group", exp.Group(expressions=group) if group else None)
         return self._new(tree, names)
@@ -553,20 +560,6 @@ class GroupBy:
 
     def __repr__(self) -> str:
         return f"<GroupBy {[n for n, _ in self._keys]}: finish with .agg(...)>"
-
-
-def _has(columns: Sequence[str], name: str, q: QueryRef) -> bool:
-    try:
-        q._resolve(name)
-    except UnknownColumnError:
-        return False
-    return True
-
-
-def _value_node(value: Any) -> exp.Expr:
-    from queryref._expr import _node
-
-    return _node(value)
 
 
 def _aggregates_as_windows(node: exp.Expr) -> exp.Expr:

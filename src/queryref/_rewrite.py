@@ -186,9 +186,9 @@ def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
     alone does not promise the outer order); CTEs of the inner query move up as well.
     """
     inner = tree.copy()
-    ctes = inner.args.get("with_") or inner.args.get("with")
+    ctes = inner.args.get("with_")
     if ctes is not None:
-        inner.set("with_" if "with_" in inner.args else "with", None)
+        inner.set("with_", None)
     outer_order: list[exp.Ordered] = []
     s = shape(inner)
     if s.select is not None and s.ordered and not s.limited:
@@ -201,7 +201,7 @@ def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
     if outer_order:
         outer.set("order", exp.Order(expressions=outer_order))
     if ctes is not None:
-        outer.set("with_" if "with_" in outer.arg_types else "with", ctes)
+        outer.set("with_", ctes)
     return outer
 
 
@@ -241,9 +241,7 @@ def substitute(node: exp.Expr, aliases: dict[str, exp.Expr]) -> exp.Expr:
     return node
 
 
-def project_items(
-    s: Shape, columns: Sequence[str], items: Sequence[tuple[str, exp.Expr]]
-) -> list[exp.Expr]:
+def project_items(s: Shape, items: Sequence[tuple[str, exp.Expr]]) -> list[exp.Expr]:
     """Projection items ``name -> expression`` written over the current FROM.
 
     Plain references to a column the star already passes through stay bare; everything else
@@ -264,10 +262,7 @@ def star_columns(s: Shape, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in s.aliases] if s.has_star else []
 
 
-def with_projection(
-    select: exp.Select, s: Shape, columns: Sequence[str], items: list[exp.Expr],
-    new_names: Sequence[str],
-) -> exp.Select:
+def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.Select:
     """Replace the projection, keeping the ORDER BY meaning what it meant before."""
     out = select.copy()
     out.set("expressions", items)
