@@ -351,3 +351,20 @@ def test_select_star_and_expr_alias(orders, orders_df):
 def test_duplicate_output_names_rejected(orders):
     with pytest.raises(ParameterError, match="duplicate"):
         orders.select("id", col("qty").alias("id"))
+
+
+def test_redefining_a_sort_column_keeps_the_sort(orders, orders_df):
+    # ORDER BY qty, then qty replaced by -qty: the rows stay sorted by the old qty
+    got = orders.order_by("qty", "id").mutate(qty=-col("qty")).select("id", "qty").to_pandas()
+    want = orders_df.sort_values(["qty", "id"]).assign(qty=lambda d: -d.qty)[["id", "qty"]]
+    same_rows(got, want, ordered=True)
+    # a source without one plain name to qualify with: the query is wrapped instead
+    src = orders.connection.sql("SELECT * FROM orders AS o JOIN (SELECT 1 AS one) AS x ON TRUE")
+    got2 = src.order_by("qty", "id").mutate(qty=-col("qty")).select("id", "qty")
+    assert "_q1" in got2.sql  # wrapped
+    got2 = got2.to_pandas()
+    same_rows(got2, want, ordered=True)
+    got3 = orders.order_by("id").rename(
+        {"id": "x", "qty": "id"}).select("x").to_pandas()
+    same_rows(got3, orders_df.sort_values("id")[["id"]].rename(columns={"id": "x"}),
+              ordered=True)

@@ -227,6 +227,12 @@ class QueryRef:
         else:
             projection = rw.project_items(s, items)
         tree = rw.with_projection(select, s, projection)
+        if tree is None:  # the ORDER BY could not keep its meaning in place: wrap, then project
+            select = rw.wrap(self._tree, columns)
+            s = rw.shape(select)
+            projection = rw.project_items(s, items)
+            tree = rw.with_projection(select, s, projection)
+            assert tree is not None
         return self._new(tree, names)
 
     # -- composition --------------------------------------------------------------------

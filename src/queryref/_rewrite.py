@@ -262,23 +262,48 @@ def star_columns(s: Shape, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in s.aliases] if s.has_star else []
 
 
-def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.Select:
-    """Replace the projection, keeping the ORDER BY meaning what it meant before."""
+def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.Select | None:
+    """Replace the projection, keeping the ORDER BY meaning what it meant before.
+
+    A bare name in ORDER BY means the output column of that name, so a key whose name the
+    new projection redefines is rewritten to its old definition, or qualified with its source
+    (``t.v``). Returns None when neither is possible: the caller wraps the query first.
+    """
     out = select.copy()
     out.set("expressions", items)
-    if s.ordered:
-        kept = {output_name(i): (i.this if isinstance(i, exp.Alias) else i) for i in items}
-        keys = []
-        for key in out.args["order"].expressions:
-            target = key.this
-            if isinstance(target, exp.Column) and not target.table and target.name in s.aliases:
-                same = kept.get(target.name)
-                if same is None or same != s.aliases[target.name]:
-                    key = key.copy()
-                    key.set("this", s.aliases[target.name].copy())
-            keys.append(key)
-        out.set("order", exp.Order(expressions=keys))
+    if not s.ordered:
+        return out
+    kept = {output_name(i): (i.this if isinstance(i, exp.Alias) else i) for i in items}
+    keys = []
+    for key in out.args["order"].expressions:
+        target = key.this
+        if isinstance(target, exp.Column) and not target.table and target.name in s.aliases:
+            same = kept.get(target.name)
+            if same is None or same != s.aliases[target.name]:
+                key = key.copy()
+                key.set("this", s.aliases[target.name].copy())
+                target = key.this
+        if isinstance(target, exp.Column) and not target.table and target.name in kept \
+                and kept[target.name] != target:
+            source = _source_name(select)
+            if source is None:
+                return None
+            key = key.copy()
+            key.set("this", column(target.name, source))
+        keys.append(key)
+    out.set("order", exp.Order(expressions=keys))
     return out
+
+
+def _source_name(select: exp.Select) -> str | None:
+    """The name that qualifies columns of the single FROM source, if there is one."""
+    source = select.args.get("from_")
+    if source is None or select.args.get("joins"):
+        return None
+    node = source.this
+    if isinstance(node, exp.Table | exp.Subquery) and node.alias_or_name:
+        return node.alias_or_name
+    return None
 
 
 def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Sequence[str]
