@@ -151,3 +151,20 @@ def test_progress_reports_on_request(con, capsys, monkeypatch):
         con.sql("SELECT range AS i FROM range(300000)").to_arrow(batch_rows=50_000)
     err = capsys.readouterr().err
     assert "rows" in err and "300,000 rows" in err
+
+
+def test_duplicate_column_names_survive(con):
+    df = con.sql("SELECT 1 AS a, 2 AS a").to_pandas()
+    assert list(df.columns) == ["a", "a"] and df.values.tolist() == [[1, 2]]
+
+
+def test_pandas_matches_duckdb_reference_on_many_batches(con):
+    sql = ("SELECT range AS i, CASE WHEN range % 3 = 0 THEN NULL ELSE range END AS n, "
+           "'s' || (range % 7) AS s, (range % 2 = 0) AS b, range / 7 AS f "
+           "FROM range(25000)")
+    got = con.sql(sql).to_pandas(batch_rows=1000)
+    ref = con.backend._con.sql(sql).df()
+    assert str(got.n.dtype) == "float64" and str(got.i.dtype) == "int64"
+    assert got.i.tolist() == ref.i.tolist() and got.s.tolist() == ref.s.tolist()
+    assert got.n.fillna(-1).tolist() == ref.n.fillna(-1).tolist()
+    assert got.b.tolist() == ref.b.tolist() and got.f.tolist() == ref.f.tolist()

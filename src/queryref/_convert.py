@@ -1,12 +1,19 @@
 """Arrow to pandas without doubling peak memory, and with dtypes a pandas user computes with.
 
-Decimals become float64 and dates datetime64 in Arrow, before pandas sees them (as Python
-objects they dominate memory and time); the table is converted with ``self_destruct`` so
-Arrow buffers are released column by column as pandas takes them over.
+Batches are converted as they arrive, into memory of their own, and the engine's batch is
+released at once: engines export Arrow through the C data interface, which frees a batch only
+when every column of it is gone, and an engine's allocator keeps what it frees for itself, so
+holding the whole Arrow result until the end would double peak memory. At the end each
+column's pieces are joined and freed one column at a time, so the peak is the DataFrame plus
+one column (plus the engine's working memory).
+
+Decimals become float64 and dates datetime64 (as Python objects they dominate memory and
+time); NULL-able booleans become pandas' ``boolean``; text stays Arrow-backed (pandas 3).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,65 +33,114 @@ def _check_mode(decimals: str) -> None:
         raise ParameterError(msg)
 
 
-def prepare(table: pa.Table, decimals: str = "float") -> pa.Table:
-    """Cast decimal columns to float64 (unless asked to keep them), one column at a time."""
-    _check_mode(decimals)
-    if decimals != "float":
-        return table
-    for i, field in enumerate(table.schema):
-        if pa.types.is_decimal(field.type):
-            table = table.set_column(i, field.name, pc.cast(table.column(i), pa.float64()))
-    return table
+def _arrow_backed(t: pa.DataType, decimals: str) -> bool:
+    """Types that pandas keeps as Arrow arrays (so they must be copied out of engine memory)."""
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_string_view(t)
+            or (decimals == "arrow" and pa.types.is_decimal(t)))
 
 
-def _own_text(table: pa.Table) -> pa.Table:
-    """Copy text columns into memory of their own.
+def _zero_copy_candidate(t: pa.DataType) -> bool:
+    """Types whose NULL-free arrays pyarrow may hand to pandas without copying."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_timestamp(t)
+            or pa.types.is_duration(t))
 
-    pandas keeps text columns as Arrow arrays. Batches an engine exports through the Arrow C
-    interface are freed as a whole, so one text column kept zero-copy would pin every
-    column of every batch: the full Arrow table would live on beside the DataFrame.
+
+class FrameBuilder:
+    """Builds a pandas DataFrame from Arrow batches, one batch at a time.
+
+    >>> import pyarrow as pa
+    >>> b = FrameBuilder(pa.schema([("a", pa.int64())]))
+    >>> b.add(pa.record_batch({"a": [1, 2]})); b.add(pa.record_batch({"a": [3]}))
+    >>> b.finish()["a"].tolist()
+    [1, 2, 3]
     """
-    for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type) \
-                or pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            chunks = table.column(i).chunks
-            merged = pa.concat_arrays(chunks) if chunks else pa.array([], field.type)
-            table = table.set_column(i, field, pa.chunked_array([merged], field.type))
-    return table
+
+    def __init__(self, schema: pa.Schema, decimals: str = "float") -> None:
+        _check_mode(decimals)
+        self.schema = schema
+        self.decimals = decimals
+        self._chunks: list[list[Any]] = [[] for _ in schema]
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Convert one batch into owned pandas pieces; the batch can be dropped after."""
+        for i, field in enumerate(self.schema):
+            self._chunks[i].append(self._convert(batch.column(i), field.type))
+
+    def clear(self) -> None:
+        """Drop everything converted so far."""
+        self._chunks = [[] for _ in self.schema]
+
+    def _convert(self, arr: pa.Array, t: pa.DataType) -> Any:
+        if _arrow_backed(t, self.decimals):
+            return pa.concat_arrays([arr])  # a copy in pyarrow's memory, not the engine's
+        engine_memory = True
+        if pa.types.is_decimal(t) and self.decimals == "float":
+            arr = pc.cast(arr, pa.float64())
+            engine_memory = False
+        # a types_mapper sends every column through a slower path: pass it for booleans only
+        mapper = _types_mapper() if pa.types.is_boolean(t) else None
+        values = arr.to_pandas(date_as_object=False, types_mapper=mapper).array
+        if engine_memory and arr.null_count == 0 and _zero_copy_candidate(arr.type):
+            values = values.copy()
+        return values
+
+    def finish(self) -> pd.DataFrame:
+        """Join each column's pieces (freeing them column by column) into the DataFrame."""
+        import pandas as pd
+
+        if not self._chunks or not self._chunks[0]:
+            empty = self.schema.empty_table()
+            return empty.to_pandas(date_as_object=False, types_mapper=_types_mapper())
+        data: dict[str, Any] = {}
+        for i, field in enumerate(self.schema):
+            pieces, self._chunks[i] = self._chunks[i], []
+            data[f"{i}"] = _join(pieces, field.type)
+            del pieces
+        frame = pd.DataFrame(data, copy=False)
+        frame.columns = self.schema.names  # set by position, so duplicate names survive
+        return frame
 
 
-def _types_mapper(schema: pa.Schema, decimals: str) -> Any:
+def _join(pieces: list[Any], t: pa.DataType) -> Any:
     import pandas as pd
 
-    mapping: dict[pa.DataType, Any] = {}
-    for field in schema:
-        if pa.types.is_boolean(field.type):
-            mapping[field.type] = pd.BooleanDtype()  # keeps NULLs without object columns
-        elif decimals == "arrow" and pa.types.is_decimal(field.type):
-            mapping[field.type] = pd.ArrowDtype(field.type)
-    return mapping.get if mapping else None
+    if isinstance(pieces[0], pa.Array):
+        chunked = pa.chunked_array(pieces, type=pieces[0].type)
+        pieces.clear()
+        if pa.types.is_decimal(t):
+            return pd.arrays.ArrowExtensionArray(chunked)
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return chunked.to_pandas().array
+        return pd.array(chunked, dtype=_text_dtype())
+    if len(pieces) == 1:
+        return pieces.pop()
+    series = [pd.Series(p, copy=False) for p in pieces]
+    pieces.clear()
+    return pd.concat(series, ignore_index=True).array
 
 
-def to_pandas(owned: list[pa.Table], decimals: str = "float") -> pd.DataFrame:
-    """Convert the one table in ``owned``, releasing Arrow buffers as pandas takes them over.
+@functools.lru_cache(maxsize=1)
+def _types_mapper() -> Any:
+    import pandas as pd
 
-    The table comes in a list that this function empties, so no caller frame keeps a
-    reference that would pin the Arrow buffers (and double peak memory).
-    """
-    table = owned.pop()
-    table = _own_text(prepare(table, decimals))
-    mapper = _types_mapper(table.schema, decimals)
-    return table.to_pandas(
-        self_destruct=True,
-        split_blocks=True,
-        date_as_object=False,
-        types_mapper=mapper,
-    )
+    return {pa.bool_(): pd.BooleanDtype()}.get
+
+
+@functools.lru_cache(maxsize=1)
+def _text_dtype() -> Any:
+    """pandas 3's default text dtype (``str``: Arrow-backed, NaN for missing)."""
+    import numpy as np
+    import pandas as pd
+
+    return pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def batch_to_pandas(batch: pa.RecordBatch, decimals: str = "float") -> pd.DataFrame:
-    """One batch to pandas with the same dtype rules as :func:`to_pandas`."""
-    return to_pandas([pa.Table.from_batches([batch])], decimals)
+    """One batch to pandas with the same dtype rules as the sinks."""
+    builder = FrameBuilder(batch.schema, decimals)
+    builder.add(batch)
+    return builder.finish()
 
 
 def pandas_nbytes(batch: pa.RecordBatch) -> int:

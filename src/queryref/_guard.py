@@ -7,6 +7,7 @@ never holds more than the budget plus one batch of the result.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -15,20 +16,47 @@ from queryref.backends import Stream
 from queryref.errors import ResultTooLarge
 
 
+class Sink(Protocol):
+    """Where accepted batches go: kept as Arrow, or converted at once (pandas)."""
+
+    def add(self, batch: pa.RecordBatch) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class ArrowSink:
+    """Keeps the batches as they are, for a ``pyarrow.Table``."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.batches: list[pa.RecordBatch] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+
+    def clear(self) -> None:
+        self.batches = []
+
+    def finish(self) -> pa.Table:
+        table = pa.Table.from_batches(self.batches, schema=self.schema)
+        self.batches = []
+        return table
+
+
 def collect(
     stream: Stream,
+    sink: Sink,
     *,
     max_bytes: int | None,
     max_rows: int | None,
     size_of: Callable[[pa.RecordBatch], int],
     progress: bool | str = "auto",
-) -> pa.Table:
-    """Read every batch of ``stream`` under the budget and return them as one table.
+) -> None:
+    """Feed every batch of ``stream`` to ``sink`` under the budget.
 
     Crossing ``max_bytes`` (as measured by ``size_of``) or ``max_rows`` cancels the query in
-    the database, drops what was fetched and raises :class:`ResultTooLarge`.
+    the database, drops what the sink holds and raises :class:`ResultTooLarge`.
     """
-    batches: list[pa.RecordBatch] = []
     seen_bytes = 0
     seen_rows = 0
     meter = Progress("fetching", progress)
@@ -41,7 +69,7 @@ def collect(
             over_bytes = max_bytes is not None and seen_bytes > max_bytes
             if over_rows or over_bytes:
                 stream.cancel()
-                batches.clear()
+                sink.clear()
                 del batch
                 raise ResultTooLarge(
                     stage="fetch",
@@ -50,11 +78,11 @@ def collect(
                     limit_rows=max_rows if over_rows else None,
                     seen_rows=seen_rows,
                 )
-            batches.append(batch)
+            sink.add(batch)
+            del batch
     finally:
         stream.close()
         meter.done()
-    return pa.Table.from_batches(batches, schema=stream.schema)
 
 
 def batch_rows_for(schema: pa.Schema, batch_rows: int, max_bytes: int | None) -> int:

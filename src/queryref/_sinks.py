@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,28 +42,35 @@ def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None) -> Stream:
     return q.connection.backend.stream(q.tree.sql(dialect=q.dialect), rows)
 
 
-def _collect(q: QueryRef, max_bytes: Any, max_rows: Any, batch_rows: Any,
-             size_of: Any) -> pa.Table:
+def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: Any,
+             max_rows: Any, batch_rows: Any, size_of: Callable[[pa.RecordBatch], int]) -> Any:
+    """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink."""
     budget = resolve("max_bytes", max_bytes)
     rows_cap = resolve("max_rows", max_rows)
     per_batch = resolve("batch_rows", batch_rows)
     run = q.limit(rows_cap + 1) if rows_cap is not None else q
     stream = _open(run, per_batch, budget)
-    return _guard.collect(stream, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
-                          progress=resolve("progress", _UNSET))
+    sink = sink_for(stream.schema)
+    _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
+                   progress=resolve("progress", _UNSET))
+    return sink
 
 
 def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pa.Table:
     """A guarded ``pyarrow.Table``."""
-    return _collect(q, max_bytes, max_rows, batch_rows, lambda b: b.nbytes)
+    sink = _collect(q, _guard.ArrowSink, max_bytes=max_bytes, max_rows=max_rows,
+                    batch_rows=batch_rows, size_of=lambda b: b.nbytes)
+    return sink.finish()
 
 
 def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str) -> pd.DataFrame:
-    """A guarded pandas DataFrame, converted without doubling peak memory."""
+    """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column)."""
     _convert._check_mode(decimals)
-    owned = [_collect(q, max_bytes, max_rows, batch_rows, _convert.pandas_nbytes)]
-    return _convert.to_pandas(owned, decimals)
+    sink = _collect(q, lambda schema: _convert.FrameBuilder(schema, decimals),
+                    max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
+                    size_of=_convert.pandas_nbytes)
+    return sink.finish()
 
 
 def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pl.DataFrame:
@@ -73,7 +80,7 @@ def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) ->
     except ImportError:
         msg = "to_polars() needs polars: pip install 'queryref[polars]'"
         raise ImportError(msg) from None
-    table = _collect(q, max_bytes, max_rows, batch_rows, lambda b: b.nbytes)
+    table = to_arrow(q, max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows)
     out = pl.from_arrow(table, rechunk=False)
     assert isinstance(out, pl.DataFrame)
     return out
