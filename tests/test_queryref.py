@@ -368,3 +368,21 @@ def test_redefining_a_sort_column_keeps_the_sort(orders, orders_df):
         {"id": "x", "qty": "id"}).select("x").to_pandas()
     same_rows(got3, orders_df.sort_values("id")[["id"]].rename(columns={"id": "x"}),
               ordered=True)
+
+
+def test_names_differing_in_case_match_their_definition(orders, orders_df):
+    # mutate(customerid=...) replaces CustomerId (DuckDB matches names case-insensitively);
+    # a later filter on customerid must see the new values, not the table's column
+    q = orders.mutate(customerid=col("region")).select("CustomerId").filter(
+        col("customerid").is_null())
+    assert q.count() == int(orders_df.region.isna().sum())
+
+
+def test_aggregate_inside_aggregate_is_per_group(orders, orders_df):
+    q = orders.group_by("status").agg(
+        above=qr.when(col("qty") > col("qty").mean(), 1).otherwise(0).sum())
+    g = orders_df.assign(m=orders_df.groupby("status").qty.transform("mean"))
+    want = (g.qty > g.m).astype(int).groupby(g.status).sum().rename("above").reset_index()
+    same_rows(q.to_pandas(), want)
+    whole = orders.agg(above=qr.when(col("qty") > col("qty").mean(), 1).otherwise(0).sum())
+    assert whole.to_pandas().above.tolist() == [int((orders_df.qty > orders_df.qty.mean()).sum())]

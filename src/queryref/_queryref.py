@@ -16,7 +16,7 @@ from sqlglot import exp
 from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
-from queryref._sql import column, parse_expression
+from queryref._sql import column, ident, parse_expression
 from queryref.errors import ParameterError, UnknownColumnError
 
 if TYPE_CHECKING:
@@ -151,7 +151,11 @@ class QueryRef:
         return True
 
     def _check(self, nodes: Sequence[exp.Expr]) -> None:
-        """Raise UnknownColumnError if an expression names a column the query lacks."""
+        """Raise UnknownColumnError if an expression names a column the query lacks.
+
+        Names the engine matches case-insensitively are rewritten (in place) to the
+        query's own spelling, so later rewrites can match them to their definitions.
+        """
         names = set(self.columns)
         missing: list[str] = []
         for node in nodes:
@@ -159,7 +163,7 @@ class QueryRef:
                 if c.name in names or c.name in missing:
                     continue
                 try:
-                    self._resolve(c.name)
+                    c.set("this", ident(self._resolve(c.name)))
                 except UnknownColumnError:
                     missing.append(c.name)
         if missing:
@@ -351,6 +355,8 @@ class QueryRef:
             raise ParameterError(f"duplicate output column names {dupes}: give each an alias")
         nodes = [node for _, node in items]
         self._check(nodes)
+        if any(rw.inner_aggregates(node) for _, node in aggs):
+            return self._aggregate_nested(keys, aggs)
         select, s = self._base(rw.Op.AGGREGATE, nodes)
         tree = select.copy()
         tree.set("order", None)
@@ -358,6 +364,28 @@ class QueryRef:
         group = [rw.substitute(node, s.aliases) for _, node in keys]
         tree.set("group", exp.Group(expressions=group) if group else None)
         return self._new(tree, names)
+
+    def _aggregate_nested(self, keys: Sequence[tuple[str, exp.Expr]],
+                          aggs: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
+        """An aggregate inside an aggregate means "per group": compute it first as a window.
+
+        ``agg(x=qr.when(col("v") > col("v").mean(), 1).otherwise(0).sum())`` compares each
+        row with its group's mean, as Polars does; SQL cannot nest aggregates, so the inner
+        one becomes ``AVG(v) OVER (PARTITION BY keys)`` in a column computed before grouping.
+        """
+        base = self
+        partition = [node.copy() for _, node in keys]
+        new_aggs = []
+        for name, node in aggs:
+            node = node.copy()
+            for inner in rw.inner_aggregates(node):
+                tmp = next(_tmp_names)
+                window = exp.Window(this=inner.copy(), partition_by=[p.copy() for p in partition]
+                                    or None)
+                base = base.mutate(**{tmp: Expr(window)})
+                inner.replace(column(tmp))
+            new_aggs.append((name, node))
+        return base._aggregate(keys, new_aggs)
 
     def order_by(self, *keys: str | Expr | _Sort) -> QueryRef:
         """Sort by keys (``qr.desc("x")`` for descending; NULLs last). Earlier sorts break ties."""

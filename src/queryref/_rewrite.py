@@ -59,6 +59,33 @@ def contains_agg(node: exp.Expr) -> bool:
     return False
 
 
+def inner_aggregates(node: exp.Expr) -> list[exp.Expr]:
+    """Aggregates nested inside another aggregate of ``node`` (outermost ones first)."""
+    found = []
+    for sub in _walk_scope(node):
+        if not isinstance(sub, _AGG_TYPES) or isinstance(sub.parent, exp.Window):
+            continue
+        parent = sub.parent
+        while parent is not None and parent is not node.parent:
+            if isinstance(parent, exp.Window):
+                break
+            if isinstance(parent, _AGG_TYPES):
+                if not any(f is parent or _is_inside(parent, f) for f in found):
+                    found.append(sub)
+                break
+            parent = parent.parent
+    return [f for f in found if not any(g is not f and _is_inside(f, g) for g in found)]
+
+
+def _is_inside(node: exp.Expr, outer: exp.Expr) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent is outer:
+            return True
+        parent = parent.parent
+    return False
+
+
 def contains_window(node: exp.Expr) -> bool:
     """True if ``node`` holds a window function outside nested queries."""
     return any(isinstance(sub, exp.Window) for sub in _walk_scope(node))
