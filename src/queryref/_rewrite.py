@@ -61,7 +61,7 @@ def contains_agg(node: exp.Expr) -> bool:
 
 def inner_aggregates(node: exp.Expr) -> list[exp.Expr]:
     """Aggregates nested inside another aggregate of ``node`` (outermost ones first)."""
-    found = []
+    found: list[exp.Expr] = []
     for sub in _walk_scope(node):
         if not isinstance(sub, _AGG_TYPES) or isinstance(sub.parent, exp.Window):
             continue
