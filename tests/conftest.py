@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,63 @@ def _norm(v: object) -> object:
     if isinstance(v, float | np.floating):
         return round(float(v), 6)
     return v
+
+
+class _RecordedRelation:
+    """A DuckDB relation that notes how it is used: a zero-row probe, or a run that streams."""
+
+    def __init__(self, rel: Any, sql: str, log: list[tuple[str, str]]) -> None:
+        self._rel, self._sql, self._log = rel, sql, log
+
+    def limit(self, n: int, *args: Any) -> Any:
+        self._log.append(("probe" if n == 0 else "limit", self._sql))
+        return self._rel.limit(n, *args)
+
+    def to_arrow_reader(self, *args: Any) -> Any:
+        self._log.append(("run", self._sql))
+        return self._rel.to_arrow_reader(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        self._log.append((name, self._sql))
+        return getattr(self._rel, name)
+
+
+class _RecordingDuckDB:
+    """A real duckdb connection that logs every statement it is given before running it."""
+
+    def __init__(self, con: Any, log: list[tuple[str, str]]) -> None:
+        self._con, self.log = con, log
+
+    def sql(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        return _RecordedRelation(self._con.sql(query, *args, **kwargs), query, self.log)
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self.log.append(("execute", query))
+        return self._con.execute(query, *args, **kwargs)
+
+    def register(self, name: str, data: Any) -> Any:
+        self.log.append(("register", name))
+        return self._con.register(name, data)
+
+    def cursor(self) -> _RecordingDuckDB:
+        return _RecordingDuckDB(self._con.cursor(), self.log)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[qr.Connection, list[tuple[str, str]]]]:
+    """A connection to a real embedded DuckDB plus the log of what the engine received:
+    ``("run", sql)`` for a query whose rows were streamed, ``("probe", sql)`` for a zero-row
+    schema lookup, ``("execute", sql)``, ``("register", name)`` ..."""
+    import duckdb
+
+    from queryref.backends.duckdb import DuckDBBackend
+
+    log: list[tuple[str, str]] = []
+    backend = DuckDBBackend(_RecordingDuckDB(duckdb.connect(), log),  # type: ignore[arg-type]
+                            owned=True, label="recorded")
+    c = qr.Connection(backend)
+    yield c, log
+    c.close()

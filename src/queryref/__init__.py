@@ -35,6 +35,21 @@ from queryref._sinks import ParquetWritten
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext queryref``: the ``%%qref`` SQL cell magic (see :mod:`queryref._magic`)."""
+    from queryref._magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext queryref``: remove the magics."""
+    from queryref._magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = [
     "Connection",
     "Expr",
@@ -54,8 +69,10 @@ __all__ = [
     "lag",
     "lead",
     "lit",
+    "load_ipython_extension",
     "options",
     "rank",
     "row_number",
+    "unload_ipython_extension",
     "when",
 ]

@@ -3,6 +3,10 @@
 Each placeholder is swapped for a generated identifier before parsing; after parsing, the
 identifier's nodes are replaced by a literal (value positions), a list of literals (``IN``),
 or the inlined query (``FROM {{ src }}``, a QueryRef parameter).
+
+Identifiers (a column, table or alias name) are never filled from a plain ``{{ name }}``: they
+take the explicit form ``{{ name | identifier }}``, which renders the text as one quoted
+identifier (``"my col"``), so a value can name something but never add SQL.
 """
 
 from __future__ import annotations
@@ -21,59 +25,96 @@ if TYPE_CHECKING:
     from queryref._connection import Connection
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
-_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([A-Za-z_]+)\s*)?$")
+_FILTERS = ("identifier",)
 
 
-def render(text: str, params: Mapping[str, Any], con: Connection) -> exp.Query:
+def render(text: str, params: Mapping[str, Any], con: Connection, *,
+           dialect: str | None = None, namespace: Mapping[str, Any] | None = None) -> exp.Query:
     """Parse ``text`` as one read-only query with its ``{{ name }}`` parameters filled in.
+
+    ``dialect`` is the dialect ``text`` is written in (default: the connection's); a name
+    missing from ``params`` is looked up in ``namespace`` (a notebook's variables) when given.
 
     >>> import queryref as qr
     >>> con = qr.connect()
     >>> render("SELECT * FROM t WHERE s = {{ s }}", {"s": "it's"}, con).sql()
     "SELECT * FROM t WHERE s = 'it''s'"
+    >>> render("SELECT {{ c | identifier }} FROM t", {"c": "Net Sales"}, con).sql()
+    'SELECT "Net Sales" FROM t'
     """
     if not isinstance(text, str):
         raise ParameterError(f"SQL must be text, not {type(text).__name__}")
     nonce = secrets.token_hex(4)
-    sentinels: dict[str, str] = {}
+    sentinels: dict[tuple[str, bool], str] = {}  # (name, as identifier) -> sentinel
 
     def swap(m: re.Match[str]) -> str:
         name_match = _NAME.match(m.group(1))
         if not name_match:
             msg = (
                 f"cannot read the parameter {m.group(0)!r}: write {{{{ name }}}} with a plain "
-                "name (letters, digits, underscore)"
+                "name (letters, digits, underscore), or {{ name | identifier }} for a name"
             )
             raise ParameterError(msg)
-        name = name_match.group(1)
-        if name not in sentinels:
-            sentinels[name] = f"qrp_{len(sentinels)}_{nonce}"
-        return sentinels[name]
+        name, flt = name_match.group(1), name_match.group(2)
+        if flt is not None and flt not in _FILTERS:
+            msg = (
+                f"unknown filter {flt!r} in {m.group(0)!r}: the only one is "
+                "{{ name | identifier }} (the value becomes one quoted identifier)"
+            )
+            raise ParameterError(msg)
+        key = (name, flt is not None)
+        if key not in sentinels:
+            sentinels[key] = f"qr{'i' if flt else 'p'}_{len(sentinels)}_{nonce}"
+        return sentinels[key]
 
     swapped = _PLACEHOLDER.sub(swap, text)
-    missing = sorted(set(sentinels) - set(params))
+    names = {n for n, _ in sentinels}
+    scope = namespace if namespace is not None else {}
+    missing = sorted(n for n in names if n not in params and n not in scope)
     if missing:
-        raise ParameterError(f"missing value for parameter(s) {missing}: pass them as keywords")
-    unused = sorted(set(params) - set(sentinels))
+        where = " or define them as variables" if namespace is not None else ""
+        raise ParameterError(f"missing value for parameter(s) {missing}: pass them as keywords"
+                             f"{where}")
+    unused = sorted(set(params) - names)
     if unused:
         msg = f"parameter(s) {unused} given but not used: the SQL has no {{{{ {unused[0]} }}}}"
         raise ParameterError(msg)
-    tree = parse_query(swapped, con.dialect)
+    tree = parse_query(swapped, dialect or con.dialect)
     if not sentinels:
         return tree
-    by_sentinel = {s: n for n, s in sentinels.items()}
+    values = {n: params[n] if n in params else scope[n] for n in names}
+    by_sentinel = {s: n for (n, as_ident), s in sentinels.items() if not as_ident}
+    identifiers = {s: n for (n, as_ident), s in sentinels.items() if as_ident}
     tree = tree.copy()
     for node in list(tree.walk()):
-        _replace(node, by_sentinel, params, con)
-    leftover = [s for s in by_sentinel if s in tree.sql(dialect=con.dialect)]
+        if isinstance(node, exp.Identifier) and node.this in identifiers:
+            name = identifiers[node.this]
+            node.replace(_identifier(name, values[name]))
+        else:
+            _replace(node, by_sentinel, values, con)
+    generated = tree.sql(dialect=dialect or con.dialect)
+    leftover = sorted(n for (n, as_ident), s in sentinels.items() if s in generated)
     if leftover:
-        names = sorted(by_sentinel[s] for s in leftover)
         msg = (
-            f"parameter(s) {names} stand where only a value or a query can go (an identifier "
-            "or inside a string literal); pass values, and write the quotes around nothing"
+            f"parameter(s) {leftover} stand where only a value or a query can go (an identifier "
+            "or inside a string literal); pass values, write the quotes around nothing, and "
+            "name a column or table with {{ name | identifier }}"
         )
         raise ParameterError(msg)
     return tree
+
+
+def _identifier(name: str, value: Any) -> exp.Identifier:
+    """A parameter's text as one quoted identifier (``{{ name | identifier }}``)."""
+    if not isinstance(value, str):
+        msg = (
+            f"parameter {name!r} is used as {{{{ {name} | identifier }}}}, so it must be text "
+            f"(the name), not {type(value).__name__}"
+        )
+        raise ParameterError(msg)
+    ident(value)  # the same checks as any name: non-empty, no NUL
+    return exp.Identifier(this=value, quoted=True)
 
 
 def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any],
@@ -112,7 +153,7 @@ def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any
         if not isinstance(value, QueryRef):
             msg = (
                 f"parameter {name!r} is used as a table, so it must be a QueryRef, not "
-                f"{type(value).__name__}"
+                f"{type(value).__name__}; to name a table write {{{{ {name} | identifier }}}}"
             )
             raise ParameterError(msg)
         _same(value, con)

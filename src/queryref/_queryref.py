@@ -98,6 +98,18 @@ class QueryRef:
     def __str__(self) -> str:
         return self.sql
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the SQL, then columns, types and a LIMIT-bounded preview."""
+        from queryref import _display
+
+        return _display.query_html(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's plain text: the same parts as the HTML (``repr()`` itself runs nothing)."""
+        from queryref import _display
+
+        p.text(_display.query_text(self))
+
     def __bool__(self) -> bool:
         msg = (
             "a QueryRef has no truth value: nothing has run. Use .count(), .preview() or a "
