@@ -974,7 +974,7 @@ def draw_filter(draw: Draw, s: State, names: Any) -> Step:
 # in the projection of a whole-table agg() (replaced by constants, or a constant column added
 # and selected alone) the aggregation is dropped: one row per input row. Until fixed, after a
 # whole-table agg mutate only adds columns computed from other columns.
-AVOID_REPLACING_SCALAR_AGG = True
+AVOID_REPLACING_SCALAR_AGG = False
 
 
 def draw_mutate(draw: Draw, s: State, names: Any) -> Step:
@@ -1019,13 +1019,13 @@ def draw_rename(draw: Draw, s: State, names: Any) -> Step:
 
 # Known library bug (see test_group_by_column_that_is_an_integer_literal): grouping by a
 # column that mutate() set to an integer literal renders GROUP BY <int>, a position.
-AVOID_GROUP_BY_LITERAL = True
+AVOID_GROUP_BY_LITERAL = False
 
 
 # Known library bug (see test_having_on_a_replaced_group_key): after mutate(g=id + g) and
 # group_by("g"), a filter on g becomes HAVING id + g > ..., where DuckDB reads g as the output
 # alias: a binder error. Until fixed, such keys are not referenced after the aggregate.
-AVOID_SHADOWED_GROUP_KEY = True
+AVOID_SHADOWED_GROUP_KEY = False
 
 
 def draw_group(draw: Draw, s: State, names: Any) -> Step:
@@ -1106,7 +1106,7 @@ def draw_distinct(draw: Draw, s: State, names: Any) -> Step:
 # Known library bug (see test_projection_after_order_by_on_computed_column): a projection
 # after order_by qualifies a computed sort key with the table name. Until it is fixed the
 # generator does not project while the SQL has an ORDER BY; set False to fuzz that path again.
-AVOID_PROJECTION_AFTER_ORDER = True
+AVOID_PROJECTION_AFTER_ORDER = False
 
 
 def _available(s: State) -> list[tuple[str, Callable[..., Step]]]:
@@ -1237,9 +1237,6 @@ def small(con: qr.Connection) -> qr.QueryRef:
     return con.table("small")
 
 
-@pytest.mark.xfail(strict=True, raises=qr.errors.BackendError,
-                   reason="bug: a projection after order_by on a computed column renders "
-                          "ORDER BY small.s (the table has no column s)")
 def test_projection_after_order_by_on_computed_column(small: qr.QueryRef) -> None:
     q = small.mutate(s=qr.col("v") * 2).order_by(qr.desc("s")).select("s")
     assert q.to_pandas()["s"].tolist() == [100, 80, 60, 40, 20, 0]
@@ -1258,35 +1255,22 @@ def test_respelled_reference_to_a_replaced_column(small: qr.QueryRef) -> None:
     assert q.mutate(w=qr.col("id")).to_pandas()["w"].tolist() == [1, 11, 21, 31, 41, 51]
 
 
-@pytest.mark.xfail(strict=True, raises=qr.errors.BackendError,
-                   reason="bug: group_by a column that mutate() set to an integer literal renders "
-                          "GROUP BY 3, which DuckDB reads as a column position")
 def test_group_by_column_that_is_an_integer_literal(small: qr.QueryRef) -> None:
     q = small.mutate(k=3).group_by("k").agg(n=qr.count())
     assert q.to_pandas().values.tolist() == [[3, 6]]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug (silent wrong result): replacing a whole-table aggregate by a "
-                          "constant drops the aggregation: one row per input row")
 def test_whole_table_agg_then_only_constants(small: qr.QueryRef) -> None:
     total = small.agg(s=qr.col("v").sum())
     assert len(total.mutate(s=0).to_pandas()) == 1  # got 6 rows: SELECT 0 AS s FROM small
     assert len(total.mutate(c=qr.lit("x")).select("c").to_pandas()) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=qr.errors.BackendError,
-                   reason="bug: mutate(g=Id + g).group_by('g') then filter on g renders HAVING "
-                          "Id + g > 2, where DuckDB binds g to the output alias")
 def test_having_on_a_replaced_group_key(small: qr.QueryRef) -> None:
     q = small.mutate(g=qr.col("Id") + qr.col("g")).group_by("g").agg(n=qr.count())
     assert sorted(q.filter(qr.col("g") > 2).to_pandas()["g"].tolist()) == [3, 4, 5, 7]
 
 
-@pytest.mark.xfail(strict=True, raises=qr.errors.BackendError,
-                   reason="bug: an aggregate in a filter after agg() is put in the WHERE of the "
-                          "wrapping query (not turned into a window): 'WHERE clause cannot "
-                          "contain aggregates'")
 def test_filter_on_an_aggregate_after_agg(small: qr.QueryRef) -> None:
     per_g = small.group_by("g").agg(t=qr.col("v").sum())  # t = 30, 50, 70
     assert per_g.filter(qr.col("t") > qr.col("t").mean()).to_pandas()["t"].tolist() == [70]

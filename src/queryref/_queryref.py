@@ -328,13 +328,19 @@ class QueryRef:
         nodes = [self._to_node(p, sql_text=True) if not isinstance(p, str)
                  else parse_expression(p, self.dialect) for p in predicates]
         self._check(nodes)
-        s = rw.shape(self._tree)
-        if not s.aggregated:
-            nodes = [_aggregates_as_windows(n) for n in nodes]
+        # The predicate's columns are this query's output columns, so an aggregate in it
+        # means "over all rows of this result" (as in Polars): a window over the whole query.
+        nodes = [_aggregates_as_windows(n) for n in nodes]
         if any(rw.contains_window(n) for n in nodes):
             return self._filter_via_column(nodes)
         select, s = self._base(rw.Op.FILTER, nodes)
         cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
+        if s.aggregated and rw.shadows_alias(cond, s):
+            # HAVING binds a bare name to an output alias on some engines (DuckDB): filter
+            # the wrapped result instead, where every name means exactly one column.
+            select = rw.wrap(self._tree, self.columns)
+            s = rw.shape(select)
+            cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
         tree = select.having(cond, copy=True) if s.aggregated else select.where(cond, copy=True)
         return self._new(tree, self._names)
 
@@ -374,7 +380,14 @@ class QueryRef:
         tree.set("order", None)
         tree.set("expressions", rw.project_items(s, items))
         group = [rw.substitute(node, s.aliases) for _, node in keys]
-        tree.set("group", exp.Group(expressions=group) if group else None)
+        # A constant key does not split groups, and engines read `GROUP BY 3` as a position
+        # (Postgres refuses other constants): leave constants out. Grouping only by constants
+        # still means "no row for no input", which HAVING COUNT(*) > 0 keeps.
+        kept = [g for g in group if not rw.is_constant(g)]
+        tree.set("group", exp.Group(expressions=kept) if kept else None)
+        if group and not kept:
+            tree = tree.having(exp.GT(this=exp.Count(this=exp.Star()),
+                                      expression=exp.Literal.number(0)), copy=False)
         return self._new(tree, names)
 
     def _aggregate_nested(self, keys: Sequence[tuple[str, exp.Expr]],

@@ -183,6 +183,10 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
     if op is Op.PROJECT:
         if s.distinct:
             return True
+        if s.aggregated and not s.select.args.get("group") and not new_agg and not any(
+            contains_agg(s.aliases[n]) for n in used if n in s.aliases
+        ):
+            return True  # a whole-table aggregate whose aggregates all go: keep its one row
         if (new_agg or new_win) and (s.aggregated or s.windowed or uses_computed):
             return True
         return bool(new_win and s.limited)
@@ -195,6 +199,24 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
     if op is Op.LIMIT:
         return False
     raise AssertionError(op)
+
+
+def shadows_alias(node: exp.Expr, s: Shape) -> bool:
+    """Whether ``node`` names a source column that an output alias of ``s`` redefines."""
+    return any(
+        c.name in s.aliases and s.aliases[c.name] != c for c in scope_columns(node)
+    )
+
+
+_CONSTANT_PARTS: tuple[type[exp.Expr], ...] = (
+    exp.Literal, exp.Boolean, exp.Null, exp.Neg, exp.Paren, exp.Cast, exp.TryCast, exp.DataType,
+    exp.DataTypeParam, exp.Binary, exp.Not, exp.Interval, exp.Var,
+)
+
+
+def is_constant(node: exp.Expr) -> bool:
+    """True for an expression made only of literals and operators (no column, no function)."""
+    return all(isinstance(sub, _CONSTANT_PARTS) for sub in node.walk())
 
 
 def _fresh_alias(tree: exp.Expr, prefix: str = "_q") -> str:
@@ -306,10 +328,14 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
         target = key.this
         if isinstance(target, exp.Column) and not target.table and target.name in s.aliases:
             same = kept.get(target.name)
-            if same is None or same != s.aliases[target.name]:
-                key = key.copy()
-                key.set("this", s.aliases[target.name].copy())
-                target = key.this
+            if same is not None and same == s.aliases[target.name]:
+                keys.append(key)  # still the same output column under the same name
+                continue
+            key = key.copy()
+            key.set("this", s.aliases[target.name].copy())
+            target = key.this
+            if is_constant(target):
+                continue  # sorting by a constant orders nothing (and `ORDER BY 10` is a position)
         if isinstance(target, exp.Column) and not target.table and target.name in kept \
                 and kept[target.name] != target:
             source = _source_name(select)
@@ -318,7 +344,7 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
             key = key.copy()
             key.set("this", column(target.name, source))
         keys.append(key)
-    out.set("order", exp.Order(expressions=keys))
+    out.set("order", exp.Order(expressions=keys) if keys else None)
     return out
 
 
@@ -343,11 +369,13 @@ def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Se
         if not (isinstance(target, exp.Column) and not target.table and target.name in columns):
             key = key.copy()
             key.set("this", substitute(target, s.aliases))
+        if is_constant(key.this):
+            continue  # a constant key orders nothing (and `ORDER BY 10` is a position)
         resolved.append(key)
     previous = list(out.args["order"].expressions) if s.ordered else []
     seen = {k.this for k in resolved}
     resolved += [k for k in previous if k.this not in seen]
-    out.set("order", exp.Order(expressions=resolved))
+    out.set("order", exp.Order(expressions=resolved) if resolved else None)
     return out
 
 
