@@ -4,7 +4,8 @@ Batches are converted as they arrive, into memory of their own, and the engine's
 released at once: engines export Arrow through the C data interface, which frees a batch only
 when every column of it is gone, and an engine's allocator keeps what it frees for itself, so
 holding the whole Arrow result until the end would double peak memory. At the end each
-column's pieces are joined and freed one column at a time, so the peak is the DataFrame plus
+column's pieces are joined and freed one column at a time (their pages handed back to the OS,
+which glibc does not do by itself for blocks of this size), so the peak is the DataFrame plus
 one column (plus the engine's working memory).
 
 Decimals become float64 and dates datetime64 (as Python objects they dominate memory and
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from queryref._memory import release_free_memory
 from queryref.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ class FrameBuilder:
             pieces, self._chunks[i] = self._chunks[i], []
             data[f"{i}"] = _join(pieces, field.type)
             del pieces
+            release_free_memory()  # the pieces' pages, before the next column is allocated
         frame = pd.DataFrame(data, copy=False)
         frame.columns = self.schema.names  # set by position, so duplicate names survive
         return frame
