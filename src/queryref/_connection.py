@@ -160,37 +160,103 @@ def _nbytes(data: Any) -> int | None:
 def connect(target: Any = None, **options: Any) -> Connection:
     """Connect to an engine. No argument: embedded DuckDB in memory.
 
-    ``"duckdb:///path/file.duckdb"`` (or ``"duckdb:///:memory:"``) and an existing ``duckdb``
-    connection work too; other engines come as their backends land.
+    Also: ``"duckdb:///path/file.duckdb"``, ``"postgresql://user:pw@host/db"``,
+    ``"snowflake://user:pw@account/db/schema"``, any other SQLAlchemy URL whose dialect sqlglot
+    knows (``"mysql+pymysql://..."``), or an open connection: duckdb, psycopg, ADBC
+    (PostgreSQL), a SQLAlchemy Engine, a ``snowflake.connector`` connection, a Snowpark Session.
 
     >>> import queryref as qr
     >>> qr.connect()
     <queryref.Connection duckdb :memory:>
     """
+    if isinstance(target, Connection):
+        return target
+    return Connection(_backend_for(target, options))
+
+
+def _backend_for(target: Any, options: dict[str, Any]) -> Backend:
+    """The backend for a URL or a driver object (drivers are imported only when needed)."""
     from queryref.backends.duckdb import DuckDBBackend
 
     if target is None:
-        return Connection(DuckDBBackend.open(":memory:", **options))
-    if isinstance(target, Connection):
-        return target
+        return DuckDBBackend.open(":memory:", **options)
     if isinstance(target, str):
-        if target.startswith("duckdb://"):
-            path = target[len("duckdb://"):]
-            path = path[1:] if path.startswith("/") else path
-            return Connection(DuckDBBackend.open(path or ":memory:", **options))
-        if target == ":memory:" or target.endswith((".duckdb", ".db", ".ddb")):
-            return Connection(DuckDBBackend.open(target, **options))
-        scheme = target.split(":", 1)[0] if ":" in target else target
-        msg = (
-            f"no backend for {scheme!r} URLs yet: this version connects to DuckDB "
-            "(qr.connect(), 'duckdb:///file.duckdb' or a duckdb connection)"
-        )
-        raise ParameterError(msg)
-    try:
-        import duckdb
+        return _backend_for_url(target, options)
+    import duckdb
 
-        if isinstance(target, duckdb.DuckDBPyConnection):
-            return Connection(DuckDBBackend(target, owned=False, label="(your connection)"))
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(target, duckdb.DuckDBPyConnection):
+        return DuckDBBackend(target, owned=False, label="(your connection)")
+    root = type(target).__module__.split(".", 1)[0]
+    if root == "psycopg":
+        from queryref.backends import postgres
+
+        return postgres.from_psycopg(target)
+    if root.startswith("adbc_driver"):
+        from queryref.backends import postgres
+
+        return postgres.from_adbc(target)
+    if root == "sqlalchemy" or _is_sqlalchemy_engine(target):
+        return _backend_for_engine(target, options)
+    if root.startswith(("snowflake", "snowpark")):
+        return _snowflake(target, options)
     raise ParameterError(f"cannot connect to a {type(target).__name__}")
+
+
+def _backend_for_url(url: str, options: dict[str, Any]) -> Backend:
+    from queryref.backends.duckdb import DuckDBBackend
+
+    if url.startswith("duckdb://"):
+        path = url[len("duckdb://"):]
+        path = path[1:] if path.startswith("/") else path
+        return DuckDBBackend.open(path or ":memory:", **options)
+    if url == ":memory:" or (url.endswith((".duckdb", ".db", ".ddb")) and "://" not in url):
+        return DuckDBBackend.open(url, **options)
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    driver_free = scheme.split("+", 1)[0]
+    if driver_free in ("postgresql", "postgres"):
+        from queryref.backends.postgres import PostgresBackend
+
+        return PostgresBackend.open(url, **options)
+    if driver_free == "snowflake":
+        return _snowflake(url, options)
+    if scheme:
+        from queryref.backends.sqlalchemy import SQLAlchemyBackend
+
+        return SQLAlchemyBackend.open(url, **options)
+    msg = (
+        "expected a URL such as 'postgresql://user:pw@host/db', 'duckdb:///file.duckdb' or "
+        "'mysql+pymysql://user:pw@host/db', or a path to a .duckdb file"
+    )
+    raise ParameterError(msg)
+
+
+def _is_sqlalchemy_engine(target: Any) -> bool:
+    return all(hasattr(target, a) for a in ("dialect", "url", "connect", "dispose"))
+
+
+def _backend_for_engine(engine: Any, options: dict[str, Any]) -> Backend:
+    """A SQLAlchemy Engine: Postgres URLs go through ADBC, the rest through SQLAlchemy."""
+    if not _is_sqlalchemy_engine(engine):
+        raise ParameterError(f"cannot connect to a {type(engine).__name__}: pass an Engine")
+    if engine.dialect.name in ("postgresql", "postgres"):
+        from queryref.backends.postgres import PostgresBackend
+
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresBackend.open(url, **options)
+    if engine.dialect.name == "snowflake":
+        return _snowflake(engine.url.render_as_string(hide_password=False), options)
+    from queryref.backends.sqlalchemy import SQLAlchemyBackend
+
+    return SQLAlchemyBackend.for_engine(engine, owned=False)
+
+
+def _snowflake(target: Any, options: dict[str, Any]) -> Backend:
+    import importlib
+
+    try:  # written separately; imported only when asked for
+        snowflake = importlib.import_module("queryref.backends.snowflake")
+    except ImportError as err:
+        msg = f"Snowflake needs its extra: pip install 'queryref[snowflake]' ({err})"
+        raise ImportError(msg) from None
+    backend: Backend = snowflake.open_backend(target, **options)
+    return backend

@@ -538,15 +538,19 @@ class QueryRef:
 
     # -- sinks (see queryref._sinks) ---------------------------------------------------
     def to_arrow(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                 batch_rows: int = _UNSET) -> pa.Table:
-        """The result as a ``pyarrow.Table``, guarded by the size budget."""
+                 batch_rows: int = _UNSET, timeout: float | None = None) -> pa.Table:
+        """The result as a ``pyarrow.Table``, guarded by the size budget.
+
+        ``timeout`` (seconds) cancels the query in the database and raises QueryTimeout.
+        """
         from queryref import _sinks
 
         return _sinks.to_arrow(self, max_bytes=max_bytes, max_rows=max_rows,
-                               batch_rows=batch_rows)
+                               batch_rows=batch_rows, timeout=timeout)
 
     def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                  batch_rows: int = _UNSET, decimals: str = "float") -> pd.DataFrame:
+                  batch_rows: int = _UNSET, decimals: str = "float",
+                  timeout: float | None = None) -> pd.DataFrame:
         """The result as a pandas DataFrame, guarded by the size budget.
 
         Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects) and dates
@@ -555,35 +559,39 @@ class QueryRef:
         from queryref import _sinks
 
         return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
-                                batch_rows=batch_rows, decimals=decimals)
+                                batch_rows=batch_rows, decimals=decimals, timeout=timeout)
 
     def to_polars(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                  batch_rows: int = _UNSET) -> pl.DataFrame:
+                  batch_rows: int = _UNSET, timeout: float | None = None) -> pl.DataFrame:
         """The result as a Polars DataFrame, guarded by the size budget."""
         from queryref import _sinks
 
         return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
-                                batch_rows=batch_rows)
+                                batch_rows=batch_rows, timeout=timeout)
 
-    def to_arrow_batches(self, batch_rows: int = _UNSET) -> pa.RecordBatchReader:
+    def to_arrow_batches(self, batch_rows: int = _UNSET, *,
+                         timeout: float | None = None) -> pa.RecordBatchReader:
         """Stream the result as Arrow record batches; memory holds one batch at a time."""
         from queryref import _sinks
 
-        return _sinks.to_arrow_batches(self, batch_rows=batch_rows)
+        return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout)
 
     def to_pandas_batches(self, batch_rows: int = _UNSET, *,
-                          decimals: str = "float") -> Iterator[pd.DataFrame]:
+                          decimals: str = "float",
+                          timeout: float | None = None) -> Iterator[pd.DataFrame]:
         """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each."""
         from queryref import _sinks
 
-        return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals)
+        return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals,
+                                        timeout=timeout)
 
     def to_parquet(self, path: str, *, max_bytes: SizeLike = None,
-                   batch_rows: int = _UNSET) -> ParquetWritten:
+                   batch_rows: int = _UNSET, timeout: float | None = None) -> ParquetWritten:
         """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path)."""
         from queryref import _sinks
 
-        return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows)
+        return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
+                                 timeout=timeout)
 
     def count(self) -> int:
         """The number of rows, counted in the database."""

@@ -36,66 +36,76 @@ class ParquetWritten:
     seconds: float
 
 
-def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None) -> Stream:
+def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
+          timeout: float | None = None) -> Stream:
     schema = q.schema
     rows = _guard.batch_rows_for(schema, batch_rows, max_bytes)
-    return q.connection.backend.stream(q.tree.sql(dialect=q.dialect), rows)
+    sql = q.tree.sql(dialect=q.dialect)
+    if timeout is None:
+        return q.connection.backend.stream(sql, rows)
+    return q.connection.backend.stream(sql, rows, timeout=timeout)
 
 
 def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: Any,
-             max_rows: Any, batch_rows: Any, size_of: Callable[[pa.RecordBatch], int]) -> Any:
+             max_rows: Any, batch_rows: Any, size_of: Callable[[pa.RecordBatch], int],
+             timeout: float | None = None) -> Any:
     """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink."""
     budget = resolve("max_bytes", max_bytes)
     rows_cap = resolve("max_rows", max_rows)
     per_batch = resolve("batch_rows", batch_rows)
     run = q.limit(rows_cap + 1) if rows_cap is not None else q
-    stream = _open(run, per_batch, budget)
+    stream = _open(run, per_batch, budget, timeout)
     sink = sink_for(stream.schema)
     _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
                    progress=resolve("progress", _UNSET))
     return sink
 
 
-def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pa.Table:
+def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
+             timeout: float | None = None) -> pa.Table:
     """A guarded ``pyarrow.Table``."""
     sink = _collect(q, _guard.ArrowSink, max_bytes=max_bytes, max_rows=max_rows,
-                    batch_rows=batch_rows, size_of=lambda b: b.nbytes)
+                    batch_rows=batch_rows, size_of=lambda b: b.nbytes, timeout=timeout)
     return sink.finish()
 
 
 def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
-              decimals: str) -> pd.DataFrame:
+              decimals: str, timeout: float | None = None) -> pd.DataFrame:
     """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column)."""
     _convert._check_mode(decimals)
     sink = _collect(q, lambda schema: _convert.FrameBuilder(schema, decimals),
                     max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
-                    size_of=_convert.pandas_nbytes)
+                    size_of=_convert.pandas_nbytes, timeout=timeout)
     return sink.finish()
 
 
-def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any) -> pl.DataFrame:
+def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
+              timeout: float | None = None) -> pl.DataFrame:
     """A guarded Polars DataFrame (zero-copy from Arrow)."""
     try:
         import polars as pl
     except ImportError:
         msg = "to_polars() needs polars: pip install 'queryref[polars]'"
         raise ImportError(msg) from None
-    table = to_arrow(q, max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows)
+    table = to_arrow(q, max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
+                     timeout=timeout)
     out = pl.from_arrow(table, rechunk=False)
     assert isinstance(out, pl.DataFrame)
     return out
 
 
-def to_arrow_batches(q: QueryRef, *, batch_rows: Any) -> pa.RecordBatchReader:
+def to_arrow_batches(q: QueryRef, *, batch_rows: Any,
+                     timeout: float | None = None) -> pa.RecordBatchReader:
     """A ``RecordBatchReader`` over the running query; memory holds one batch at a time."""
-    stream = _open(q, resolve("batch_rows", batch_rows))
+    stream = _open(q, resolve("batch_rows", batch_rows), timeout=timeout)
     return pa.RecordBatchReader.from_batches(stream.schema, iter(stream))
 
 
-def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str) -> Iterator[pd.DataFrame]:
+def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
+                      timeout: float | None = None) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``batch_rows`` rows, converted one batch at a time."""
     _convert._check_mode(decimals)
-    stream = _open(q, resolve("batch_rows", batch_rows))
+    stream = _open(q, resolve("batch_rows", batch_rows), timeout=timeout)
 
     def frames() -> Iterator[pd.DataFrame]:
         with stream:
@@ -106,7 +116,7 @@ def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str) -> Iterato
 
 
 def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
-               batch_rows: Any) -> ParquetWritten:
+               batch_rows: Any, timeout: float | None = None) -> ParquetWritten:
     """Stream the result to ``path``; the file appears only when complete."""
     target = os.fspath(path)
     if not target:
@@ -119,10 +129,11 @@ def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
     start = time.perf_counter()
     try:
         rows = None
-        if budget is None:
+        if budget is None and timeout is None:
             rows = q.connection.backend.copy_to_parquet(q.tree, tmp)
         if rows is None:
-            rows = _write_parquet_stream(q, tmp, budget, resolve("batch_rows", batch_rows))
+            rows = _write_parquet_stream(q, tmp, budget, resolve("batch_rows", batch_rows),
+                                         timeout)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -131,10 +142,11 @@ def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
     return ParquetWritten(target, rows, os.path.getsize(target), time.perf_counter() - start)
 
 
-def _write_parquet_stream(q: QueryRef, path: str, budget: int | None, batch_rows: int) -> int:
+def _write_parquet_stream(q: QueryRef, path: str, budget: int | None, batch_rows: int,
+                          timeout: float | None = None) -> int:
     import pyarrow.parquet as pq
 
-    stream = _open(q, batch_rows)
+    stream = _open(q, batch_rows, timeout=timeout)
     meter = Progress(f"writing {os.path.basename(path)}", resolve("progress", _UNSET))
     with stream, pq.ParquetWriter(path, stream.schema) as writer:
         for batch in stream:

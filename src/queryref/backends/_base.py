@@ -91,8 +91,12 @@ class Backend(abc.ABC):
     case_insensitive: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def stream(self, sql: str, batch_rows: int) -> Stream:
-        """Run a query and return its result as a stream of Arrow batches."""
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+        """Run a query and return its result as a stream of Arrow batches.
+
+        ``timeout`` (seconds, covering the run and the reading): past it the query is
+        cancelled in the database and reading raises :class:`~queryref.errors.QueryTimeout`.
+        """
 
     @abc.abstractmethod
     def schema(self, sql: str) -> pa.Schema:

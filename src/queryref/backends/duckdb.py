@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from queryref.backends._base import Backend, Stream
+from queryref.backends._common import Deadline
 from queryref.errors import BackendError, QueryCancelled, SQLParseError
 
 T = TypeVar("T")
@@ -83,23 +84,35 @@ class DuckDBBackend(Backend):
             release()
 
     # -- the interface --------------------------------------------------------------------
-    def stream(self, sql: str, batch_rows: int) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
         con, release = self._acquire()
+        deadline = Deadline(timeout, con.interrupt)
+
+        def timed(fn: Callable[[], T]) -> T:
+            try:
+                return _guard(fn)
+            except QueryCancelled:
+                if deadline.expired:
+                    raise deadline.error() from None
+                raise
+
         try:
-            reader = _guard(lambda: con.sql(sql).to_arrow_reader(batch_rows))
+            reader = timed(lambda: con.sql(sql).to_arrow_reader(batch_rows))
         except BaseException:
+            deadline.stop()
             release()
             raise
 
         def batches() -> Iterator[pa.RecordBatch]:
             while True:
                 try:
-                    batch = _guard(reader.read_next_batch)
+                    batch = timed(reader.read_next_batch)
                 except StopIteration:
                     return
                 yield batch
 
         def close() -> None:
+            deadline.stop()
             try:
                 reader.close()
             finally:

@@ -1,0 +1,270 @@
+"""PostgreSQL through ADBC (``adbc-driver-postgresql``): Arrow end to end, streamed.
+
+The driver runs each query as ``COPY (...) TO STDOUT (FORMAT binary)`` and hands the rows over
+as Arrow batches while they arrive; ``adbc_execute_schema`` gives a result's schema without
+running it and ``adbc_cancel`` stops a running query from another thread. NUMERIC arrives as an
+opaque extension type over strings: it becomes ``decimal128(p, s)`` when the column has a
+declared precision, else ``float64`` (what pandas computes with); other opaque types (json,
+uuid, inet ...) become their string storage.
+
+libpq runs one query at a time per connection, so a query started while a stream is still
+open runs on a second connection to the same database (opened on demand, kept for reuse).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from queryref.backends._base import Backend, Stream
+from queryref.backends._common import Deadline, describe_url, raise_wrapped, url_password
+from queryref.errors import BackendError, ParameterError
+
+_NUMERIC_FALLBACK = pa.float64()
+
+
+def _numeric_type(field: pa.Field) -> pa.DataType:
+    """The Arrow type for a NUMERIC column, from its typmod ((precision << 16 | scale) + 4)."""
+    meta = field.metadata or {}
+    try:
+        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+    except ValueError:
+        typmod = -1
+    if typmod < 4:
+        return _NUMERIC_FALLBACK
+    precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+    if precision <= 38:
+        return pa.decimal128(precision, scale)
+    return pa.decimal256(precision, scale) if precision <= 76 else _NUMERIC_FALLBACK
+
+
+def _target(field: pa.Field) -> pa.Field:
+    t = field.type
+    if isinstance(t, pa.BaseExtensionType):
+        if getattr(t, "type_name", "") == "numeric":
+            return pa.field(field.name, _numeric_type(field), field.nullable)
+        return pa.field(field.name, t.storage_type, field.nullable)
+    return pa.field(field.name, t, field.nullable)
+
+
+def arrow_schema(raw: pa.Schema) -> pa.Schema:
+    """The schema queryref hands out for a schema the driver reports (metadata dropped)."""
+    return pa.schema([_target(f) for f in raw])
+
+
+def convert_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Opaque columns to their useful types; everything else is passed through untouched."""
+    if all(a.type == f.type for a, f in zip(batch.columns, schema, strict=True)):
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    arrays = []
+    for array, field in zip(batch.columns, schema, strict=True):
+        if array.type != field.type:
+            storage = array.storage if isinstance(array, pa.ExtensionArray) else array
+            try:
+                array = pc.cast(storage, field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # NaN, Infinity ...
+                array = pc.cast(pc.cast(storage, pa.float64()), field.type, safe=False) \
+                    if pa.types.is_floating(field.type) else pc.cast(storage, pa.float64())
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database reached through an ADBC connection."""
+
+    name = "postgres"
+    dialect = "postgres"
+    case_insensitive = False
+
+    def __init__(self, con: Any, *, owned: bool, uri: str | None = None,
+                 label: str = "postgresql (your connection)") -> None:
+        self._main = con
+        self._owned = owned
+        self._uri = uri
+        self._label = label
+        self._secrets = [url_password(uri)] if uri else []
+        self._lock = threading.Lock()
+        self._free: list[Any] = [con]
+        self._extra: list[Any] = []
+        self._closed = False
+
+    @classmethod
+    def open(cls, uri: str, **options: Any) -> PostgresBackend:
+        """Connect to ``postgresql://user:pw@host:port/db`` (autocommit)."""
+        import adbc_driver_postgresql.dbapi as pg
+
+        uri = "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri
+        secrets = [url_password(uri)]
+        try:
+            con = pg.connect(uri, autocommit=True, **options)
+        except Exception as err:
+            raise_wrapped(err, "PostgreSQL", secrets)
+        return cls(con, owned=True, uri=uri, label=describe_url(uri))
+
+    def __repr__(self) -> str:
+        return f"<PostgresBackend {self._label}>"
+
+    # -- connections: a free one, else a new one on the same database ------------------
+    def _acquire(self) -> Any:
+        with self._lock:
+            if self._closed:
+                raise BackendError("this connection is closed")
+            if self._free:
+                return self._free.pop()
+        if self._uri is None:
+            msg = (
+                "this PostgreSQL connection is busy with an open stream (finish or close it "
+                "first), or connect with a URL so queryref can open a second connection"
+            )
+            raise BackendError(msg)
+        import adbc_driver_postgresql.dbapi as pg
+
+        try:
+            con = pg.connect(self._uri, autocommit=True)
+        except Exception as err:
+            raise_wrapped(err, "PostgreSQL", self._secrets)
+        with self._lock:
+            self._extra.append(con)
+        return con
+
+    def _release(self, con: Any) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._free.append(con)
+
+    def _run(self, fn: Callable[[Any], Any]) -> Any:
+        con = self._acquire()
+        try:
+            cur = con.cursor()
+            try:
+                return fn(cur)
+            finally:
+                cur.close()
+        except Exception as err:
+            raise_wrapped(err, "PostgreSQL", self._secrets)
+        finally:
+            self._release(con)
+
+    # -- the interface ----------------------------------------------------------------------
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+        con = self._acquire()
+        cur = con.cursor()
+        # The driver sizes batches in bytes: ~64 bytes a row keeps them near batch_rows, and
+        # batches that come bigger are handed on in slices of batch_rows.
+        hint = str(max(batch_rows * 64, 1 << 16))
+        try:
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": hint})
+        except Exception:  # older drivers: their default (16 MB) batches
+            pass
+        deadline = Deadline(timeout, cur.adbc_cancel)
+
+        def finish() -> None:
+            deadline.stop()
+            try:
+                cur.close()
+            finally:
+                self._release(con)
+
+        try:
+            cur.execute(sql)
+            reader = cur.fetch_record_batch()
+        except Exception as err:
+            finish()
+            raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
+        schema = arrow_schema(reader.schema)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    if deadline.expired:
+                        raise deadline.error() from None
+                    return
+                except Exception as err:
+                    raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
+                batch = convert_batch(batch, schema)
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
+
+        def close() -> None:
+            try:
+                reader.close()
+            except Exception:
+                pass
+            finish()
+
+        return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close)
+
+    def schema(self, sql: str) -> pa.Schema:
+        return arrow_schema(self._run(lambda cur: cur.adbc_execute_schema(sql)))
+
+    def execute(self, sql: str) -> int | None:
+        def run(cur: Any) -> int | None:
+            cur.execute(sql)
+            return cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
+
+        return self._run(run)
+
+    def explain(self, sql: str) -> str:
+        def run(cur: Any) -> list[Any]:
+            cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+            cur.execute(f"EXPLAIN {sql}")
+            return list(cur.fetchall())
+
+        return "\n".join(str(r[0]) for r in self._run(run))
+
+    def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        mode = "replace" if replace else "create"
+        table = name.name
+        schema = name.db or None
+        self._run(lambda cur: cur.adbc_ingest(table, data, mode=mode, db_schema_name=schema))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            extra, self._extra, self._free = self._extra, [], []
+        for con in extra + ([self._main] if self._owned else []):
+            try:
+                con.close()
+            except Exception:
+                pass
+
+    def describe(self) -> str:
+        return self._label
+
+
+def from_psycopg(con: Any) -> PostgresBackend:
+    """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""
+    info = con.info
+    user = quote(info.user or "", safe="")
+    password = getattr(info, "password", None) or ""
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    host = info.host or "localhost"
+    host = f"[{host}]" if ":" in host and not host.startswith("/") else host
+    if host.startswith("/"):  # a Unix socket directory
+        uri = f"postgresql://{auth}/{quote(info.dbname or '', safe='')}?host={quote(host)}" \
+              f"&port={info.port}"
+    else:
+        uri = f"postgresql://{auth}{host}:{info.port}/{quote(info.dbname or '', safe='')}"
+    return PostgresBackend.open(uri)
+
+
+def from_adbc(con: Any) -> PostgresBackend:
+    """A backend on an ADBC PostgreSQL connection you opened (queryref never closes it)."""
+    try:
+        vendor = con.adbc_get_info().get("vendor_name", "")
+    except Exception as err:
+        raise ParameterError(f"cannot use this ADBC connection: {err}") from None
+    if "postgres" not in str(vendor).lower():
+        raise ParameterError(f"only ADBC connections to PostgreSQL are supported, not {vendor}")
+    return PostgresBackend(con, owned=False)

@@ -1,0 +1,328 @@
+"""Any SQLAlchemy engine whose dialect sqlglot knows (MySQL/MariaDB, SQL Server, SQLite, ...).
+
+Rows come through a server-side cursor (``stream_results``, ``yield_per``), so memory holds one
+batch; each batch becomes Arrow with the types the cursor description states (exact for
+MySQL), and the first rows' Python types where it is vague. A query is stopped with the
+engine's own way when there is one (MySQL ``KILL QUERY`` from another connection, the driver's
+``cancel()``/``interrupt()``), else by closing its connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from queryref.backends import _rows
+from queryref.backends._base import Backend, Stream
+from queryref.backends._common import Deadline, raise_wrapped
+from queryref.errors import BackendError, ParameterError
+
+#: SQLAlchemy dialect name -> sqlglot dialect name
+DIALECTS: dict[str, str] = {
+    "mysql": "mysql", "mariadb": "mysql", "mssql": "tsql", "sqlite": "sqlite",
+    "oracle": "oracle", "trino": "trino", "presto": "presto", "bigquery": "bigquery",
+    "redshift": "redshift", "databricks": "databricks", "hive": "hive", "spark": "spark",
+    "clickhouse": "clickhouse", "clickhousedb": "clickhouse", "teradata": "teradata",
+    "awsathena": "athena", "exasol": "exasol", "doris": "doris", "starrocks": "starrocks",
+    "duckdb": "duckdb", "drill": "drill", "druid": "druid", "singlestoredb": "singlestore",
+    "materialize": "materialize", "risingwave": "risingwave", "snowflake": "snowflake",
+    "postgresql": "postgres",
+}
+#: sqlglot dialects whose engines match column names case-insensitively
+CASE_INSENSITIVE = frozenset({"mysql", "tsql", "sqlite", "singlestore", "doris", "starrocks"})
+
+
+def _arrow_to_sqlalchemy(t: pa.DataType) -> Any:
+    import sqlalchemy as sa
+
+    if pa.types.is_boolean(t):
+        return sa.Boolean()
+    if pa.types.is_integer(t):
+        return sa.BigInteger()
+    if pa.types.is_floating(t):
+        return sa.Double()
+    if pa.types.is_decimal(t):
+        return sa.Numeric(t.precision, t.scale)
+    if pa.types.is_date(t):
+        return sa.Date()
+    if pa.types.is_timestamp(t):
+        return sa.DateTime(timezone=t.tz is not None)
+    if pa.types.is_time(t):
+        return sa.Time()
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return sa.LargeBinary()
+    return sa.Text()
+
+
+class SQLAlchemyBackend(Backend):
+    """An engine reached through SQLAlchemy (the generic path)."""
+
+    name = "sqlalchemy"
+    dialect: ClassVar[str] = ""
+
+    def __init__(self, engine: Any, *, owned: bool) -> None:
+        self._engine = engine
+        self._owned = owned
+        self._sa_name = engine.dialect.name
+        self._secrets = [engine.url.password] if engine.url.password else []
+        self._open: set[Any] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def for_engine(cls, engine: Any, *, owned: bool) -> SQLAlchemyBackend:
+        """The backend for ``engine``: one class per dialect, so ``dialect`` is a declaration."""
+        sa_name = engine.dialect.name
+        if sa_name not in DIALECTS:
+            msg = (
+                f"no SQL dialect known for SQLAlchemy's {sa_name!r}; supported: "
+                f"{', '.join(sorted(DIALECTS))}"
+            )
+            raise ParameterError(msg)
+        return _class_for(DIALECTS[sa_name])(engine, owned=owned)
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> SQLAlchemyBackend:
+        """``create_engine(url, **options)`` (the engine is disposed when closed)."""
+        try:
+            import sqlalchemy as sa
+        except ImportError:
+            msg = "this URL needs SQLAlchemy: pip install 'queryref[sqlalchemy]'"
+            raise ImportError(msg) from None
+        try:
+            engine = sa.create_engine(url, **options)
+        except (ImportError, sa.exc.NoSuchModuleError) as err:
+            scheme = url.split("://", 1)[0]
+            msg = (
+                f"no backend for {scheme!r} URLs here: SQLAlchemy could not load its dialect or "
+                f"driver ({type(err).__name__}); install it, e.g. 'mysql+pymysql://' needs "
+                "pymysql (pip install 'queryref[sqlalchemy]')"
+            )
+            raise ParameterError(msg) from None
+        except Exception as err:
+            raise_wrapped(err, "SQLAlchemy", [_password(url)])
+        return cls.for_engine(engine, owned=True)
+
+    def __repr__(self) -> str:
+        return f"<SQLAlchemyBackend {self.describe()}>"
+
+    def _connect(self) -> Any:
+        if self._closed:
+            raise BackendError("this connection is closed")
+        try:
+            conn = self._engine.connect()
+        except Exception as err:
+            self._fail(err)
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _disconnect(self, conn: Any) -> None:
+        with self._lock:
+            self._open.discard(conn)
+        try:
+            conn.close()
+        except Exception:
+            pass
+
+    def _driver_sql(self, sql: str) -> str:
+        """SQL as the driver reads it: ``format``/``pyformat`` drivers treat ``%`` as markers."""
+        if self._engine.dialect.paramstyle in ("format", "pyformat"):
+            return sql.replace("%", "%%")
+        return sql
+
+    def _canceller(self, conn: Any) -> Callable[[], None]:
+        """How to stop the query running on ``conn`` from another thread."""
+        dbapi_con = conn.connection.dbapi_connection
+        if self._sa_name in ("mysql", "mariadb") and hasattr(dbapi_con, "thread_id"):
+            kill = exp.Kill(this=exp.Literal.number(dbapi_con.thread_id()), kind="QUERY")
+            statement = kill.sql(dialect="mysql")
+
+            def kill_query() -> None:
+                with self._engine.connect() as other:
+                    other.exec_driver_sql(statement)
+
+            return kill_query
+        for method in ("cancel", "interrupt"):
+            if callable(getattr(dbapi_con, method, None)):
+                return getattr(dbapi_con, method)
+        return conn.invalidate
+
+    def _finish(self, conn: Any, result: Any) -> None:
+        try:
+            result.close()
+        except Exception:
+            conn.invalidate()
+        self._disconnect(conn)
+
+    def _abandon(self, conn: Any, cancel: Callable[[], None] | None,
+                 result: Any = None) -> None:
+        if cancel is not None and self._sa_name in ("mysql", "mariadb"):
+            try:
+                cancel()
+            except Exception:
+                pass
+        cursor: Any = getattr(result, "cursor", None)
+        unread = getattr(cursor, "_result", None)
+        if unread is not None and hasattr(unread, "unbuffered_active"):
+            # pymysql would read the rest of the result when the cursor is collected, from
+            # the socket that invalidate() closes below: tell it there is nothing to read.
+            unread.unbuffered_active = False
+            unread.connection = None
+            cursor.connection = None
+        try:
+            conn.invalidate()
+        except Exception:
+            pass
+        self._disconnect(conn)
+
+    def _fail(self, err: BaseException, deadline: Deadline | None = None) -> None:
+        """Raise a driver error as a queryref error (SQLAlchemy's wrapper left out)."""
+        raise_wrapped(getattr(err, "orig", None) or err, self._sa_name, self._secrets,
+                      deadline=deadline)
+
+    # -- the interface ----------------------------------------------------------------------
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+        conn = self._connect()
+        cancel = self._canceller(conn)
+        deadline = Deadline(timeout, cancel)
+        state = {"done": False}
+        try:
+            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+            result = streaming.exec_driver_sql(self._driver_sql(sql))
+            description = result.cursor.description if result.cursor is not None else None
+            first = [tuple(r) for r in result.fetchmany(batch_rows)] if description else []
+        except Exception as err:
+            deadline.stop()
+            self._abandon(conn, None)
+            self._fail(err, deadline)
+        if not description:
+            deadline.stop()
+            self._disconnect(conn)
+            raise BackendError("the statement returned no result set: use con.execute()")
+        dbapi = getattr(self._engine.dialect, "dbapi", None)
+        schema = _rows.schema_for(description, self.dialect, dbapi, first)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            rows = first
+            while rows:
+                yield _rows.to_batch(rows, schema)
+                try:
+                    rows = [tuple(r) for r in result.fetchmany(batch_rows)]
+                except Exception as err:
+                    self._fail(err, deadline)
+            state["done"] = True
+            if deadline.expired:
+                raise deadline.error()
+
+        def close() -> None:
+            deadline.stop()
+            if state["done"]:
+                self._finish(conn, result)
+            else:  # never read the rest of an abandoned result: stop it, drop the connection
+                self._abandon(conn, cancel, result)
+
+        return Stream(schema, batches(), cancel=cancel, close=close)
+
+    def schema(self, sql: str) -> pa.Schema:
+        query = sqlglot.parse_one(sql, read=self.dialect)
+        probe = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(
+            this=exp.to_identifier("_q")))).limit(0).sql(dialect=self.dialect)
+        conn = self._connect()
+        try:
+            result = conn.exec_driver_sql(self._driver_sql(probe))
+            description = result.cursor.description
+            result.close()
+        except Exception as err:
+            self._fail(err)
+        finally:
+            self._disconnect(conn)
+        return _rows.schema_for(description, self.dialect, getattr(self._engine.dialect,
+                                                                   "dbapi", None))
+
+    def execute(self, sql: str) -> int | None:
+        conn = self._connect()
+        try:
+            with conn.begin():
+                result = conn.exec_driver_sql(self._driver_sql(sql))
+                count = result.rowcount
+        except Exception as err:
+            self._fail(err)
+        finally:
+            self._disconnect(conn)
+        return count if isinstance(count, int) and count >= 0 else None
+
+    def explain(self, sql: str) -> str:
+        conn = self._connect()
+        try:
+            rows = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN {sql}")).fetchall()
+        except Exception as err:
+            self._fail(err)
+        finally:
+            self._disconnect(conn)
+        return "\n".join("\t".join("" if v is None else str(v) for v in r) for r in rows)
+
+    def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        import sqlalchemy as sa
+
+        columns = [sa.Column(f.name, _arrow_to_sqlalchemy(f.type)) for f in data.schema]
+        table = sa.Table(name.name, sa.MetaData(), *columns, schema=name.db or None)
+        conn = self._connect()
+        try:
+            with conn.begin():
+                if replace:
+                    table.drop(conn, checkfirst=True)
+                table.create(conn)
+                for batch in data:
+                    for start in range(0, batch.num_rows, 5000):
+                        rows = batch.slice(start, 5000).to_pylist()
+                        if rows:
+                            conn.execute(table.insert(), rows)
+        except Exception as err:
+            self._fail(err)
+        finally:
+            self._disconnect(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            still_open, self._open = list(self._open), set()
+        for conn in still_open:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        if self._owned:
+            self._engine.dispose()
+
+    def describe(self) -> str:
+        url = self._engine.url
+        user = f"{url.username}@" if url.username else ""
+        port = f":{url.port}" if url.port else ""
+        return f"{url.drivername} {user}{url.host or ''}{port}/{url.database or ''}"
+
+
+_classes: dict[str, type[SQLAlchemyBackend]] = {}
+
+
+def _class_for(dialect: str) -> type[SQLAlchemyBackend]:
+    if dialect not in _classes:
+        _classes[dialect] = type(
+            f"SQLAlchemyBackend[{dialect}]", (SQLAlchemyBackend,),
+            {"dialect": dialect, "case_insensitive": dialect in CASE_INSENSITIVE,
+             "__module__": __name__},
+        )
+    return _classes[dialect]
+
+
+def _password(url: str) -> str | None:
+    from queryref.backends._common import url_password
+
+    return url_password(url)
