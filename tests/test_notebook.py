@@ -337,3 +337,17 @@ def test_a_queryref_on_another_connection_is_refused(con):
     with pytest.raises(CellReferenceError, match="another connection"):
         nb.cell("x", "SELECT * FROM q")
     other.close()
+
+
+def test_current_builds_many_cells_like_getitem_and_reports_broken_ones(plain):
+    plain.cell("a", "SELECT range AS v FROM range(4)")
+    plain.cell("b", "SELECT v * 2 AS v FROM a")
+    plain.cell("c", "SELECT v + 1 AS v FROM b UNION ALL SELECT v FROM a")
+    plain.cell("d", "SELECT v FROM b")
+    got = plain._current(["b", "c", "d"])
+    assert {n: q.sql for n, q in got.items()} == {n: plain[n].sql for n in "bcd"}
+    assert values(got["c"]) == [0, 1, 1, 2, 3, 3, 5, 7]
+    plain.remove("a")
+    broken = plain._current(["c", "d"])
+    assert all(isinstance(broken[n], CellReferenceError) for n in "cd")
+    assert plain.downstream("b") == ["c", "d"]

@@ -140,7 +140,9 @@ class QueryRefMagics(Magics):
             rebound = self._rebind_downstream(name)
             if rebound:
                 verb = "uses" if len(rebound) == 1 else "use"
-                print(f"queryref: {', '.join(rebound)} now {verb} the new {name}")
+                shown = ", ".join(rebound[:8]) + (
+                    f" and {len(rebound) - 8} more" if len(rebound) > 8 else "")
+                print(f"queryref: {shown} now {verb} the new {name}")
             if rows:
                 preview = Preview.fetch(q, rows, max_bytes=_UNSET, title=name)
                 if preview.error is not None:
@@ -150,13 +152,11 @@ class QueryRefMagics(Magics):
     def _rebind_downstream(self, name: str) -> list[str]:
         """Rebind the variables of cells downstream of ``name`` that still hold our handle."""
         nb, ns = self.notebook, self._ns
+        held = [c for c in nb.downstream(name) if c in self._bound and ns.get(c) is self._bound[c]]
         out = []
-        for cell in nb.downstream(name):
-            if cell in self._bound and ns.get(cell) is self._bound[cell]:
-                try:
-                    ns[cell] = self._bound[cell] = nb[cell]
-                except QueryRefError:
-                    continue
+        for cell, q in nb._current(held).items():
+            if isinstance(q, QueryRef):
+                ns[cell] = self._bound[cell] = q
                 out.append(cell)
         return out
 

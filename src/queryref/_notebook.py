@@ -168,26 +168,31 @@ class Notebook:
     def dependents(self, name: str) -> list[str]:
         """The cells that reference ``name`` directly (in definition order)."""
         key = self._lookup(name)
-        out = []
-        for other, cell in self._cells.items():
-            try:
-                direct = self._direct(other)
-            except QueryRefError:
-                continue
-            if any(s.kind == "cell" and s.name == key for s, _ in direct):
-                out.append(cell.name)
-        return out
+        return [self._cells[k].name for k, uses in self._edges().items() if key in uses]
 
     def downstream(self, name: str) -> list[str]:
         """Every cell that depends on ``name``, directly or not (in definition order)."""
+        edges = self._edges()  # each cell parsed once, however long the chain
         seen: set[str] = set()
-        todo = [name]
+        todo = [self._lookup(name)]
         while todo:
-            for dep in self.dependents(todo.pop()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return [c for c in self.cells if c in seen]
+            key = todo.pop()
+            for other, uses in edges.items():
+                if key in uses and other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return [cell.name for k, cell in self._cells.items() if k in seen]
+
+    def _edges(self) -> dict[str, set[str]]:
+        """For each cell, the cells it references directly (none when it cannot be resolved)."""
+        out: dict[str, set[str]] = {}
+        for key in self._cells:
+            try:
+                direct = self._direct(key, strict=False)
+                out[key] = {s.name for s, _ in direct if s.kind == "cell"}
+            except QueryRefError:
+                out[key] = set()
+        return out
 
     def graph(self, format: GraphFormat = "text") -> str:
         """The cells and what each references, as text, Mermaid or Graphviz dot.
@@ -256,14 +261,26 @@ class Notebook:
         return self.namespace[name] if self.namespace is not None else None
 
     # -- resolution ---------------------------------------------------------------------------
-    def _render(self, key: str) -> exp.Query:
+    def _render(self, key: str, memo: dict[str, exp.Query] | None = None) -> exp.Query:
+        """The cell's SQL parsed, parameters filled in; a fresh tree (the caller may edit it).
+
+        ``memo`` keeps rendered trees across the builds of one batch (see ``_current``).
+        """
+        if memo is not None:
+            if key not in memo:
+                memo[key] = self._render(key)
+            return memo[key].copy()
         cell = self._cells[key]
         return render(cell.sql, cell.params, self.con, dialect=cell.dialect,
                       namespace=self.namespace)
 
-    def _direct(self, key: str, body: exp.Query | None = None
+    def _direct(self, key: str, body: exp.Query | None = None, *, strict: bool = True
                 ) -> list[tuple[_Source, list[exp.Table]]]:
-        """What cell ``key`` references directly, each with the table nodes that name it."""
+        """What cell ``key`` references directly, each with the table nodes that name it.
+
+        ``strict=False`` (for the graph) passes over references to removed cells and to the
+        cell itself instead of raising.
+        """
         cell = self._cells[key]
         tree = self._render(key) if body is None else body
         found: dict[_Source, list[exp.Table]] = {}
@@ -271,7 +288,7 @@ class Notebook:
             source = self._resolve(table)
             if source is None:
                 k = self._key(table.this)
-                if k in cell.cells_used and k not in self._cells:
+                if strict and k in cell.cells_used and k not in self._cells:
                     msg = (
                         f"cell {cell.name!r} references the cell {table.name!r}, which was "
                         f"removed; define {table.name!r} again or redefine {cell.name!r}"
@@ -279,6 +296,8 @@ class Notebook:
                     raise CellReferenceError(msg)
                 continue
             if source.kind == "cell" and source.name == key:
+                if not strict:
+                    continue
                 raise CellReferenceError(f"cell {cell.name!r} references itself")
             found.setdefault(source, []).append(table)
         return list(found.items())
@@ -304,7 +323,18 @@ class Notebook:
             return _Source("frame", table.name)
         return None
 
-    def _build(self, root: str) -> QueryRef:
+    def _current(self, names: list[str]) -> dict[str, QueryRef | QueryRefError]:
+        """The current QueryRef of each cell (or why it has none), parsing each cell once."""
+        memo: dict[str, exp.Query] = {}
+        out: dict[str, QueryRef | QueryRefError] = {}
+        for name in names:
+            try:
+                out[name] = self._build(self._lookup(name), memo)
+            except QueryRefError as err:
+                out[name] = err
+        return out
+
+    def _build(self, root: str, memo: dict[str, exp.Query] | None = None) -> QueryRef:
         """The cell's query: every referenced cell and QueryRef inlined as a CTE (one query)."""
         bodies: dict[_Source, exp.Query] = {}
         refs: dict[_Source, list[tuple[exp.Table, _Source]]] = {}
@@ -316,7 +346,7 @@ class Notebook:
             if key in stack:
                 cycle = " -> ".join(self._cells[k].name for k in (*stack[stack.index(key):], key))
                 raise CellReferenceError(f"cells reference each other in a cycle: {cycle}")
-            body = self._render(key)
+            body = self._render(key, memo)
             bodies[me] = body
             refs[me] = []
             for source, tables in self._direct(key, body):
