@@ -47,7 +47,7 @@ def _source(q: QueryRef, alias: str) -> exp.Expr:
         and isinstance(tree.args.get("from_"), exp.From)
         and isinstance(tree.args["from_"].this, exp.Table)
         and not tree.args["from_"].this.args.get("sample")
-        and not isinstance(tree.args["from_"].this.this, exp.Func)
+        and not tree.args["from_"].this.alias  # its columns may be renamed by the alias
     ):
         table = tree.args["from_"].this.copy()
         table.set("alias", exp.TableAlias(this=ident(alias)))

@@ -299,7 +299,7 @@ def project_items(s: Shape, items: Sequence[tuple[str, exp.Expr]]) -> list[exp.E
     out: list[exp.Expr] = []
     for name, node in items:
         new = substitute(node, s.aliases)
-        if isinstance(new, exp.Column) and not new.table and new.name == name:
+        if isinstance(new, exp.Column) and new.name == name and not isinstance(new.this, exp.Star):
             out.append(new)
         else:
             out.append(exp.Alias(this=new, alias=ident(name)))
