@@ -71,10 +71,39 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy src
 
-bench: install data
-	@set -e; for f in benchmarks/*.py; do \
-		echo "== $$f =="; $(PY) $$f --data $(DATA); \
-	done
+# The benchmarks compare with pandas.read_sql (SQLAlchemy + duckdb_engine) and Ibis, from the
+# `bench` extra.  Results (JSON) and the plot go to $(BENCH_OUT).  On full SF1 the row-by-row
+# methods (read_sql, read_sql_chunks, ibis) take 1.5-3.5 minutes per run each, so there they run
+# only with BENCH_FULL_METHODS=all; the --rows 1000000 run has every method.  IBIS_PYTHON=path
+# runs the Ibis side with another interpreter (an environment of its own; see benchmarks/README).
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_OUT   ?= data/bench
+BENCH_RUNS  ?= 3
+BENCH_FULL_METHODS ?= qr_to_pandas duckdb_df duckdb_arrow qr_batches duckdb_batches qr_parquet
+IBIS_PYTHON ?=
+BENCH_IBIS  := $(if $(IBIS_PYTHON),--ibis-python $(IBIS_PYTHON))
+BENCH_FULL  := $(if $(filter all,$(BENCH_FULL_METHODS)),,--methods $(BENCH_FULL_METHODS))
+
+.PHONY: bench-env
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench-env: $(BENCH_STAMP)
+
+bench: bench-env data
+	@set -e; mkdir -p $(BENCH_OUT); \
+	echo "== benchmarks/bench_compose.py =="; \
+	$(PY) benchmarks/bench_compose.py --data $(DATA) $(BENCH_IBIS) \
+		--json $(BENCH_OUT)/compose_sf$(SF).json; \
+	echo; echo "== benchmarks/bench_to_pandas.py --rows 1000000 =="; \
+	$(PY) benchmarks/bench_to_pandas.py --data $(DATA) --rows 1000000 --runs $(BENCH_RUNS) \
+		$(BENCH_IBIS) --json $(BENCH_OUT)/to_pandas_sf$(SF)_1m.json; \
+	echo; echo "== benchmarks/bench_to_pandas.py: all of lineitem =="; \
+	$(PY) benchmarks/bench_to_pandas.py --data $(DATA) --runs $(BENCH_RUNS) $(BENCH_FULL) \
+		$(BENCH_IBIS) --json $(BENCH_OUT)/to_pandas_sf$(SF).json; \
+	echo; $(PY) benchmarks/plot.py $(BENCH_OUT)/to_pandas_sf$(SF).json \
+		$(BENCH_OUT)/to_pandas_sf$(SF)_1m.json -o $(BENCH_OUT)/to_pandas_sf$(SF).png
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info data/demo-*

@@ -11,14 +11,19 @@ the table shows medians of:
   many rows once per row, so it can over-count), rows streamed, or the Parquet file's size.
 
 The source is TPC-H ``lineitem`` read with DuckDB's ``read_parquet`` (optionally ``LIMIT --rows``).
+The Ibis methods can run under another interpreter (``--ibis-python``), for when Ibis cannot share
+queryref's environment; their child never imports queryref.
 
     python benchmarks/bench_to_pandas.py --data data/tpch-sf1 --rows 1000000 --runs 3
+    python benchmarks/bench_to_pandas.py --json results.json   # then benchmarks/plot.py
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -80,13 +85,26 @@ def duckdb_arrow_to_pandas(src: Source) -> tuple[Any, dict[str, int]]:
 
 
 def pandas_read_sql(src: Source) -> tuple[Any, dict[str, int]]:
-    import duckdb_engine  # noqa: F401  (skipped when the SQLAlchemy dialect is not installed)
+    import pandas as pd
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine("duckdb:///:memory:")  # the duckdb_engine dialect
+    with engine.connect() as conn:
+        return df_result(pd.read_sql(sqlalchemy.text(src.sql()), conn))
+
+
+def pandas_read_sql_chunks(src: Source) -> tuple[Any, dict[str, int]]:
+    """``read_sql(chunksize=...)`` consumed chunk by chunk, as a user would to bound memory."""
     import pandas as pd
     import sqlalchemy
 
     engine = sqlalchemy.create_engine("duckdb:///:memory:")
+    rows = 0
     with engine.connect() as conn:
-        return df_result(pd.read_sql(sqlalchemy.text(src.sql()), conn))
+        for chunk in pd.read_sql(sqlalchemy.text(src.sql()), conn, chunksize=BATCH_ROWS):
+            rows += len(chunk)
+            del chunk
+    return None, {"rows": rows}
 
 
 def ibis_to_pandas(src: Source) -> tuple[Any, dict[str, int]]:
@@ -123,11 +141,20 @@ METHODS: dict[str, tuple[str, Callable[[Source], tuple[Any, dict[str, int]]]]] =
     "ibis": ("Ibis (DuckDB) to_pandas()", ibis_to_pandas),
     "qr_batches": (f"queryref to_arrow_batches({BATCH_ROWS:,}) streamed", queryref_arrow_batches),
     "duckdb_batches": (f"DuckDB to_arrow_reader({BATCH_ROWS:,}) streamed", duckdb_reader),
+    "read_sql_chunks": (f"pandas.read_sql(chunksize={BATCH_ROWS:,}) streamed",
+                        pandas_read_sql_chunks),
     "qr_parquet": ("queryref to_parquet", queryref_to_parquet),
 }
 
 # Imported up front in the child, so their import cost is not counted as the method's.
-OPTIONAL_IMPORTS = {"read_sql": ("sqlalchemy", "duckdb_engine"), "ibis": ("ibis",)}
+OPTIONAL_IMPORTS = {
+    "read_sql": ("sqlalchemy", "duckdb_engine"),
+    "read_sql_chunks": ("sqlalchemy", "duckdb_engine"),
+    "ibis": ("ibis",),
+}
+# Distributions whose versions each child reports (those it can import).
+VERSIONED = ("duckdb", "pandas", "pyarrow", "sqlglot", "queryref", "sqlalchemy", "duckdb-engine",
+             "ibis-framework")
 
 
 # --- child: one method, one run ---------------------------------------------------------------
@@ -168,12 +195,24 @@ def _maxrss() -> int:
     return kb if sys.platform == "darwin" else kb * 1024  # macOS reports bytes, Linux KiB
 
 
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in VERSIONED:
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def run_one(method: str, src: Source) -> dict[str, Any]:
     for module in OPTIONAL_IMPORTS.get(method, ()):
         try:
             __import__(module)
         except ImportError as exc:
-            return {"skipped": f"{module} is not installed ({exc.__class__.__name__})"}
+            return {"skipped": f"{module} is not installed ({exc.__class__.__name__}: {exc})"}
     for module in ("duckdb", "pandas", "pyarrow", "psutil"):  # import costs paid before measuring
         __import__(module)
     if method.startswith("qr_"):
@@ -185,23 +224,33 @@ def run_one(method: str, src: Source) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     peak = meter.stop()
     del result
-    return {"seconds": seconds, "peak_rss": peak, **sizes}
+    return {"seconds": seconds, "peak_rss": peak, **sizes, "versions": versions()}
 
 
 # --- parent: fresh processes, medians, a table ------------------------------------------------
 
 
+def interpreter(method: str, args: argparse.Namespace) -> str:
+    """The Python that runs ``method``: Ibis may live in an environment of its own."""
+    return str(args.ibis_python) if method == "ibis" and args.ibis_python else sys.executable
+
+
 def run_child(method: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--one", method, "--data", str(args.data)]
+    cmd = [interpreter(method, args), os.path.abspath(__file__), "--one", method,
+           "--data", str(args.data)]
     if args.rows:
         cmd += ["--rows", str(args.rows)]
+    # DuckDB's progress bar goes to stdout; the result is the last line.
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {proc.returncode}: {last[:120]}"}
+        return {"error": f"exit {proc.returncode}: {last[:160]}"}
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+NUMERIC = ("seconds", "peak_rss", "rows", "df_bytes", "file_bytes")
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -209,8 +258,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "seconds" in r]
     if not ok:
         return {"note": runs[0].get("skipped") or runs[0].get("error", "?")}
-    keys = {k for r in ok for k in r}
-    summary: dict[str, Any] = {k: statistics.median(r[k] for r in ok) for k in keys}
+    keys = [k for k in NUMERIC if any(k in r for r in ok)]
+    summary: dict[str, Any] = {k: statistics.median(r[k] for r in ok if k in r) for k in keys}
     if len(ok) < len(runs):
         summary["note"] = f"{len(runs) - len(ok)} of {len(runs)} runs failed"
     return summary
@@ -251,8 +300,65 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per method (default 3)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
                         help="which methods to run (default: all)")
+    parser.add_argument("--ibis-python", type=Path, default=None,
+                        help="the Python that runs the Ibis method (default: this one), e.g. "
+                             ".venv-bench-ibis/bin/python when Ibis needs its own environment")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write every run and the medians here (read by plot.py)")
     parser.add_argument("--one", choices=list(METHODS), help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "load_avg_before": os.getloadavg(),
+    }
+
+
+def queryref_source() -> dict[str, Any]:
+    """Where the children import queryref from, and its git commit when that is a checkout."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("queryref")
+    if spec is None or spec.origin is None:
+        return {}
+    where = Path(spec.origin).parent
+    info: dict[str, Any] = {"path": str(where)}
+    git = ["git", "-C", str(where)]
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True).stdout.strip()
+        info.update(commit=head.stdout.strip(), dirty=bool(dirty))
+    return info
+
+
+def write_json(path: Path, args: argparse.Namespace, src: Source, started: dict[str, Any],
+               runs: dict[str, list[dict[str, Any]]],
+               summaries: dict[str, dict[str, Any]]) -> None:
+    doc = {
+        "benchmark": "to_pandas",
+        "source": src.sql(),
+        "rows_limit": args.rows,
+        "runs": args.runs,
+        "machine": {**started, "load_avg_after": os.getloadavg()},
+        "queryref_source": queryref_source(),
+        "methods": {
+            m: {"label": METHODS[m][0], "summary": summaries[m],
+                "versions": next((r["versions"] for r in runs[m] if "versions" in r), {}),
+                "runs": [{k: v for k, v in r.items() if k != "versions"} for r in runs[m]]}
+            for m in runs
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {path}")
 
 
 def main() -> None:
@@ -261,7 +367,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one, src)))
         return
-    print(f"source: {src.sql()}\n{args.runs} runs per method, each in a fresh process; medians\n")
+    started = machine()
+    load = ", ".join(f"{x:.2f}" for x in started["load_avg_before"])
+    print(f"source: {src.sql()}\n{args.runs} runs per method, each in a fresh process; medians"
+          f"\nload average before: {load} on {started['cpus']} CPUs\n")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
     for i in range(args.runs):
         for method in args.methods:
@@ -270,7 +379,10 @@ def main() -> None:
             runs[method].append(run_child(method, args))
             print(".", end="", flush=True)
     print("\n")
-    print_table({m: summarize(r) for m, r in runs.items()})
+    summaries = {m: summarize(r) for m, r in runs.items()}
+    print_table(summaries)
+    if args.json:
+        write_json(args.json, args, src, started, runs, summaries)
 
 
 if __name__ == "__main__":
