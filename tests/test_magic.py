@@ -136,9 +136,9 @@ def test_the_preview_budget_shows_the_ways_out(ip):
 
 
 def test_connect_never_shows_a_password(ip):
-    r = ip.run("%qref_connect postgresql://bob:hunter2@localhost/db")
+    r = ip.run("%qref_connect postgresql://bob:hunter2@127.0.0.1:1/db")
     assert not r.ok and "hunter2" not in r.stdout and "could not connect" in r.stdout
-    ip.ns["url"] = "snowflake://bob:hunter2@acct/db"
+    ip.ns["url"] = "postgresql://bob:hunter2@127.0.0.1:1/other"
     r = ip.run("%qref_connect url")
     assert not r.ok and "hunter2" not in r.stdout
     assert ip.run("%%qref x --no-preview\nSELECT 1 AS v").ok
@@ -176,3 +176,35 @@ def test_unloading_removes_the_magics(ip):
     assert "qref_sql" not in ip.shell.magics_manager.magics["line"]
     ip.shell.run_line_magic("load_ext", "queryref")
     assert "qref" in ip.shell.magics_manager.magics["cell"]
+
+
+def test_removing_cells(ip):
+    assert ip.run("%%qref a --no-preview\nSELECT 1 AS v").ok
+    assert ip.run("%%qref b --no-preview\nSELECT v + 1 AS v FROM a").ok
+    assert ip.run("%%qref c --no-preview\nSELECT 3 AS v").ok
+    ip.run("c = 'mine now'")
+    r = ip.run("%qref_rm a c")
+    assert r.ok, r.stdout
+    assert "removed a; b still references it: define a again or redefine them" in r.stdout
+    assert "a" not in ip.ns and ip.ns["c"] == "mine now"  # only the magic's own handle goes
+    assert ip.ns["b"].to_pandas().v.tolist() == [2]  # a handle keeps its SQL
+    r = ip.run("%qref_sql b")
+    assert not r.ok and "CellReferenceError" in r.stdout and "'a', which was removed" in r.stdout
+    assert "Traceback" not in r.stdout
+    assert "no cell named 'zz'" in ip.run("%qref_rm zz").stdout
+    r = ip.run("%%qref a --no-preview\nSELECT 10 AS v")
+    assert r.ok and "b now uses the new a" in r.stdout
+    assert ip.ns["b"].to_pandas().v.tolist() == [11]  # b was rebound when a came back
+
+
+def test_connect_to_a_duckdb_file(ip, tmp_path):
+    import duckdb
+
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as raw:
+        raw.execute("CREATE TABLE orders AS SELECT range AS id, range % 2 AS g FROM range(10)")
+    r = ip.run(f"%qref_connect duckdb:///{path}")
+    assert r.ok and f"connected to duckdb {path}" in r.stdout, r.stdout
+    r = ip.run("%%qref n\nSELECT g, COUNT(*) AS n FROM orders GROUP BY g ORDER BY g")
+    assert r.ok, r.stdout
+    assert ip.ns["n"].to_pandas().values.tolist() == [[0, 5], [1, 5]]

@@ -12,6 +12,8 @@
     SELECT region, SUM(amount) AS total FROM open_orders GROUP BY region
 
     %qref_sql by_region                       # the one query the chain compiles to
+    %qref_cells                               # the cells and what each references
+    %qref_rm open_orders                      # forget a cell
     by_region.to_pandas()                     # an explicit, guarded sink in a Python cell
 
 ``%%qref name`` defines the notebook cell ``name``, binds its ``QueryRef`` to ``name`` in the
@@ -39,7 +41,7 @@ from queryref._queryref import QueryRef
 from queryref._sizes import parse_bytes
 from queryref.errors import ParameterError, QueryRefError
 
-_LINE_MAGICS = ("qref_connect", "qref_sql", "qref_cells")
+_LINE_MAGICS = ("qref_connect", "qref_sql", "qref_cells", "qref_rm")
 _CELL_MAGICS = ("qref",)
 
 
@@ -52,7 +54,8 @@ def _concise(err: BaseException) -> BaseException:
 
 @magics_class
 class QueryRefMagics(Magics):
-    """``%%qref``, ``%qref_connect``, ``%qref_sql`` and ``%qref_cells``: one notebook per shell."""
+    """``%%qref``, ``%qref_connect``, ``%qref_sql``, ``%qref_cells``, ``%qref_rm``: one notebook
+    per shell."""
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
@@ -170,7 +173,10 @@ class QueryRefMagics(Magics):
         args = parse_argstring(self.qref_sql, line)
         nb = self.notebook
         if args.name in nb:
-            q = nb[args.name]
+            try:
+                q = nb[args.name]
+            except QueryRefError as err:
+                raise _concise(err) from None
         else:
             value = self._ns.get(args.name)
             if not isinstance(value, QueryRef):
@@ -189,6 +195,26 @@ class QueryRefMagics(Magics):
         """The cells and what each references (cells, QueryRef and DataFrame variables)."""
         args = parse_argstring(self.qref_cells, line)
         print(self.notebook.graph(args.format) or "(no cells yet)")
+
+    @line_magic
+    @magic_arguments()
+    @argument("names", nargs="+", help="the cells to remove")
+    def qref_rm(self, line: str) -> None:
+        """Remove cells; their variables go too while they still hold the magic's handle."""
+        args = parse_argstring(self.qref_rm, line)
+        nb, ns = self.notebook, self._ns
+        unknown = [n for n in args.names if n not in nb]
+        if unknown:
+            raise UsageError(f"no cell named {', '.join(map(repr, unknown))}; cells: {nb.cells}")
+        for name in args.names:
+            users = [c for c in nb.dependents(name) if c not in args.names]
+            nb.remove(name)
+            bound = self._bound.pop(name, None)
+            if bound is not None and ns.get(name) is bound:
+                del ns[name]
+            note = (f"; {', '.join(users)} still reference{'s' if len(users) == 1 else ''} it: "
+                    f"define {name} again or redefine them") if users else ""
+            print(f"queryref: removed {name}{note}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -13,6 +13,11 @@ the same name: a user's own CTE always wins inside its scope):
    through a registered view; other engines get it uploaded to a table, under the size budget);
 3. anything else is left to the engine as a table name.
 
+A DataFrame variable is read through one engine-side name per variable: when the variable is
+rebound to another frame, that name reads the new frame (and the engine lets go of the old
+one, so re-running a cell that builds a big frame does not pile up memory). A handle taken
+earlier keeps its SQL, which reads the variable's current frame.
+
 Generated CTEs are named after their cell (or variable) unless that name is taken anywhere in
 the final query (a CTE, table or alias name), in which case they get a fresh ``name_N`` and
 the references become ``name_N AS name``, so column qualifiers keep working.
