@@ -351,3 +351,19 @@ def test_current_builds_many_cells_like_getitem_and_reports_broken_ones(plain):
     broken = plain._current(["c", "d"])
     assert all(isinstance(broken[n], CellReferenceError) for n in "cd")
     assert plain.downstream("b") == ["c", "d"]
+
+
+def test_uploaded_frames_are_dropped_on_close(con):
+    ns = {"df": pd.DataFrame({"k": [1, 2, 3]})}
+    with qr.Notebook(con, ns) as nb:
+        nb._read_in_place = False  # as on a remote warehouse: the frame is uploaded
+        assert nb.cell("n", "SELECT SUM(k) AS s FROM df").to_pandas().s.tolist() == [6]
+        [uploaded] = nb._uploaded
+        assert con.table(uploaded).count() == 3
+        nb.close()
+        with pytest.raises(qr.errors.BackendError, match=uploaded):
+            con.table(uploaded).count()
+        assert nb["n"].to_pandas().s.tolist() == [6]  # used again: uploaded again
+        [again] = nb._uploaded
+    with pytest.raises(qr.errors.BackendError, match=again):
+        con.table(again).count()

@@ -77,6 +77,11 @@ class QueryRefMagics(Magics):
         return self.shell.user_ns
 
     def _use(self, con: Connection) -> None:
+        if self._notebook is not None:
+            try:
+                self._notebook.close()  # drop the tables uploaded for DataFrames
+            except QueryRefError as err:
+                print(f"queryref: could not clean up the previous connection: {error_text(err)}")
         self._notebook = Notebook(con, namespace=self._ns)
         self._bound = {}
 

@@ -97,6 +97,23 @@ class Notebook:
         self._token = secrets.token_hex(3)
         self._frames: dict[str, tuple[Any, str]] = {}  # variable -> (weakref or None, table)
         self._read_in_place = callable(getattr(con.backend, "register_arrow", None))
+        self._uploaded: list[str] = []  # tables made for DataFrames, dropped by close()
+
+    def close(self) -> None:
+        """Drop the tables uploaded for DataFrame variables (engines that cannot read them in
+        place). Cells stay defined; a DataFrame used again is uploaded again."""
+        while self._uploaded:
+            name = self._uploaded.pop()
+            drop = exp.Drop(kind="TABLE", tables=[exp.Table(this=ident(name))], exists=True)
+            self.con.execute(drop.sql(dialect=self.con.dialect))
+        if not self._read_in_place:
+            self._frames.clear()  # uploaded again when next used
+
+    def __enter__(self) -> Notebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         names = ", ".join(self.cells) or "no cells"
@@ -428,6 +445,8 @@ class Notebook:
         else:
             self.con.create_table(table, value, replace=True,
                                   max_bytes=resolve("max_bytes", _UNSET))
+            if table not in self._uploaded:
+                self._uploaded.append(table)
         try:
             ref: Any = weakref.ref(value)
         except TypeError:  # pragma: no cover - every supported frame type takes weakrefs
