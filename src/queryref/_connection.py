@@ -64,6 +64,12 @@ class Connection:
         table = table_ref(name, self.dialect)
         return QueryRef(exp.select("*").from_(table), self)
 
+    def from_snowpark(self, df: Any) -> QueryRef:
+        """A QueryRef over a Snowpark DataFrame's SQL (on this Snowflake connection)."""
+        from queryref.backends.snowflake import from_snowpark
+
+        return from_snowpark(self, df)
+
     def read_parquet(self, path: str | os.PathLike[str]) -> QueryRef:
         """A QueryRef over a Parquet file (or glob): spill, then keep composing."""
         func = exp.Anonymous(this="read_parquet", expressions=[literal(os.fspath(path))])

@@ -57,6 +57,7 @@ def collect(
     Crossing ``max_bytes`` (as measured by ``size_of``) or ``max_rows`` cancels the query in
     the database, drops what the sink holds and raises :class:`ResultTooLarge`.
     """
+    _refuse_by_metadata(stream, max_bytes=max_bytes, max_rows=max_rows)
     seen_bytes = 0
     seen_rows = 0
     meter = Progress("fetching", progress)
@@ -83,6 +84,23 @@ def collect(
     finally:
         stream.close()
         meter.done()
+
+
+def _refuse_by_metadata(stream: Stream, *, max_bytes: int | None, max_rows: int | None) -> None:
+    """Refuse before downloading when the engine already says the result is over budget."""
+    rows, nbytes = stream.expected_rows, stream.expected_bytes
+    over_rows = max_rows is not None and rows is not None and rows > max_rows
+    over_bytes = max_bytes is not None and nbytes is not None and nbytes > max_bytes
+    if over_rows or over_bytes:
+        stream.cancel()
+        raise ResultTooLarge(
+            stage="estimate",
+            limit_bytes=max_bytes,
+            seen_bytes=nbytes,
+            limit_rows=max_rows if over_rows else None,
+            seen_rows=rows,
+            detail="(from the result's metadata, before any batch was downloaded)",
+        )
 
 
 def batch_rows_for(schema: pa.Schema, batch_rows: int, max_bytes: int | None) -> int:

@@ -16,7 +16,7 @@ from sqlglot import exp
 from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
-from queryref._sql import column, ident, parse_expression
+from queryref._sql import column, engine_name, ident, parse_expression
 from queryref.errors import ParameterError, UnknownColumnError
 
 if TYPE_CHECKING:
@@ -149,11 +149,21 @@ class QueryRef:
         names = self.columns
         if name in names:
             return name
+        folded_name = self._engine_name(name)  # Snowflake: "amount" means AMOUNT
+        if folded_name in names:
+            return folded_name
         if self._con.backend.case_insensitive:
             folded = [n for n in names if n.lower() == name.lower()]
             if len(folded) == 1:
                 return folded[0]
         raise UnknownColumnError([name], names)
+
+    def _engine_name(self, name: str) -> str:
+        """What the engine calls a name the user wrote (see :func:`queryref._sql.engine_name`)."""
+        try:
+            return engine_name(name, self.dialect)
+        except ParameterError:
+            return name
 
     def _has(self, name: str) -> bool:
         try:
@@ -227,6 +237,7 @@ class QueryRef:
 
     def _project(self, op: rw.Op, items: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
         """A new projection: ``items`` are (output name, expression over current columns)."""
+        items = [(self._engine_name(n), node) for n, node in items]
         names = [n for n, _ in items]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -364,6 +375,8 @@ class QueryRef:
 
     def _aggregate(self, keys: Sequence[tuple[str, exp.Expr]],
                    aggs: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
+        keys = [(self._engine_name(n), node) for n, node in keys]
+        aggs = [(self._engine_name(n), node) for n, node in aggs]
         items = [*keys, *aggs]
         if not aggs and not keys:
             raise ParameterError("agg() needs at least one aggregate")
@@ -608,6 +621,12 @@ class QueryRef:
     def explain(self) -> str:
         """The database's plan for this query, as text."""
         return self._con.backend.explain(self._tree.sql(dialect=self.dialect))
+
+    def to_snowpark(self) -> Any:
+        """A Snowpark DataFrame over this query's SQL (Snowflake only): the work stays there."""
+        from queryref.backends.snowflake import to_snowpark
+
+        return to_snowpark(self)
 
 
 class GroupBy:

@@ -196,6 +196,24 @@ def ident(name: str) -> exp.Identifier:
     return exp.Identifier(this=name, quoted=quoted)
 
 
+@functools.lru_cache(maxsize=4096)
+def engine_name(name: str, dialect: str) -> str:
+    """The name the engine gives ``ident(name)``: unquoted names fold as the dialect folds them.
+
+    Only engines that upper-case unquoted names (Snowflake) change anything: ``amount`` is
+    ``AMOUNT`` there, as it is in the user's own SQL.
+
+    >>> engine_name("amount", "snowflake"), engine_name("Amount", "snowflake")
+    ('AMOUNT', 'Amount')
+    >>> engine_name("amount", "duckdb"), engine_name("amount", "postgres")
+    ('amount', 'amount')
+    """
+    node = ident(name)
+    if node.quoted:
+        return name
+    return str(sqlglot.Dialect.get_or_raise(dialect).normalize_identifier(node).this)
+
+
 def column(name: str, table: str | None = None) -> exp.Column:
     """A column reference built from a name (never parsed)."""
     return exp.Column(this=ident(name), table=ident(table) if table else None)

@@ -18,7 +18,9 @@ class Stream:
 
     ``cancel()`` stops the query in the database and frees the result; iterating a cancelled
     stream raises :class:`~queryref.errors.QueryCancelled`. Streams close themselves when
-    exhausted or garbage-collected.
+    exhausted or garbage-collected. ``expected_rows`` / ``expected_bytes`` are the result's
+    size when the engine reports it before the rows move (Snowflake's result chunks), so the
+    guard can refuse before downloading; None when unknown.
     """
 
     def __init__(
@@ -27,8 +29,13 @@ class Stream:
         batches: Iterator[pa.RecordBatch],
         cancel: Callable[[], None],
         close: Callable[[], None],
+        *,
+        expected_rows: int | None = None,
+        expected_bytes: int | None = None,
     ) -> None:
         self.schema = schema
+        self.expected_rows = expected_rows
+        self.expected_bytes = expected_bytes
         self._batches = batches
         self._cancel = cancel
         self._close = close

@@ -1,0 +1,388 @@
+"""Snowflake through ``snowflake-connector-python`` (a Snowpark ``Session`` uses its connection).
+
+Results arrive as Arrow with ``cursor.fetch_arrow_batches()``. Before any remote chunk is
+downloaded, ``cursor.get_result_batches()`` says how many rows the result has and how large its
+chunks are uncompressed: the stream carries those figures so the guard can refuse a result that
+is already over budget (``Stream.expected_rows`` / ``expected_bytes``).
+
+Names: Snowflake upper-cases unquoted names, so ``con.table("orders")`` and ``qr.col("amount")``
+mean ``ORDERS`` and ``AMOUNT`` exactly as they would in Snowflake SQL; new names written in lower
+case (``mutate(net=...)``) come back upper-case, as in Snowpark.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref._sql import ident, literal
+from queryref.backends._base import Backend, Stream
+from queryref.backends._common import Deadline, redact, wrap_error
+from queryref.errors import (
+    BackendError,
+    ParameterError,
+    QueryCancelled,
+    QueryRefError,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: rows per INSERT statement when uploading (each a sqlglot-built VALUES list)
+UPLOAD_ROWS = 2_000
+# Lower bounds of a value's Arrow width by Snowflake type (text: its 4-byte offset only).
+_MIN_WIDTH = {"FIXED": 8, "REAL": 8, "DATE": 4, "TIME": 8, "TIMESTAMP_NTZ": 8,
+              "TIMESTAMP_LTZ": 8, "TIMESTAMP_TZ": 8, "TEXT": 4, "BINARY": 4}
+
+
+def _translate(err: BaseException, secrets: tuple[str, ...] = (),
+               deadline: Deadline | None = None) -> QueryRefError:
+    """A connector error as a queryref error, with any secret removed from its message."""
+    message = redact(str(err).strip(), secrets)
+    errno = getattr(err, "errno", None)
+    if deadline is not None and deadline.expired:
+        return deadline.error()
+    if errno == 604:  # "SQL execution canceled"
+        return QueryCancelled(f"the query was cancelled in Snowflake: {message}")
+    return wrap_error(err, "Snowflake", secrets)
+
+
+def _raise(err: BaseException, secrets: tuple[str, ...], deadline: Deadline | None = None
+           ) -> None:
+    """Raise the translated error; the chain is cut when the driver's text held a secret."""
+    wrapped = _translate(err, secrets, deadline)
+    if redact(str(err), secrets) != str(err):
+        raise wrapped from None
+    raise wrapped from err
+
+
+def _arrow_type(meta: Any) -> pa.DataType:
+    """The Arrow type ``fetch_arrow_batches`` gives a column, from the cursor's metadata."""
+    from snowflake.connector.constants import FIELD_TYPES
+
+    kind = FIELD_TYPES[meta.type_code].name
+    if kind == "FIXED":
+        scale = meta.scale or 0
+        return pa.int64() if scale == 0 else pa.decimal128(meta.precision or 38, scale)
+    simple = {"REAL": pa.float64(), "TEXT": pa.string(), "DATE": pa.date32(),
+              "BOOLEAN": pa.bool_(), "BINARY": pa.binary(), "TIME": pa.time64("ns"),
+              "TIMESTAMP_NTZ": pa.timestamp("us"), "TIMESTAMP": pa.timestamp("us"),
+              "TIMESTAMP_LTZ": pa.timestamp("us", "UTC"), "TIMESTAMP_TZ": pa.timestamp("us", "UTC")}
+    return simple.get(kind, pa.string())
+
+
+def _snowflake_type(t: pa.DataType) -> exp.DataType:
+    """The column type ``create_table`` declares for an Arrow type."""
+    if pa.types.is_boolean(t):
+        return exp.DataType.build("BOOLEAN")
+    if pa.types.is_integer(t):
+        return exp.DataType.build("BIGINT")
+    if pa.types.is_floating(t):
+        return exp.DataType.build("DOUBLE")
+    if pa.types.is_decimal(t):
+        return exp.DataType.build(f"DECIMAL({t.precision}, {t.scale})")
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return exp.DataType.build("VARCHAR")
+    if pa.types.is_date(t):
+        return exp.DataType.build("DATE")
+    if pa.types.is_timestamp(t):
+        return exp.DataType.build("TIMESTAMPTZ" if t.tz else "TIMESTAMP", dialect="snowflake")
+    if pa.types.is_time(t):
+        return exp.DataType.build("TIME")
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return exp.DataType.build("BINARY", dialect="snowflake")
+    raise ParameterError(f"create_table() cannot upload a column of Arrow type {t} to Snowflake")
+
+
+class SnowflakeBackend(Backend):
+    """A ``snowflake.connector`` connection (owned when queryref opened it)."""
+
+    name = "snowflake"
+    dialect = "snowflake"
+    case_insensitive = False
+
+    def __init__(self, con: Any, *, owned: bool, session: Any = None,
+                 secrets: tuple[str, ...] = ()) -> None:
+        self._con = con
+        self._owned = owned
+        self._session = session
+        self._secrets = tuple(s for s in secrets if s)
+        self._closed = False
+
+    # -- running SQL ------------------------------------------------------------------------
+    def _guard(self, fn: Callable[[], T]) -> T:
+        from snowflake.connector.errors import Error
+
+        if self._closed:
+            raise BackendError("this connection is closed")
+        try:
+            return fn()
+        except (Error, OSError, pa.ArrowException) as err:
+            _raise(err, self._secrets)
+            raise  # unreachable: _raise always raises
+
+    def _cursor_run(self, sql: str, timeout: float | None = None) -> Any:
+        cur = self._guard(self._con.cursor)
+        seconds = None if timeout is None else max(1, math.ceil(timeout))
+        try:
+            self._guard(lambda: cur.execute(sql, timeout=seconds))
+        except QueryCancelled as err:
+            cur.close()
+            if timeout is not None:
+                raise Deadline(timeout, lambda: None).error() from err
+            raise
+        except BaseException:
+            cur.close()
+            raise
+        return cur
+
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+        """Run the query (the connector's own ``timeout`` stops it in Snowflake), then read.
+
+        Reading past ``timeout`` stops between batches with QueryTimeout.
+        """
+        cur = self._cursor_run(sql, timeout)
+        deadline = Deadline(timeout, lambda: None)
+        schema = pa.schema([pa.field(m.name, _arrow_type(m)) for m in cur.description or []])
+        rows, nbytes = self._result_size(cur)
+        tables = self._guard(lambda: cur.fetch_arrow_batches(force_microsecond_precision=True))
+        qid = cur.sfqid
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            while True:
+                if deadline.expired:
+                    self._cancel_quietly(qid)
+                    raise deadline.error()
+                table = self._guard(lambda: next(tables, None))
+                if table is None:
+                    return
+                if table.schema != schema:
+                    table = self._guard(partial(table.cast, schema))
+                yield from table.to_batches(max_chunksize=batch_rows)
+
+        def close() -> None:
+            deadline.stop()
+            cur.close()
+
+        return Stream(schema, batches(), cancel=lambda: self._cancel_quietly(qid),
+                      close=close, expected_rows=rows, expected_bytes=nbytes)
+
+    @staticmethod
+    def _result_size(cur: Any) -> tuple[int | None, int | None]:
+        """Rows and Arrow bytes of the result, from its chunks' metadata (nothing downloaded).
+
+        Remote chunks report their uncompressed size; the first chunk, sent with the answer,
+        does not, so its bytes are extrapolated from the others, and never counted below the
+        fixed widths of the schema times its rows.
+        """
+        parts = cur.get_result_batches() or []
+        rows = sum(b.rowcount for b in parts) if parts else cur.rowcount
+        if rows is None:
+            return None, None
+        from snowflake.connector.constants import FIELD_TYPES
+
+        width = sum(_MIN_WIDTH.get(FIELD_TYPES[m.type_code].name, 0)
+                    for m in cur.description or [])
+        sized = [b for b in parts if b.uncompressed_size is not None]
+        known = sum(b.uncompressed_size for b in sized)
+        sized_rows = sum(b.rowcount for b in sized)
+        extrapolated = known + (known * (rows - sized_rows) // sized_rows if sized_rows else 0)
+        return rows, max(extrapolated, rows * width)
+
+    def cancel_query(self, query_id: str) -> None:
+        """Stop a query by id: the REST abort, then ``SYSTEM$CANCEL_QUERY``; raises if both fail."""
+        cur = self._guard(self._con.cursor)
+        try:
+            try:
+                if cur.abort_query(query_id):
+                    return
+            except Exception as err:  # the REST abort is not everywhere (fakesnow lacks it)
+                log.debug("abort-request for %s failed: %s", query_id, err)
+            call = exp.select(exp.Anonymous(this="SYSTEM$CANCEL_QUERY",
+                                            expressions=[literal(query_id)]))
+            self._guard(lambda: cur.execute(call.sql(dialect=self.dialect)))
+        finally:
+            cur.close()
+
+    def _cancel_quietly(self, query_id: str | None) -> None:
+        if not query_id or self._closed:
+            return
+        try:
+            self.cancel_query(query_id)
+        except Exception as err:  # the result is dropped either way; the query has ended
+            log.debug("could not cancel Snowflake query %s: %s", query_id, err)
+
+    def schema(self, sql: str) -> pa.Schema:
+        cur = self._guard(self._con.cursor)
+        try:
+            meta = self._guard(lambda: cur.describe(sql))
+        finally:
+            cur.close()
+        return pa.schema([pa.field(m.name, _arrow_type(m)) for m in meta or []])
+
+    def execute(self, sql: str) -> int | None:
+        cur = self._cursor_run(sql)
+        try:
+            rows = cur.rowcount
+            return int(rows) if rows is not None and rows >= 0 else None
+        finally:
+            cur.close()
+
+    def explain(self, sql: str) -> str:
+        cur = self._cursor_run(f"EXPLAIN USING TEXT {sql}")
+        try:
+            return "\n".join(str(r[0]) for r in self._guard(cur.fetchall))
+        finally:
+            cur.close()
+
+    def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        """CREATE TABLE from the Arrow schema, then INSERT ... VALUES in bounded chunks.
+
+        Lower-case plain column names are left unquoted, so Snowflake stores them upper-case
+        as it does any unquoted name; other names keep their exact spelling.
+        """
+        columns = [exp.ColumnDef(this=ident(f.name), kind=_snowflake_type(f.type))
+                   for f in data.schema]
+        create = exp.Create(kind="TABLE", replace=replace,
+                            this=exp.Schema(this=name.copy(), expressions=columns))
+        self.execute(create.sql(dialect=self.dialect))
+        target = exp.Schema(this=name.copy(), expressions=[ident(f.name) for f in data.schema])
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        for batch in data:
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= UPLOAD_ROWS:
+                self._insert(target, pending)
+                pending, count = [], 0
+        if count:
+            self._insert(target, pending)
+
+    def _insert(self, target: exp.Schema, batches: list[pa.RecordBatch]) -> None:
+        rows = [exp.Tuple(expressions=[literal(v) for v in row.values()])
+                for batch in batches for row in batch.to_pylist()]
+        insert = exp.Insert(this=target.copy(), expression=exp.Values(expressions=rows))
+        self.execute(insert.sql(dialect=self.dialect))
+
+    # -- Snowpark ---------------------------------------------------------------------------
+    def session(self) -> Any:
+        """The Snowpark Session on this connection (made on first use when none was given)."""
+        if self._session is None:
+            try:
+                from snowflake.snowpark import Session
+            except ImportError:
+                msg = "to_snowpark() needs Snowpark: pip install 'queryref[snowflake]'"
+                raise ImportError(msg) from None
+            self._session = self._guard(
+                lambda: Session.builder.configs({"connection": self._con}).create())
+        return self._session
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            try:
+                self._con.close()
+            except Exception as err:  # pragma: no cover - closing a dead connection
+                log.debug("closing the Snowflake connection failed: %s", err)
+
+    def describe(self) -> str:
+        parts = [getattr(self._con, a, None) for a in ("account", "database", "schema")]
+        where = "/".join(str(p) for p in parts if p)
+        user = getattr(self._con, "user", None)
+        return f"snowflake {user + '@' if user else ''}{where}"
+
+
+def _from_url(url: str, **kwargs: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``snowflake://user:pw@account/db/schema?warehouse=..&role=..`` as connect() arguments."""
+    parts = urlsplit(url)
+    if parts.scheme != "snowflake" or not parts.hostname:
+        raise ParameterError("a Snowflake URL looks like snowflake://user:pw@account/db/schema")
+    args: dict[str, Any] = {"account": unquote(parts.hostname)}
+    if parts.username:
+        args["user"] = unquote(parts.username)
+    if parts.password:
+        args["password"] = unquote(parts.password)
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    for key, value in zip(("database", "schema"), path, strict=False):
+        args[key] = value
+    for key, value in parse_qsl(parts.query):
+        args[key] = int(value) if key == "port" and value.isdigit() else value
+    args.update(kwargs)
+    secrets = tuple(str(args[k]) for k in ("password", "passcode", "token") if args.get(k))
+    return args, secrets
+
+
+def open_backend(target: Any, **kwargs: Any) -> Backend:
+    """A Snowflake backend from a URL, a ``snowflake.connector`` connection or a Snowpark Session.
+
+    URL query options (``warehouse``, ``role``, ``host``, ``port``, ...) and keyword arguments
+    go to ``snowflake.connector.connect``; a connection or Session given stays the caller's.
+    """
+    import snowflake.connector
+
+    if isinstance(target, str):
+        args, secrets = _from_url(target, **kwargs)
+        try:
+            con = snowflake.connector.connect(**args)
+        except snowflake.connector.errors.Error as err:
+            raise _translate(err, secrets) from None  # the chain could show the arguments
+        return SnowflakeBackend(con, owned=True, secrets=secrets)
+    if isinstance(target, snowflake.connector.SnowflakeConnection):
+        return SnowflakeBackend(target, owned=False)
+    if type(target).__module__.startswith("snowflake.snowpark"):
+        from snowflake.snowpark import Session
+
+        if isinstance(target, Session):
+            return SnowflakeBackend(target.connection, owned=False, session=target)
+    raise ParameterError(f"cannot open Snowflake from a {type(target).__name__}")
+
+
+def _backend_of(q_or_con: Any) -> SnowflakeBackend:
+    backend = q_or_con.connection.backend if hasattr(q_or_con, "tree") else q_or_con.backend
+    if not isinstance(backend, SnowflakeBackend):
+        msg = f"Snowpark needs a Snowflake connection, not {backend.describe()}"
+        raise ParameterError(msg)
+    return backend
+
+
+def to_snowpark(q: Any) -> Any:
+    """``QueryRef.to_snowpark()``: ``session.sql(<the query's SQL>)`` on the same connection."""
+    backend = _backend_of(q)
+    session = backend.session()
+    sql = q.tree.sql(dialect=backend.dialect)
+    return backend._guard(lambda: session.sql(sql))
+
+
+def from_snowpark(con: Any, df: Any) -> Any:
+    """``Connection.from_snowpark(df)``: the DataFrame's one SELECT as a QueryRef.
+
+    A DataFrame that needs statements run first (``create_dataframe`` makes a temporary
+    table) is refused: ``df.cache_result()`` gives one that reads a table.
+    """
+    from queryref._queryref import QueryRef
+    from queryref._sql import parse_query
+
+    backend = _backend_of(con)
+    plan = getattr(df, "queries", None)
+    if not isinstance(plan, dict) or not plan.get("queries"):
+        raise ParameterError(f"from_snowpark() takes a Snowpark DataFrame, not {type(df).__name__}")
+    session = getattr(df, "session", None) or getattr(df, "_session", None)
+    if session is not None and session.connection is not backend._con:
+        raise ParameterError("this Snowpark DataFrame belongs to another Snowflake connection")
+    queries = plan["queries"]
+    if len(queries) > 1 or plan.get("post_actions"):
+        msg = (
+            f"this Snowpark DataFrame needs {len(queries) - 1} statement(s) run before its query "
+            "(a temporary table, say); call df.cache_result() and wrap that instead"
+        )
+        raise ParameterError(msg)
+    return QueryRef(parse_query(queries[0], backend.dialect), con)
