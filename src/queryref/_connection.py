@@ -96,7 +96,11 @@ class Connection:
                 data = data.to_arrow(max_bytes=max_bytes if max_bytes is not None
                                      else resolve("max_bytes", max_bytes))
             else:
-                create = exp.Create(kind="TABLE", this=table, replace=replace,
+                in_place = replace and self.dialect in _CREATE_OR_REPLACE
+                if replace and not in_place:
+                    drop = exp.Drop(kind="TABLE", tables=[table.copy()], exists=True)
+                    self.backend.execute(drop.sql(dialect=self.dialect))
+                create = exp.Create(kind="TABLE", this=table, replace=in_place,
                                     expression=data.tree.copy())
                 self.backend.execute(create.sql(dialect=self.dialect))
                 return self.table(name)
@@ -118,6 +122,10 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Dialects with CREATE OR REPLACE TABLE; elsewhere replace=True drops the table first.
+_CREATE_OR_REPLACE = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
 
 def _is_dml(statement: str) -> bool:

@@ -16,7 +16,7 @@ from queryref import _convert, _guard
 from queryref._options import _UNSET, resolve
 from queryref._progress import Progress
 from queryref._sql import ident
-from queryref.errors import ParameterError, ResultTooLarge
+from queryref.errors import ParameterError, ResultTooLarge, UnsupportedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,10 +40,22 @@ def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
           timeout: float | None = None) -> Stream:
     schema = q.schema
     rows = _guard.batch_rows_for(schema, batch_rows, max_bytes)
-    sql = q.tree.sql(dialect=q.dialect)
+    sql = _strict_sql(q.tree, q.dialect)
     if timeout is None:
         return q.connection.backend.stream(sql, rows)
     return q.connection.backend.stream(sql, rows, timeout=timeout)
+
+
+def _strict_sql(tree: Any, dialect: str) -> str:
+    """The SQL to run: what the dialect cannot express raises instead of being dropped."""
+    from sqlglot.errors import ErrorLevel
+    from sqlglot.errors import UnsupportedError as SqlglotUnsupported
+
+    try:
+        return str(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
+    except SqlglotUnsupported as err:
+        msg = f"{dialect} cannot run this query as written: {err}"
+        raise UnsupportedError(msg) from None
 
 
 def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: Any,
@@ -197,7 +209,7 @@ def count(q: QueryRef) -> int:
     tree = exp.select(exp.Alias(this=exp.Count(this=exp.Star()), alias=ident("n"))).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))
     )
-    stream = q.connection.backend.stream(tree.sql(dialect=q.dialect), 1024)
+    stream = q.connection.backend.stream(_strict_sql(tree, q.dialect), 1024)
     with stream:
         for batch in stream:
             return int(batch.column(0)[0].as_py())

@@ -24,6 +24,7 @@ __all__ = [
     "ResultTooLarge",
     "SQLParseError",
     "UnknownColumnError",
+    "UnsupportedError",
 ]
 
 
@@ -142,6 +143,13 @@ class QueryCancelled(QueryRefError):
 
 class QueryTimeout(QueryCancelled, TimeoutError):
     """The query ran longer than its ``timeout=`` and was cancelled in the database."""
+
+
+class UnsupportedError(QueryRefError, NotImplementedError):
+    """The engine's SQL dialect cannot express this query (e.g. TABLESAMPLE on MySQL).
+
+    Raised before anything runs, instead of running a query that means something else.
+    """
 
 
 class BackendError(QueryRefError):

@@ -1,0 +1,1 @@
+"""The conformance suite: the same behavioural tests on every engine."""
