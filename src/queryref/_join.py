@@ -7,6 +7,7 @@ qualified automatically. Output columns that exist on both sides get ``suffixes`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -188,7 +189,73 @@ def join(
                       kind="CROSS" if kind == "CROSS" else None)
     tree = exp.select(*items).from_(lsrc)
     tree.set("joins", [joined])
-    return left._new(tree, names_out)
+    return left._new(_flatten(tree), names_out)
+
+
+_PLAIN_JOIN_CLAUSES = ("where", "group", "having", "order", "limit", "offset", "distinct",
+                       "with_", "qualify", "windows", "laterals", "pivots", "sample")
+
+
+def _flatten(tree: exp.Select) -> exp.Select:
+    """``(A JOIN B) AS l JOIN C AS r`` as the flat ``A JOIN B JOIN C``, when that means the same.
+
+    Joins associate to the left, so a chain of joins needs no nesting as long as the left
+    side is nothing but a join (a projection of its sides' columns): the new join's columns
+    over ``l`` are replaced by their definitions and its right side gets a fresh alias.
+    """
+    source = tree.args["from_"].this
+    if not isinstance(source, exp.Subquery) or source.alias != "l":
+        return tree
+    inner = source.this
+    if not _is_plain_join(inner):
+        return tree
+    definitions = {rw.output_name(i): (i.this if isinstance(i, exp.Alias) else i)
+                   for i in inner.expressions}
+    taken = {j.this.alias_or_name for j in inner.args["joins"]}
+    taken.add(inner.args["from_"].this.alias_or_name)
+    fresh = next(f"r{i}" for i in itertools.count(2) if f"r{i}" not in taken)
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        def visit(c: exp.Expr) -> exp.Expr:
+            if isinstance(c, exp.Column) and c.table == "l":
+                return definitions[c.name].copy()
+            if isinstance(c, exp.Column) and c.table == "r":
+                return column(c.name, fresh)
+            return c
+        return node.copy().transform(visit)
+
+    out = inner.copy()
+    items = []
+    for item in tree.expressions:
+        new = rewrite(item)
+        if isinstance(item, exp.Column):  # kept under its own name
+            new = _aliased(new, item.name)
+        items.append(new)
+    out.set("expressions", items)
+    joined = tree.args["joins"][0].copy()
+    right = joined.this
+    right.set("alias", exp.TableAlias(this=ident(fresh)))
+    if joined.args.get("on") is not None:
+        joined.set("on", rewrite(joined.args["on"]))
+    out.set("joins", [*out.args["joins"], joined])
+    return out
+
+
+def _is_plain_join(node: exp.Expr) -> bool:
+    """A SELECT that only joins its sources and projects their (qualified) columns."""
+    if not isinstance(node, exp.Select) or not node.args.get("joins"):
+        return False
+    if any(node.args.get(k) for k in _PLAIN_JOIN_CLAUSES):
+        return False
+    if any(j.args.get("using") or j.args.get("method") for j in node.args["joins"]):
+        return False
+    names = [rw.output_name(i) for i in node.expressions]
+    if None in names or len(set(names)) != len(names):
+        return False
+    return all(
+        isinstance(c.this, exp.Identifier) and c.table
+        for i in node.expressions for c in i.find_all(exp.Column)
+    ) and not any(rw.contains_agg(i) or rw.contains_window(i) for i in node.expressions)
 
 
 def _both_have(left: QueryRef, right: QueryRef, name: str) -> bool:
