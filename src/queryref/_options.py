@@ -43,6 +43,9 @@ class Options:
         ``"estimate"`` (cheap, the default), ``"count"`` (an exact pushed-down COUNT) or ``None``.
     progress:
         Show progress on long sinks: ``True``, ``False`` or ``"auto"`` (when a terminal waits).
+    max_batch_bytes:
+        Bound on each streamed batch's Arrow bytes (``"64MB"``), on top of ``batch_rows``:
+        the engine's batches are split or combined to fit. ``None`` (default): as they come.
 
     >>> import queryref as qr
     >>> with qr.options.context(max_rows=5):
@@ -55,6 +58,7 @@ class Options:
     batch_rows: int = 100_000
     preflight: str | None = "estimate"
     progress: bool | str = "auto"
+    max_batch_bytes: int | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -88,6 +92,11 @@ class Options:
 def _validate(name: str, value: Any) -> Any:
     if name == "max_bytes":
         return parse_bytes(value)
+    if name == "max_batch_bytes":
+        size = parse_bytes(value)
+        if size is not None and size <= 0:
+            raise ParameterError(f"max_batch_bytes must be a positive size, not {value!r}")
+        return size
     if name in ("max_rows", "batch_rows"):
         if value is None and name == "max_rows":
             return None

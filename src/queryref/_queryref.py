@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
+    from queryref._cache import CachedQueryRef
     from queryref._connection import Connection
     from queryref._sinks import ParquetWritten
     from queryref._typing import JoinHow, SizeLike
@@ -563,16 +564,19 @@ class QueryRef:
 
     def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
                   batch_rows: int = _UNSET, decimals: str = "float",
-                  timeout: float | None = None) -> pd.DataFrame:
+                  timeout: float | None = None, shrink_dtypes: bool = False) -> pd.DataFrame:
         """The result as a pandas DataFrame, guarded by the size budget.
 
         Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects) and dates
-        datetime64, so no column is Python objects unless asked.
+        datetime64, so no column is Python objects unless asked. ``shrink_dtypes=True``
+        picks the smallest dtypes from statistics computed in the warehouse (see
+        :mod:`queryref._shrink`); the shrunk size is what counts against the budget.
         """
         from queryref import _sinks
 
         return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
-                                batch_rows=batch_rows, decimals=decimals, timeout=timeout)
+                                batch_rows=batch_rows, decimals=decimals, timeout=timeout,
+                                shrink_dtypes=shrink_dtypes)
 
     def to_polars(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
                   batch_rows: int = _UNSET, timeout: float | None = None) -> pl.DataFrame:
@@ -582,21 +586,32 @@ class QueryRef:
         return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, timeout=timeout)
 
-    def to_arrow_batches(self, batch_rows: int = _UNSET, *,
-                         timeout: float | None = None) -> pa.RecordBatchReader:
-        """Stream the result as Arrow record batches; memory holds one batch at a time."""
+    def to_arrow_batches(self, batch_rows: int = _UNSET, *, timeout: float | None = None,
+                         max_batch_bytes: SizeLike = _UNSET) -> pa.RecordBatchReader:
+        """Stream the result as Arrow record batches; memory holds one batch at a time.
+
+        ``max_batch_bytes`` (or ``qr.options.max_batch_bytes``) also bounds each batch's
+        bytes: the engine's batches are split or combined to fit (see :mod:`._rebatch`).
+        """
         from queryref import _sinks
 
-        return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout)
+        return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout,
+                                       max_batch_bytes=max_batch_bytes)
 
     def to_pandas_batches(self, batch_rows: int = _UNSET, *,
-                          decimals: str = "float",
-                          timeout: float | None = None) -> Iterator[pd.DataFrame]:
-        """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each."""
+                          decimals: str = "float", timeout: float | None = None,
+                          shrink_dtypes: bool = False,
+                          max_batch_bytes: SizeLike = _UNSET) -> Iterator[pd.DataFrame]:
+        """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each.
+
+        ``shrink_dtypes`` and ``max_batch_bytes`` as in ``to_pandas`` / ``to_arrow_batches``;
+        shrunk batches share their dtypes and category codes.
+        """
         from queryref import _sinks
 
         return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals,
-                                        timeout=timeout)
+                                        timeout=timeout, shrink_dtypes=shrink_dtypes,
+                                        max_batch_bytes=max_batch_bytes)
 
     def to_parquet(self, path: str, *, max_bytes: SizeLike = None,
                    batch_rows: int = _UNSET, timeout: float | None = None) -> ParquetWritten:
@@ -605,6 +620,23 @@ class QueryRef:
 
         return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
                                  timeout=timeout)
+
+    def cache(self) -> CachedQueryRef:
+        """Keep the result in the warehouse: a temporary table, and a QueryRef over it.
+
+        The table (``CREATE TEMPORARY TABLE ... AS``) lives with the database session: it
+        goes when the connection closes, or with ``release()`` / the end of a ``with`` block.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> cached = con.sql("SELECT range AS id FROM range(1000)").cache()
+        >>> cached.filter(qr.col("id") < 3).count()
+        3
+        >>> cached.release()
+        """
+        from queryref import _cache
+
+        return _cache.create(self)
 
     def count(self) -> int:
         """The number of rows, counted in the database."""

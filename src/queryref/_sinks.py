@@ -82,8 +82,14 @@ def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
 
 
 def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
-              decimals: str, timeout: float | None = None) -> pd.DataFrame:
+              decimals: str, timeout: float | None = None,
+              shrink_dtypes: bool = False) -> pd.DataFrame:
     """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column)."""
+    if shrink_dtypes:
+        from queryref import _shrink
+
+        return _shrink.to_pandas(q, max_bytes=max_bytes, max_rows=max_rows,
+                                 batch_rows=batch_rows, decimals=decimals, timeout=timeout)
     _convert._check_mode(decimals)
     if decimals == "float":
         q = _decimals_as_double(q)
@@ -131,22 +137,41 @@ def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
     return out
 
 
-def to_arrow_batches(q: QueryRef, *, batch_rows: Any,
-                     timeout: float | None = None) -> pa.RecordBatchReader:
+def to_arrow_batches(q: QueryRef, *, batch_rows: Any, timeout: float | None = None,
+                     max_batch_bytes: Any = _UNSET) -> pa.RecordBatchReader:
     """A ``RecordBatchReader`` over the running query; memory holds one batch at a time."""
-    stream = _open(q, resolve("batch_rows", batch_rows), timeout=timeout)
-    return pa.RecordBatchReader.from_batches(stream.schema, iter(stream))
+    rows = resolve("batch_rows", batch_rows)
+    stream = _open(q, rows, timeout=timeout)
+    return pa.RecordBatchReader.from_batches(stream.schema,
+                                             _bounded(stream, rows, max_batch_bytes))
+
+
+def _bounded(stream: Stream, batch_rows: int, max_batch_bytes: Any) -> Iterator[pa.RecordBatch]:
+    """The stream's batches, re-cut to ``max_batch_bytes`` if set (see :mod:`._rebatch`)."""
+    limit = resolve("max_batch_bytes", max_batch_bytes)
+    if limit is None:
+        return iter(stream)
+    from queryref._rebatch import rebatch
+
+    return rebatch(iter(stream), limit, batch_rows)
 
 
 def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
-                      timeout: float | None = None) -> Iterator[pd.DataFrame]:
+                      timeout: float | None = None, shrink_dtypes: bool = False,
+                      max_batch_bytes: Any = _UNSET) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``batch_rows`` rows, converted one batch at a time."""
     _convert._check_mode(decimals)
-    stream = _open(q, resolve("batch_rows", batch_rows), timeout=timeout)
+    if shrink_dtypes:
+        from queryref import _shrink
+
+        return _shrink.to_pandas_batches(q, batch_rows=batch_rows, decimals=decimals,
+                                         timeout=timeout, max_batch_bytes=max_batch_bytes)
+    rows = resolve("batch_rows", batch_rows)
+    stream = _open(q, rows, timeout=timeout)
 
     def frames() -> Iterator[pd.DataFrame]:
         with stream:
-            for batch in stream:
+            for batch in _bounded(stream, rows, max_batch_bytes):
                 yield _convert.batch_to_pandas(batch, decimals)
 
     return frames()

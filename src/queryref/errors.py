@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "BackendError",
+    "CacheReleased",
     "CellReferenceError",
     "ParameterError",
     "QueryCancelled",
@@ -149,6 +150,13 @@ class UnsupportedError(QueryRefError, NotImplementedError):
     """The engine's SQL dialect cannot express this query (e.g. TABLESAMPLE on MySQL).
 
     Raised before anything runs, instead of running a query that means something else.
+    """
+
+
+class CacheReleased(QueryRefError, ReferenceError):
+    """A cached result (``q.cache()``) was used after ``release()`` dropped its table.
+
+    Run ``.cache()`` again on the original query, or use the original query itself.
     """
 
 
