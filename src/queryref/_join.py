@@ -222,9 +222,9 @@ def _flatten(tree: exp.Select) -> exp.Select:
             if isinstance(c, exp.Column) and c.table == "r":
                 return column(c.name, fresh)
             return c
-        return node.copy().transform(visit)
+        return node.transform(visit)  # a new tree: the input is not changed
 
-    out = inner.copy()
+    out = inner  # ``tree`` was built fresh from copies: its parts can be reused
     items = []
     for item in tree.expressions:
         new = rewrite(item)
@@ -232,7 +232,7 @@ def _flatten(tree: exp.Select) -> exp.Select:
             new = _aliased(new, item.name)
         items.append(new)
     out.set("expressions", items)
-    joined = tree.args["joins"][0].copy()
+    joined = tree.args["joins"][0]
     right = joined.this
     right.set("alias", exp.TableAlias(this=ident(fresh)))
     if joined.args.get("on") is not None:
