@@ -14,7 +14,7 @@ DATA    := data/tpch-sf$(SF)
 # tpchgen-cli 4.x writes one file per table: $(DATA)/lineitem.parquet, $(DATA)/orders.parquet, ...
 LINEITEM := $(DATA)/lineitem.parquet
 
-.PHONY: help venv install data demo test lint bench clean distclean
+.PHONY: help venv install data demo test lint bench fuzz clean distclean
 
 help:
 	@echo "make demo      generate TPC-H data (SF=$(SF)) and run the main job on embedded DuckDB"
@@ -66,6 +66,10 @@ test: install
 	echo "== ruff =="; $(VENV)/bin/ruff check src tests || status=1; \
 	echo "== mypy =="; $(VENV)/bin/mypy src || status=1; \
 	exit $$status
+
+# The reliability corpora (tests/reliability) at ten times their CI size.
+fuzz: install
+	QUERYREF_RELIABILITY_SCALE=$${QUERYREF_RELIABILITY_SCALE:-10} $(PY) -m pytest -q tests/reliability
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples

@@ -45,7 +45,7 @@ from queryref.errors import CellReferenceError, ParameterError, QueryRefError
 if TYPE_CHECKING:
     from queryref._connection import Connection
 
-_CELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would let "x\n" through
 
 Kind = Literal["cell", "query", "frame"]
 GraphFormat = Literal["text", "mermaid", "dot"]

@@ -35,7 +35,7 @@ _SIDE_EFFECT_FUNCTIONS = frozenset({
     "pg_advisory_lock", "pg_sleep", "dblink_exec", "pg_switch_wal", "pg_create_restore_point",
     "setseed", "query", "query_table", "system$cancel_query",
 })
-_SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\Z")  # \Z: "$" would let "x\n" through
 
 
 # Reserved words of the SQL standard and the engines we target (Postgres, DuckDB, Snowflake).
@@ -223,6 +223,8 @@ def table_ref(name: str, dialect: str) -> exp.Table:
     """``"schema.table"`` or ``"table"`` as a table node (parsed as a name, not as SQL)."""
     if not isinstance(name, str) or not name.strip():
         raise ParameterError(f"a table name must be non-empty text, not {name!r}")
+    if "\x00" in name:
+        raise ParameterError("a table name cannot contain a NUL character")
     try:
         with _quiet_sqlglot():
             node = exp.to_table(name, dialect=dialect)
@@ -230,6 +232,12 @@ def table_ref(name: str, dialect: str) -> exp.Table:
         raise _parse_error(err, name) from None
     if not isinstance(node, exp.Table) or list(node.find_all(exp.Subquery, exp.Query)):
         raise ParameterError(f"{name!r} is not a table name")
+    # only [catalog.][schema.]name: no table function (read_csv(...)), alias or comment
+    parts = {k: v for k, v in node.args.items() if v is not None and v != []}
+    if set(parts) - {"this", "db", "catalog"} or node.comments \
+            or not all(isinstance(v, exp.Identifier) for v in parts.values()):
+        raise ParameterError(f"{name!r} is not a table name (write it as schema.table; "
+                             "quote unusual names with double quotes)")
     return node
 
 

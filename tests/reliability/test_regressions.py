@@ -1,0 +1,96 @@
+"""Bugs the reliability campaign found, one named test each (see docs/reliability.md)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import queryref as qr
+from queryref.errors import BackendError, ParameterError, QueryRefError
+
+
+@pytest.mark.parametrize("name", [
+    "read_csv('/etc/hostname')",           # a table function reading a server-side file
+    "query('SELECT 42 AS x')",             # DuckDB's query(): runs SQL given as text
+    "range(3)",
+    "t -- */ DROP TABLE t; /*",            # a comment: the name would silently mean "t"
+])
+def test_table_name_is_only_a_name_never_a_function_or_comment(name: str) -> None:
+    con = qr.connect()
+    con.execute("CREATE TABLE t AS SELECT 1 AS n")
+    with pytest.raises(ParameterError, match="not a table name"):
+        con.table(name)
+    with pytest.raises(ParameterError, match="not a table name"):
+        con.create_table(name, pd.DataFrame({"n": [2]}))
+    assert con.table("t").to_pandas()["n"].tolist() == [1]
+
+
+def test_names_ending_in_a_newline_are_quoted_not_taken_as_plain() -> None:
+    """``re.match("...$")`` accepted "amount\\n" as a plain name: it came back as "amount"."""
+    con = qr.connect()
+    df = con.sql("SELECT 1 AS one").mutate(**{"amount\n": qr.lit(2)}).to_pandas()
+    assert list(df.columns) == ["one", "amount\n"]
+    nb = qr.Notebook(con)
+    with pytest.raises(ParameterError):
+        nb.cell("orders\n", "SELECT 1 AS x")
+
+
+def test_nul_in_a_table_name_is_refused_before_the_engine() -> None:
+    con = qr.connect()
+    for name in ("\x00", "t\x00; DROP TABLE t"):
+        with pytest.raises(ParameterError, match="NUL"):
+            con.table(name)
+        with pytest.raises(ParameterError, match="NUL"):
+            con.create_table(name, pd.DataFrame({"n": [1]}))
+
+
+def _server(name: str):  # an engine of the conformance suite, skipped when it is not there
+    from conformance.qr_conformance import _OPENERS
+
+    return _OPENERS[name]()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN) with only a NOTICE: a longer "
+    "alias comes back as another name; queryref should refuse names over 63 bytes there"))
+def test_postgres_name_over_63_bytes_is_refused_not_truncated() -> None:
+    with _server("postgres") as con:
+        long = "n" * 70
+        with pytest.raises(QueryRefError):
+            got = con.sql("SELECT 1 AS one").mutate(**{long: qr.lit(1)}).to_pandas()
+            assert list(got.columns)[1] == long  # never a silently shortened name
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "MariaDB truncates column aliases to 256 characters without an error"))
+def test_mariadb_alias_over_256_chars_is_refused_not_truncated() -> None:
+    with _server("mariadb") as con:
+        long = "n" * 300
+        with pytest.raises(QueryRefError):
+            got = con.sql("SELECT 1 AS one").mutate(**{long: qr.lit(1)}).to_pandas()
+            assert list(got.columns)[1] == long
+
+
+def test_mariadb_plan_estimate_of_a_quoted_literal_is_no_raw_json_error() -> None:
+    with _server("mariadb") as con:
+        t = con.create_table("qr_bs", pd.DataFrame({"v": ["it's", "c"]}), replace=True)
+        got = t.filter(qr.col("v") == "it's").to_pandas()
+        assert got.iloc[:, 0].tolist() == ["it's"]
+
+
+@pytest.mark.xfail(strict=True, raises=BackendError, reason=(
+    "Snowflake: composing onto user SQL with a lower-case unquoted alias ('SELECT 1 AS one') "
+    "references the column as ONE but looks the alias up as 'one': the projection is merged "
+    "as `SELECT ONE, ...` with the definition lost (_rewrite.project_items/substitute)"))
+def test_snowflake_mutate_after_a_lower_case_alias_keeps_the_definition() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "conformance"))
+    try:
+        import _snowflake
+    finally:
+        sys.path.pop(0)
+    with _snowflake.snowflake_connection() as con:
+        got = con.sql("SELECT 1 AS one").mutate(x=qr.lit(2)).to_pandas()
+        assert got.iloc[0].tolist() == [1, 2]
