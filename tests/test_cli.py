@@ -113,7 +113,8 @@ def test_budget_crossed_exits_3_with_the_message(capsys):
     code, out, err = run(capsys, "query", "SELECT * FROM range(2000000)", "--max-bytes", "1MB")
     assert code == 3
     assert out == ""
-    assert err.startswith("queryref: error: ResultTooLarge: the result passed")
+    # 16 MB of int64 against 1MB: refused by the planner's estimate, before a row moved
+    assert err.startswith("queryref: error: ResultTooLarge: the result is estimated at")
     assert "--out result.parquet" in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
@@ -137,11 +138,8 @@ def test_max_rows_to_a_file_refuses_and_leaves_nothing(capsys, tmp_path):
     (["query", "SELECT 1", "--out", "x.xlsx"], 2, "cannot tell the format"),
     (["query", "@/no/such/file.sql"], 2, "cannot read"),
     (["nonsense"], 2, "invalid choice"),
-    (["estimate", "SELECT 1"], 2, "estimates are not available yet"),
 ])
 def test_errors_are_one_line_with_exit_codes(capsys, argv, code, needle):
-    if argv[0] == "estimate" and hasattr(__import__("queryref").QueryRef, "estimate"):
-        pytest.skip("QueryRef.estimate() exists now: see test_estimate_when_available")
     got, out, err = run(capsys, *argv)
     assert got == code, err
     assert out == ""
@@ -182,13 +180,10 @@ def test_explain_shows_the_plan(capsys):
 
 
 def test_estimate_when_available(capsys):
-    import queryref as qr
-
-    if not hasattr(qr.QueryRef, "estimate"):
-        pytest.skip("QueryRef.estimate() is issue 4; until then the CLI exits 2 (tested above)")
     code, out, _ = run(capsys, "estimate", "SELECT * FROM range(1000)")
     assert code == 0
-    assert out.strip()
+    assert "rows: 1,000" in out and "method: planner" in out
+    assert "bytes: 8,000 (7.8 KiB)" in out
 
 
 def test_compile_transpiles_and_refuses_writes(capsys):

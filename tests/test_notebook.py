@@ -93,8 +93,10 @@ def test_a_chain_of_cells_is_exactly_one_query_on_the_engine(recorded):
     final = top.tree.sql(dialect="duckdb")
     runs = [sql for kind, sql in log if kind == "run"]
     assert runs == [final]  # one query fetched rows: the whole chain, as CTEs
-    assert [kind for kind, _ in log] == ["probe", "run"]  # plus the guard's zero-row schema probe
-    assert all(sql == final for _, sql in log)
+    # plus the guard's zero-row schema probe and its pre-flight plan (no rows either)
+    assert [kind for kind, _ in log] == ["probe", "fetchall", "run"]
+    assert log[1][1] == f"EXPLAIN (FORMAT JSON) {final}"
+    assert all(sql == final for kind, sql in log if kind != "fetchall")
     assert final.startswith("WITH base AS") and "grouped AS" in final
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from queryref import errors
 from queryref._connection import Connection, connect
+from queryref._estimate import Estimate
 from queryref._expr import (
     Expr,
     asc,
@@ -52,6 +53,7 @@ def unload_ipython_extension(ipython: object) -> None:
 
 __all__ = [
     "Connection",
+    "Estimate",
     "Expr",
     "GroupBy",
     "Notebook",

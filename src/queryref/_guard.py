@@ -93,14 +93,17 @@ def _refuse_by_metadata(stream: Stream, *, max_bytes: int | None, max_rows: int 
     over_bytes = max_bytes is not None and nbytes is not None and nbytes > max_bytes
     if over_rows or over_bytes:
         stream.cancel()
-        raise ResultTooLarge(
-            stage="estimate",
-            limit_bytes=max_bytes,
-            seen_bytes=nbytes,
-            limit_rows=max_rows if over_rows else None,
-            seen_rows=rows,
-            detail="(from the result's metadata, before any batch was downloaded)",
-        )
+        refuse_up_front(rows=rows, nbytes=nbytes, max_bytes=max_bytes,
+                        max_rows=max_rows if over_rows else None,
+                        detail="(from the result's metadata, before any batch was downloaded)")
+
+
+def refuse_up_front(*, rows: int | None, nbytes: int | None, max_bytes: int | None,
+                    max_rows: int | None, detail: str) -> None:
+    """Raise the refusal of the guard's first layer: a size known before any row moved
+    (the result's metadata here, the planner's estimate in :mod:`queryref._estimate`)."""
+    raise ResultTooLarge(stage="estimate", limit_bytes=max_bytes, seen_bytes=nbytes,
+                         limit_rows=max_rows, seen_rows=rows, detail=detail)
 
 
 def batch_rows_for(schema: pa.Schema, batch_rows: int, max_bytes: int | None) -> int:

@@ -39,8 +39,9 @@ class Options:
     batch_rows:
         Rows per Arrow batch when streaming.
     preflight:
-        Reserved for the pre-flight layer of the guard (not in this version yet):
-        ``"estimate"`` (cheap, the default), ``"count"`` (an exact pushed-down COUNT) or ``None``.
+        The guard's pre-flight layer: before a query runs, an in-memory sink refuses what is
+        estimated at more than 4x ``max_bytes``. ``"estimate"`` (default: the planner's
+        estimate, never a scan), ``"count"`` (an exact pushed-down COUNT first) or ``None``.
     progress:
         Show progress on long sinks: ``True``, ``False`` or ``"auto"`` (when a terminal waits).
     max_batch_bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pyarrow as pa
 from sqlglot import exp
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from queryref._cache import CachedQueryRef
     from queryref._connection import Connection
+    from queryref._estimate import Estimate
     from queryref._sinks import ParquetWritten
     from queryref._typing import JoinHow, SizeLike
 
@@ -551,40 +552,95 @@ class QueryRef:
         return self.col(name)
 
     # -- sinks (see queryref._sinks) ---------------------------------------------------
+    @overload
+    def to_arrow(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                 batch_rows: int = ..., timeout: float | None = ...,
+                 preflight: str | None = ..., dry_run: Literal[False] = ...) -> pa.Table: ...
+    @overload
+    def to_arrow(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                 batch_rows: int = ..., timeout: float | None = ...,
+                 preflight: str | None = ..., dry_run: Literal[True]) -> Estimate: ...
     def to_arrow(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                 batch_rows: int = _UNSET, timeout: float | None = None) -> pa.Table:
+                 batch_rows: int = _UNSET, timeout: float | None = None,
+                 preflight: str | None = _UNSET, dry_run: bool = False) -> pa.Table | Estimate:
         """The result as a ``pyarrow.Table``, guarded by the size budget.
 
         ``timeout`` (seconds) cancels the query in the database and raises QueryTimeout.
+        ``preflight`` (default ``qr.options.preflight``): ``"estimate"`` refuses up front
+        what the planner puts far over the budget, ``"count"`` counts exactly first, None
+        skips it (see :meth:`estimate`). ``dry_run=True`` returns that estimate, not data.
         """
         from queryref import _sinks
 
+        if dry_run:
+            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
         return _sinks.to_arrow(self, max_bytes=max_bytes, max_rows=max_rows,
-                               batch_rows=batch_rows, timeout=timeout)
+                               batch_rows=batch_rows, timeout=timeout, preflight=preflight)
 
+    @overload
+    def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                  batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
+                  shrink_dtypes: bool = ..., preflight: str | None = ...,
+                  dry_run: Literal[False] = ...) -> pd.DataFrame: ...
+    @overload
+    def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                  batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
+                  shrink_dtypes: bool = ..., preflight: str | None = ...,
+                  dry_run: Literal[True]) -> Estimate: ...
     def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
                   batch_rows: int = _UNSET, decimals: str = "float",
-                  timeout: float | None = None, shrink_dtypes: bool = False) -> pd.DataFrame:
+                  timeout: float | None = None, shrink_dtypes: bool = False,
+                  preflight: str | None = _UNSET,
+                  dry_run: bool = False) -> pd.DataFrame | Estimate:
         """The result as a pandas DataFrame, guarded by the size budget.
 
         Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects) and dates
         datetime64, so no column is Python objects unless asked. ``shrink_dtypes=True``
         picks the smallest dtypes from statistics computed in the warehouse (see
         :mod:`queryref._shrink`); the shrunk size is what counts against the budget.
+        ``preflight`` and ``dry_run`` as in :meth:`to_arrow`: what the planner estimates at
+        more than 4x ``max_bytes`` is refused before a row moves.
+
+        >>> import queryref as qr
+        >>> big = qr.connect().sql("SELECT range AS a, range AS b FROM range(10000000)")
+        >>> big.to_pandas(dry_run=True).bytes
+        160000000
+        >>> big.to_pandas(max_bytes="10MB")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        queryref.errors.ResultTooLarge: ResultTooLarge: the result is estimated at 152.6 MiB...
         """
         from queryref import _sinks
 
+        if dry_run:
+            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight,
+                                  decimals=decimals)
         return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, decimals=decimals, timeout=timeout,
-                                shrink_dtypes=shrink_dtypes)
+                                shrink_dtypes=shrink_dtypes, preflight=preflight)
 
+    @overload
+    def to_polars(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                  batch_rows: int = ..., timeout: float | None = ...,
+                  preflight: str | None = ..., dry_run: Literal[False] = ...) -> pl.DataFrame: ...
+    @overload
+    def to_polars(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
+                  batch_rows: int = ..., timeout: float | None = ...,
+                  preflight: str | None = ..., dry_run: Literal[True]) -> Estimate: ...
     def to_polars(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                  batch_rows: int = _UNSET, timeout: float | None = None) -> pl.DataFrame:
-        """The result as a Polars DataFrame, guarded by the size budget."""
+                  batch_rows: int = _UNSET, timeout: float | None = None,
+                  preflight: str | None = _UNSET,
+                  dry_run: bool = False) -> pl.DataFrame | Estimate:
+        """The result as a Polars DataFrame, guarded by the size budget.
+
+        ``preflight`` and ``dry_run`` as in :meth:`to_arrow`.
+        """
         from queryref import _sinks
 
+        if dry_run:
+            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
         return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
-                                batch_rows=batch_rows, timeout=timeout)
+                                batch_rows=batch_rows, timeout=timeout, preflight=preflight)
 
     def to_arrow_batches(self, batch_rows: int = _UNSET, *, timeout: float | None = None,
                          max_batch_bytes: SizeLike = _UNSET) -> pa.RecordBatchReader:
@@ -613,11 +669,28 @@ class QueryRef:
                                         timeout=timeout, shrink_dtypes=shrink_dtypes,
                                         max_batch_bytes=max_batch_bytes)
 
+    @overload
+    def to_parquet(self, path: str, *, max_bytes: SizeLike = ..., batch_rows: int = ...,
+                   timeout: float | None = ..., preflight: str | None = ...,
+                   dry_run: Literal[False] = ...) -> ParquetWritten: ...
+    @overload
+    def to_parquet(self, path: str, *, max_bytes: SizeLike = ..., batch_rows: int = ...,
+                   timeout: float | None = ..., preflight: str | None = ...,
+                   dry_run: Literal[True]) -> Estimate: ...
     def to_parquet(self, path: str, *, max_bytes: SizeLike = None,
-                   batch_rows: int = _UNSET, timeout: float | None = None) -> ParquetWritten:
-        """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path)."""
+                   batch_rows: int = _UNSET, timeout: float | None = None,
+                   preflight: str | None = _UNSET,
+                   dry_run: bool = False) -> ParquetWritten | Estimate:
+        """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path).
+
+        With a ``max_bytes`` of its own, ``preflight`` applies as in :meth:`to_arrow`;
+        ``dry_run=True`` returns the estimate and writes nothing.
+        """
         from queryref import _sinks
 
+        if dry_run:
+            return _sinks.dry_run(self, preflight=preflight)
+        _sinks.preflight_file(self, max_bytes=max_bytes, preflight=preflight)
         return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
                                  timeout=timeout)
 
@@ -637,6 +710,24 @@ class QueryRef:
         from queryref import _cache
 
         return _cache.create(self)
+
+    def estimate(self, count: bool = False, *, strict: bool = False) -> Estimate:
+        """Rows and bytes of the result, and how they were found, before running it.
+
+        The engine's planner by default (cheap, never a scan; see :mod:`queryref._estimate`);
+        ``count=True`` runs an exact ``SELECT COUNT(*)`` in the database. Where the engine
+        has no estimate, ``rows`` and ``bytes`` are None and ``details`` says why
+        (``strict=True`` raises UnsupportedError instead).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id, 'x' || range AS s FROM range(100000)")
+        >>> est = q.estimate()
+        >>> est.rows, est.method, est.bytes > 100000 * 8
+        (100000, 'planner', True)
+        """
+        from queryref import _estimate
+
+        return _estimate.estimate(self, count=count, strict=strict)
 
     def count(self) -> int:
         """The number of rows, counted in the database."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from queryref import _convert, _guard
+from queryref import _convert, _estimate, _guard
 from queryref._options import _UNSET, resolve
 from queryref._progress import Progress
 from queryref._sql import ident
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
+    from queryref._estimate import Estimate
     from queryref._queryref import QueryRef
     from queryref.backends import Stream
 
@@ -60,12 +61,17 @@ def _strict_sql(tree: Any, dialect: str) -> str:
 
 def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: Any,
              max_rows: Any, batch_rows: Any, size_of: Callable[[pa.RecordBatch], int],
-             timeout: float | None = None) -> Any:
-    """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink."""
+             timeout: float | None = None, preflight: Any = None) -> Any:
+    """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink.
+
+    ``preflight`` (``"estimate"``, ``"count"``, None: off) refuses up front what is estimated
+    far over the budget (:mod:`queryref._estimate`), before the query is opened.
+    """
     budget = resolve("max_bytes", max_bytes)
     rows_cap = resolve("max_rows", max_rows)
     per_batch = resolve("batch_rows", batch_rows)
     run = q.limit(rows_cap + 1) if rows_cap is not None else q
+    _estimate.preflight(run, budget=budget, mode=resolve("preflight", preflight))
     stream = _open(run, per_batch, budget, timeout)
     sink = sink_for(stream.schema)
     _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
@@ -73,18 +79,42 @@ def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: An
     return sink
 
 
+def dry_run(q: QueryRef, *, max_rows: Any = None, preflight: Any = _UNSET,
+            decimals: str | None = None) -> Estimate:
+    """What a sink would fetch: the estimate of the query it would run (``dry_run=True``)."""
+    if decimals is not None:
+        _convert._check_mode(decimals)
+        if decimals == "float":
+            q = _decimals_as_double(q)
+    rows_cap = resolve("max_rows", max_rows)
+    run = q.limit(rows_cap + 1) if rows_cap is not None else q
+    return _estimate.estimate(run, count=resolve("preflight", preflight) == "count")
+
+
+def preflight_file(q: QueryRef, *, max_bytes: Any, preflight: Any = _UNSET) -> None:
+    """A file sink's pre-flight check, against its own ``max_bytes`` when it has one."""
+    if max_bytes is not None:
+        _estimate.preflight(q, budget=resolve("max_bytes", max_bytes),
+                            mode=resolve("preflight", preflight))
+
+
 def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
-             timeout: float | None = None) -> pa.Table:
+             timeout: float | None = None, preflight: Any = _UNSET) -> pa.Table:
     """A guarded ``pyarrow.Table``."""
     sink = _collect(q, _guard.ArrowSink, max_bytes=max_bytes, max_rows=max_rows,
-                    batch_rows=batch_rows, size_of=lambda b: b.nbytes, timeout=timeout)
+                    batch_rows=batch_rows, size_of=lambda b: b.nbytes, timeout=timeout,
+                    preflight=preflight)
     return sink.finish()
 
 
 def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str, timeout: float | None = None,
-              shrink_dtypes: bool = False) -> pd.DataFrame:
-    """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column)."""
+              shrink_dtypes: bool = False, preflight: Any = _UNSET) -> pd.DataFrame:
+    """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column).
+
+    With ``shrink_dtypes`` the budget is checked by :mod:`queryref._shrink` on the shrunk
+    size, without the pre-flight estimate (which would count text at full width).
+    """
     if shrink_dtypes:
         from queryref import _shrink
 
@@ -95,7 +125,7 @@ def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
         q = _decimals_as_double(q)
     sink = _collect(q, lambda schema: _convert.FrameBuilder(schema, decimals),
                     max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
-                    size_of=_convert.pandas_nbytes, timeout=timeout)
+                    size_of=_convert.pandas_nbytes, timeout=timeout, preflight=preflight)
     return sink.finish()
 
 
@@ -123,7 +153,7 @@ def _decimals_as_double(q: QueryRef) -> QueryRef:
 
 
 def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
-              timeout: float | None = None) -> pl.DataFrame:
+              timeout: float | None = None, preflight: Any = _UNSET) -> pl.DataFrame:
     """A guarded Polars DataFrame (zero-copy from Arrow)."""
     try:
         import polars as pl
@@ -131,7 +161,7 @@ def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
         msg = "to_polars() needs polars: pip install 'queryref[polars]'"
         raise ImportError(msg) from None
     table = to_arrow(q, max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
-                     timeout=timeout)
+                     timeout=timeout, preflight=preflight)
     out = pl.from_arrow(table, rechunk=False)
     assert isinstance(out, pl.DataFrame)
     return out

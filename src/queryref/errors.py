@@ -63,7 +63,8 @@ class ResultTooLarge(QueryRefError, MemoryError):
         else:
             seen = format_bytes(seen_bytes or 0)
             lim = format_bytes(limit_bytes or 0)
-            rows = f" after {seen_rows:,} rows" if seen_rows is not None else ""
+            after = "for" if stage == "estimate" else "after"
+            rows = f" {after} {seen_rows:,} rows" if seen_rows is not None else ""
             what = f"the result {when} {seen}{rows}, over the budget of {lim}"
         stopped = (
             "The query was stopped in the database and the fetched batches were dropped."

@@ -1,10 +1,11 @@
-"""The small interface every engine implements: dialect, stream, schema, cancel, close."""
+"""The small interface every engine implements: dialect, stream, schema, estimate, cancel, close."""
 
 from __future__ import annotations
 
 import abc
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import ClassVar
 
 import pyarrow as pa
@@ -89,6 +90,23 @@ class Stream:
         self.close()
 
 
+@dataclass(frozen=True)
+class PlanEstimate:
+    """What an engine says about a result's size before running it (see ``Backend.estimate``).
+
+    ``rows``: the planner's row estimate, None when it has none worth trusting; ``width``:
+    its average row width in bytes when it keeps one (PostgreSQL's ``Plan Width``), else None;
+    ``detail``: where the figures came from, or why there are none; ``firm``: False when
+    the figure rests on the planner's guesses (a filter's selectivity without statistics),
+    so it is shown but never refused on.
+    """
+
+    rows: int | None
+    width: int | None
+    detail: str
+    firm: bool = True
+
+
 class Backend(abc.ABC):
     """One engine. Implementations are mostly declarations plus a handful of methods."""
 
@@ -124,6 +142,10 @@ class Backend(abc.ABC):
     def copy_to_parquet(self, query: exp.Query, path: str) -> int | None:
         """Write a query's result to a Parquet file inside the engine; None if it cannot."""
         return None
+
+    def estimate(self, sql: str) -> PlanEstimate:
+        """The planner's estimate of a query's rows (and row width), without running it."""
+        return PlanEstimate(None, None, f"{self.name} gives no estimate before running a query")
 
     def table_columns(self, name: exp.Table) -> pa.Schema | None:
         """A table's schema from the catalog, when cheap; None to fall back to a zero-row query."""

@@ -8,6 +8,7 @@ cursor of the same database.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref.backends._base import Backend, Stream
+from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline
 from queryref.errors import BackendError, QueryCancelled, SQLParseError
 
@@ -38,6 +39,21 @@ def _guard(fn: Callable[[], T]) -> T:
         return fn()
     except (duckdb.Error, OSError, pa.ArrowException) as err:
         raise _translate(err) from err
+
+
+def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every node of a JSON plan."""
+    for node in nodes:
+        yield node
+        yield from _walk(node.get("children") or [])
+
+
+def _filters(node: dict[str, Any]) -> bool:
+    """Whether a plan node filters rows (a TOP_N's optional dynamic filter does not count)."""
+    found = node.get("extra_info", {}).get("Filters", [])
+    found = [found] if isinstance(found, str) else found
+    return node.get("name") == "FILTER" or any(
+        not str(f).startswith("optional:") for f in found)
 
 
 class DuckDBBackend(Backend):
@@ -136,6 +152,26 @@ class DuckDBBackend(Backend):
     def explain(self, sql: str) -> str:
         rows = self._run(lambda con: con.sql(f"EXPLAIN {sql}").fetchall())
         return "\n".join(str(r[1]) for r in rows)
+
+    def estimate(self, sql: str) -> PlanEstimate:
+        """The root's ``Estimated Cardinality`` from ``EXPLAIN (FORMAT JSON)``.
+
+        A LIMIT node reports none (or 0): the estimate is then its input's, and the caller
+        caps it by the query's own LIMIT. DuckDB guesses a filter's selectivity (a fixed
+        20%), so a plan with a filter is not firm.
+        """
+        rows = self._run(lambda con: con.sql(f"EXPLAIN (FORMAT JSON) {sql}").fetchall())
+        nodes = json.loads(rows[0][1]) if rows else []
+        firm = not any(_filters(n) for n in _walk(nodes))
+        detail = "DuckDB's planner (estimated cardinality" + \
+            ("" if firm else "; a guess: the plan filters rows") + ")"
+        while nodes:
+            node = nodes[0]
+            card = str(node.get("extra_info", {}).get("Estimated Cardinality", ""))
+            if card.isdigit() and (int(card) or "LIMIT" not in node.get("name", "")):
+                return PlanEstimate(int(card), None, detail, firm)
+            nodes = node.get("children") or []
+        return PlanEstimate(None, None, "DuckDB's plan has no cardinality for this query")
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         view = f"_qr_upload_{uuid.uuid4().hex}"

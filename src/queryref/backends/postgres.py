@@ -13,6 +13,7 @@ open runs on a second connection to the same database (opened on demand, kept fo
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,11 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from queryref.backends._base import Backend, Stream
+from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, describe_url, raise_wrapped, url_password
 from queryref.errors import BackendError, ParameterError
 
 _NUMERIC_FALLBACK = pa.float64()
+#: plan keys whose row counts rest on selectivity estimates (guesses without statistics)
+_GUESSED = ("Filter", "Join Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond")
 
 
 def _numeric_type(field: pa.Field) -> pa.DataType:
@@ -73,6 +76,13 @@ def convert_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                     if pa.types.is_floating(field.type) else pc.cast(storage, pa.float64())
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A JSON plan node and every node under it."""
+    yield node
+    for child in node.get("Plans") or []:
+        yield from _walk(child)
 
 
 class PostgresBackend(Backend):
@@ -220,6 +230,25 @@ class PostgresBackend(Backend):
             return list(cur.fetchall())
 
         return "\n".join(str(r[0]) for r in self._run(run))
+
+    def estimate(self, sql: str) -> PlanEstimate:
+        """``Plan Rows`` and ``Plan Width`` of the root of ``EXPLAIN (FORMAT JSON)``."""
+        def run(cur: Any) -> list[Any]:
+            cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+            cur.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            return list(cur.fetchall())
+
+        rows = self._run(run)
+        plan = json.loads(rows[0][0]) if rows and isinstance(rows[0][0], str) else None
+        root = plan[0].get("Plan", {}) if plan else {}
+        if not isinstance(root.get("Plan Rows"), int | float):
+            return PlanEstimate(None, None, "PostgreSQL's plan has no row estimate")
+        width = root.get("Plan Width")
+        firm = not any(key in node for node in _walk(root) for key in _GUESSED)
+        detail = "PostgreSQL's planner (Plan Rows, Plan Width" + \
+            ("" if firm else "; a guess: the plan filters or joins rows") + ")"
+        return PlanEstimate(int(root["Plan Rows"]), int(width) if width else None, detail,
+                            firm)
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         mode = "replace" if replace else "create"

@@ -23,7 +23,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from queryref._sql import ident, literal
-from queryref.backends._base import Backend, Stream
+from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, redact, wrap_error
 from queryref.errors import (
     BackendError,
@@ -241,6 +241,13 @@ class SnowflakeBackend(Backend):
             return "\n".join(str(r[0]) for r in self._guard(cur.fetchall))
         finally:
             cur.close()
+
+    def estimate(self, sql: str) -> PlanEstimate:
+        """Unknown before running: Snowflake's ``EXPLAIN`` reports partitions and bytes
+        scanned, not rows (and fakesnow has no ``EXPLAIN`` at all). The sinks still refuse
+        before a row moves: the result's chunk metadata is checked before any download."""
+        return PlanEstimate(None, None, "Snowflake's plan has no row estimate; the guard "
+                                        "checks the result's metadata before downloading it")
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         """CREATE TABLE from the Arrow schema, then INSERT ... VALUES in bounded chunks.
