@@ -14,13 +14,14 @@ DATA    := data/tpch-sf$(SF)
 # tpchgen-cli 4.x writes one file per table: $(DATA)/lineitem.parquet, $(DATA)/orders.parquet, ...
 LINEITEM := $(DATA)/lineitem.parquet
 
-.PHONY: help venv install data demo test lint bench fuzz clean distclean
+.PHONY: help venv install data demo test lint docs bench fuzz clean distclean
 
 help:
 	@echo "make demo      generate TPC-H data (SF=$(SF)) and run the main job on embedded DuckDB"
-	@echo "make test      run the tests (with doctests), the contract check, ruff and mypy"
+	@echo "make test      run the tests (with doctests), the contract check, ruff, mypy, docs build"
 	@echo "make install   create .venv and install queryref with its dev extras (idempotent)"
 	@echo "make lint      ruff + mypy"
+	@echo "make docs      build the documentation site into site/ (mkdocs serve: live preview)"
 	@echo "make bench     run benchmarks/*.py on the TPC-H data (SF=$(SF))"
 	@echo "make clean     remove caches and build output (distclean: also .venv and data/)"
 
@@ -65,7 +66,13 @@ test: install
 	fi; \
 	echo "== ruff =="; $(VENV)/bin/ruff check src tests || status=1; \
 	echo "== mypy =="; $(VENV)/bin/mypy src || status=1; \
+	echo "== docs (mkdocs build --strict) =="; $(MKDOCS) || status=1; \
 	exit $$status
+
+# The documentation site, built into site/ (gitignored); `.venv/bin/mkdocs serve` previews it.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+docs: install
+	$(MKDOCS)
 
 # The reliability corpora (tests/reliability) at ten times their CI size.
 fuzz: install

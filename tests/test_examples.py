@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,67 @@ def test_demo_runs_on_a_small_tpch(tmp_path):
     assert "ResultTooLarge" in out  # the guarded SELECT * is refused
     assert "count_order" in out  # the pushed-down aggregate answered
     assert "rows written" in out  # the big result streamed to Parquet
+
+
+# -- connection recipes: the local PostgreSQL server and fakesnow (must run under CI=true) ------
+def _orders(n: int):  # the recipes' orders, made here with pandas from the same formulas
+    import numpy as np
+    import pandas as pd
+
+    ids = np.arange(n)
+    return pd.DataFrame({"id": ids, "region": np.array(["north", "south", "east", "west"])[ids % 4],
+                         "amount": ids * 37 % 1000 / 10.0})
+
+
+def _table_rows(out: str, header: str) -> dict[str, list[float]]:
+    """The rows printed under ``header`` (region, then numbers) until a blank line."""
+    lines = out.split(header + "\n", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    return {cells[0]: [float(c) for c in cells[1:]] for cells in (ln.split() for ln in lines)}
+
+
+def test_postgres_recipe():
+    import datetime as dt
+
+    import queryref as qr
+    from conformance.qr_conformance import PG_URL, unavailable
+
+    try:
+        with qr.connect(PG_URL) as con:
+            con.sql("SELECT 1 AS x").to_arrow()
+    except (ImportError, qr.errors.QueryRefError) as err:
+        unavailable(f"PostgreSQL is not reachable: {err}")
+    out = run("examples/postgres_recipe.py", "--url", PG_URL)
+    o = _orders(200_000)
+    o["odate"] = [dt.date(2024, 1, 1) + dt.timedelta(days=int(i % 366)) for i in o.id]
+    want = o[(o.odate >= dt.date(2024, 7, 1)) & (o.amount > 50)].groupby("region").amount
+    got = _table_rows(out, "result:")
+    assert sorted(got) == sorted(want.groups)
+    for region, (total, n) in got.items():
+        assert total == pytest.approx(want.sum()[region]) and n == want.size()[region]
+    assert "orders: 200,000 rows" in out and "the guard said: ResultTooLarge" in out
+    assert "wrote 200,000 rows to Parquet" in out
+    assert f"cached {(o.amount >= 90).sum():,} rows" in out
+    assert "postgres:postgres@" not in out
+
+
+def test_snowflake_recipe_on_fakesnow():
+    from conformance.qr_conformance import unavailable
+
+    try:
+        import fakesnow  # noqa: F401
+        import snowflake.connector  # noqa: F401
+    except ImportError as err:
+        unavailable(f"fakesnow/the Snowflake connector are not installed: {err}")
+    env_url = {k: v for k, v in os.environ.items() if k != "QUERYREF_SNOWFLAKE_URL"}
+    done = subprocess.run([sys.executable, "examples/snowflake_recipe.py"], cwd=ROOT, env=env_url,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    o = _orders(2000)
+    want = o[o.amount > 50].groupby("region").amount
+    got = _table_rows(out, "result:")
+    assert sorted(got) == sorted(want.groups)
+    for region, (total, n) in got.items():
+        assert total == pytest.approx(want.sum()[region]) and n == want.size()[region]
+    assert "columns as Snowflake keeps them: ['ID', 'REGION', 'AMOUNT']" in out
+    assert "the guard said: ResultTooLarge" in out and "streamed 2,000 rows" in out
