@@ -24,6 +24,11 @@ def test_quickstart_runs():
     assert "Parquet" in out
 
 
+def test_partitions_example_runs():
+    out = run("examples/partitions.py")
+    assert "children:" in out and "CSV:" in out
+
+
 @pytest.mark.slow
 def test_demo_runs_on_a_small_tpch(tmp_path):
     out = run("-m", "queryref.demo", "--data", str(tmp_path / "tpch"), "--scale", "0.05",

@@ -32,7 +32,7 @@ from queryref._expr import (
 from queryref._notebook import Notebook
 from queryref._options import Options, options
 from queryref._queryref import GroupBy, QueryRef
-from queryref._sinks import ParquetWritten
+from queryref._sinks import CSVWritten, ParquetWritten
 
 __version__ = "0.1.0"
 
@@ -52,6 +52,7 @@ def unload_ipython_extension(ipython: object) -> None:
 
 
 __all__ = [
+    "CSVWritten",
     "Connection",
     "Estimate",
     "Expr",

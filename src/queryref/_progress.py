@@ -11,13 +11,18 @@ from queryref._sizes import format_bytes
 class Progress:
     """Counts rows and bytes; prints at most twice a second, only after the first second.
 
-    ``enabled="auto"`` shows it when stderr is a terminal.
+    ``enabled="auto"`` shows it when stderr is a terminal. With ``total`` it also counts parts
+    done (``step()``); ``count_rows=False`` shows bytes only (rows not known until the end).
     """
 
-    def __init__(self, what: str, enabled: bool | str = "auto") -> None:
+    def __init__(self, what: str, enabled: bool | str = "auto", *, total: int | None = None,
+                 count_rows: bool = True) -> None:
         self.what = what
         self.rows = 0
         self.bytes = 0
+        self.total = total
+        self.parts = 0
+        self.count_rows = count_rows
         self._start = time.monotonic()
         self._last = self._start
         self._shown = False
@@ -34,10 +39,22 @@ class Progress:
             self._last = now
             self._print(now)
 
+    @property
+    def on(self) -> bool:
+        """Whether this report is shown."""
+        return self._on
+
+    def step(self, rows: int = 0, nbytes: int = 0) -> None:
+        """One of ``total`` parts is done (with its rows and bytes); maybe print."""
+        self.parts += 1
+        self.add(rows, nbytes)
+
     def _print(self, now: float, end: str = "\r") -> None:
         elapsed = max(now - self._start, 1e-9)
         rate = format_bytes(self.bytes / elapsed)
-        line = (f"{self.what}: {self.rows:,} rows, {format_bytes(self.bytes)} "
+        parts = f"{self.parts}/{self.total} partitions, " if self.total is not None else ""
+        rows = f"{self.rows:,} rows, " if self.count_rows else ""
+        line = (f"{self.what}: {parts}{rows}{format_bytes(self.bytes)} "
                 f"in {elapsed:.1f}s ({rate}/s)")
         sys.stderr.write(f"\x1b[2K{line}{end}")
         sys.stderr.flush()

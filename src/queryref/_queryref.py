@@ -16,7 +16,7 @@ from sqlglot import exp
 from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
-from queryref._sql import column, engine_name, ident, parse_expression
+from queryref._sql import column, engine_name, ident, parse_expression, render
 from queryref.errors import ParameterError, UnknownColumnError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from queryref._cache import CachedQueryRef
     from queryref._connection import Connection
     from queryref._estimate import Estimate
-    from queryref._sinks import ParquetWritten
+    from queryref._sinks import CSVWritten, ParquetWritten
     from queryref._typing import JoinHow, SizeLike
 
 _tmp_names = (f"_qr_tmp{i}" for i in itertools.count(1))
@@ -79,7 +79,7 @@ class QueryRef:
     @property
     def sql(self) -> str:
         """The SQL that will run, in the connection's dialect, pretty-printed."""
-        return self._tree.sql(dialect=self.dialect, pretty=True)
+        return render(self._tree, self.dialect, pretty=True)
 
     def compile(self, dialect: str | None = None, *, pretty: bool = True) -> str:
         """The query as SQL text for ``dialect`` (default: the connection's).
@@ -90,7 +90,9 @@ class QueryRef:
         'SELECT TOP 5 1 AS x'
         """
         try:
-            return self._tree.sql(dialect=dialect or self.dialect, pretty=pretty)
+            if dialect is None or dialect == self.dialect:
+                return render(self._tree, self.dialect, pretty=pretty)
+            return self._tree.sql(dialect=dialect, pretty=pretty)
         except ValueError as err:  # unknown dialect
             raise ParameterError(str(err)) from None
 
@@ -135,7 +137,7 @@ class QueryRef:
     def schema(self) -> pa.Schema:
         """The result's Arrow schema, from the engine's metadata or a zero-row query (cached)."""
         if self._schema is None:
-            self._schema = self._con.backend.schema(self._tree.sql(dialect=self.dialect))
+            self._schema = self._con.backend.schema(render(self._tree, self.dialect))
             self._names = tuple(self._schema.names)
         return self._schema
 
@@ -694,6 +696,18 @@ class QueryRef:
         return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
                                  timeout=timeout)
 
+    def to_csv(self, path: str, *, max_bytes: SizeLike = None, batch_rows: int = _UNSET,
+               timeout: float | None = None) -> CSVWritten:
+        """Write the result to CSV with a header row, streamed like ``to_parquet``.
+
+        DuckDB writes it with ``COPY ... (FORMAT CSV, HEADER)``; other engines stream Arrow
+        batches through ``pyarrow.csv.CSVWriter``. The file appears only when complete.
+        """
+        from queryref import _sinks
+
+        return _sinks.to_csv(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
+                             timeout=timeout)
+
     def cache(self) -> CachedQueryRef:
         """Keep the result in the warehouse: a temporary table, and a QueryRef over it.
 
@@ -710,6 +724,46 @@ class QueryRef:
         from queryref import _cache
 
         return _cache.create(self)
+
+    def partitions(self, by: str | Sequence[str], n: int | None = None) -> list[QueryRef]:
+        """This query split into pushed-down filters that together hold every row once.
+
+        One partition per distinct value of ``by`` (found in the warehouse; NULL gets its
+        own), or with ``n=k`` about ``k`` ranges of similar size over one orderable column
+        (see :mod:`queryref._partitions`).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
+        >>> [p.count() for p in q.partitions("g")]
+        [3, 3]
+        """
+        from queryref._partitions import split
+
+        return [p.query for p in split(self, by, n)]
+
+    def map_partitions(self, fn: Callable[[Any], Any], *, by: str | Sequence[str],
+                       n: int | None = None, isolate: bool = True, workers: int = 1,
+                       max_bytes: SizeLike = _UNSET, as_: str = "pandas",
+                       progress: bool | str = _UNSET) -> Any:
+        """``fn`` on each partition's rows (a pandas DataFrame; ``as_="arrow"``: a Table).
+
+        With ``isolate=True`` each partition runs in a child process (``spawn``) that gives
+        its memory back when it exits, ``workers`` at a time; ``fn`` must be a module-level
+        function. The results come back as Arrow, in partition order, and are concatenated
+        under ``max_bytes`` (a DataFrame, or a Table with ``as_="arrow"``). A partition that
+        fails raises ``PartitionError`` naming it (see :mod:`queryref._isolate`).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
+        >>> def total(df):
+        ...     return df.groupby("g", as_index=False)["id"].sum()
+        >>> q.map_partitions(total, by="g", isolate=False).values.tolist()
+        [[0, 6], [1, 9]]
+        """
+        from queryref._isolate import map_partitions
+
+        return map_partitions(self, fn, by=by, n=n, isolate=isolate, workers=workers,
+                              max_bytes=max_bytes, as_=as_, progress=progress)
 
     def estimate(self, count: bool = False, *, strict: bool = False) -> Estimate:
         """Rows and bytes of the result, and how they were found, before running it.
@@ -743,7 +797,7 @@ class QueryRef:
 
     def explain(self) -> str:
         """The database's plan for this query, as text."""
-        return self._con.backend.explain(self._tree.sql(dialect=self.dialect))
+        return self._con.backend.explain(render(self._tree, self.dialect))
 
     def to_snowpark(self) -> Any:
         """A Snowpark DataFrame over this query's SQL (Snowflake only): the work stays there."""

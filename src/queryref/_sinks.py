@@ -15,7 +15,7 @@ import pyarrow as pa
 from queryref import _convert, _estimate, _guard
 from queryref._options import _UNSET, resolve
 from queryref._progress import Progress
-from queryref._sql import ident
+from queryref._sql import ident, render
 from queryref.errors import ParameterError, ResultTooLarge, UnsupportedError
 
 if TYPE_CHECKING:
@@ -37,6 +37,11 @@ class ParquetWritten:
     seconds: float
 
 
+@dataclass(frozen=True)
+class CSVWritten(ParquetWritten):
+    """What ``to_csv`` wrote: the file, its rows and bytes, and how long it took."""
+
+
 def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
           timeout: float | None = None) -> Stream:
     schema = q.schema
@@ -53,7 +58,7 @@ def _strict_sql(tree: Any, dialect: str) -> str:
     from sqlglot.errors import UnsupportedError as SqlglotUnsupported
 
     try:
-        return str(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
+        return render(tree, dialect, unsupported_level=ErrorLevel.RAISE)
     except SqlglotUnsupported as err:
         msg = f"{dialect} cannot run this query as written: {err}"
         raise UnsupportedError(msg) from None
@@ -210,22 +215,44 @@ def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
 def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
                batch_rows: Any, timeout: float | None = None) -> ParquetWritten:
     """Stream the result to ``path``; the file appears only when complete."""
+    return _write_file(q, path, "parquet", max_bytes=max_bytes, batch_rows=batch_rows,
+                       timeout=timeout)
+
+
+def to_csv(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
+           batch_rows: Any, timeout: float | None = None) -> CSVWritten:
+    """Stream the result to ``path`` as CSV with a header; the file appears only when complete."""
+    written = _write_file(q, path, "csv", max_bytes=max_bytes, batch_rows=batch_rows,
+                          timeout=timeout)
+    return CSVWritten(written.path, written.rows, written.bytes, written.seconds)
+
+
+def _write_file(q: QueryRef, path: str | os.PathLike[str], fmt: str, *, max_bytes: Any,
+                batch_rows: Any, timeout: float | None) -> ParquetWritten:
+    """Write to a temporary file next to ``path``, renamed into place only when complete.
+
+    The engine writes the file itself when it can (DuckDB ``COPY``, with the file's growth as
+    progress); otherwise Arrow batches stream through a writer under ``max_bytes``.
+    """
     target = os.fspath(path)
     if not target:
-        raise ParameterError("to_parquet() needs a file path")
+        raise ParameterError(f"to_{fmt}() needs a file path")
     budget = resolve("max_bytes", max_bytes) if max_bytes is not None else None
     folder = os.path.dirname(os.path.abspath(target))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".queryref-", suffix=".parquet", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".queryref-", suffix=f".{fmt}", dir=folder)
     os.close(fd)
     start = time.perf_counter()
+    label = f"writing {os.path.basename(target)}"
     try:
         rows = None
         if budget is None and timeout is None:
-            rows = q.connection.backend.copy_to_parquet(q.tree, tmp)
+            backend = q.connection.backend
+            copy = backend.copy_to_parquet if fmt == "parquet" else backend.copy_to_csv
+            rows = _copy_watched(lambda: copy(q.tree, tmp), tmp, label)
         if rows is None:
-            rows = _write_parquet_stream(q, tmp, budget, resolve("batch_rows", batch_rows),
-                                         timeout)
+            rows = _write_stream(q, tmp, fmt, label, budget, resolve("batch_rows", batch_rows),
+                                 timeout)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -234,13 +261,42 @@ def to_parquet(q: QueryRef, path: str | os.PathLike[str], *, max_bytes: Any,
     return ParquetWritten(target, rows, os.path.getsize(target), time.perf_counter() - start)
 
 
-def _write_parquet_stream(q: QueryRef, path: str, budget: int | None, batch_rows: int,
-                          timeout: float | None = None) -> int:
-    import pyarrow.parquet as pq
+def _copy_watched(copy: Callable[[], int | None], tmp: str, label: str) -> int | None:
+    """Run the engine's own copy; while it runs, report the file's growth when a person waits."""
+    meter = Progress(label, resolve("progress", _UNSET), count_rows=False)
+    if not meter.on:
+        return copy()
+    import threading
 
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.25):
+            with contextlib.suppress(OSError):
+                meter.add(0, os.path.getsize(tmp) - meter.bytes)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        rows = copy()
+    finally:
+        stop.set()
+        watcher.join()
+    if rows is not None:  # the last line has the rows the engine reports
+        meter.count_rows = True
+        meter.rows = rows
+        with contextlib.suppress(OSError):
+            meter.bytes = os.path.getsize(tmp)
+        meter.add(0, 0)
+    meter.done()
+    return rows
+
+
+def _write_stream(q: QueryRef, path: str, fmt: str, label: str, budget: int | None,
+                  batch_rows: int, timeout: float | None = None) -> int:
     stream = _open(q, batch_rows, timeout=timeout)
-    meter = Progress(f"writing {os.path.basename(path)}", resolve("progress", _UNSET))
-    with stream, pq.ParquetWriter(path, stream.schema) as writer:
+    meter = Progress(label, resolve("progress", _UNSET))
+    with stream, _writer(path, fmt, stream.schema) as writer:
         for batch in stream:
             meter.add(batch.num_rows, batch.nbytes)
             if budget is not None and meter.bytes > budget:
@@ -250,6 +306,18 @@ def _write_parquet_stream(q: QueryRef, path: str, budget: int | None, batch_rows
             writer.write_batch(batch)
     meter.done()
     return meter.rows
+
+
+def _writer(path: str, fmt: str, schema: pa.Schema) -> Any:
+    """A batch writer for the file format (a context manager with ``write_batch``)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetWriter(path, schema)
+    import pyarrow.csv as pacsv
+
+    return pacsv.CSVWriter(path, schema,
+                           write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def count(q: QueryRef) -> int:

@@ -18,6 +18,7 @@ __all__ = [
     "CacheReleased",
     "CellReferenceError",
     "ParameterError",
+    "PartitionError",
     "QueryCancelled",
     "QueryRefError",
     "QueryTimeout",
@@ -159,6 +160,24 @@ class CacheReleased(QueryRefError, ReferenceError):
 
     Run ``.cache()`` again on the original query, or use the original query itself.
     """
+
+
+class PartitionError(QueryRefError, RuntimeError):
+    """A partition of ``map_partitions`` failed: its function raised, or its child process died.
+
+    ``partition`` is the filter that defines it (SQL text), ``exitcode`` the child's exit code
+    (negative: killed by that signal; None when it ran in this process), ``child_error`` the
+    type of what was raised (``"MemoryError"``...) and ``child_traceback`` its traceback text.
+    The other partitions' children were stopped and their temporary files removed.
+    """
+
+    def __init__(self, message: str, *, partition: str, exitcode: int | None = None,
+                 child_error: str | None = None, child_traceback: str = "") -> None:
+        self.partition = partition
+        self.exitcode = exitcode
+        self.child_error = child_error
+        self.child_traceback = child_traceback
+        super().__init__(message)
 
 
 class BackendError(QueryRefError):

@@ -143,6 +143,17 @@ class Backend(abc.ABC):
         """Write a query's result to a Parquet file inside the engine; None if it cannot."""
         return None
 
+    def copy_to_csv(self, query: exp.Query, path: str) -> int | None:
+        """Write a query's result to a CSV file (with a header) inside the engine; None if not."""
+        return None
+
+    def reopen(self) -> str | None:
+        """A URL another process can connect to the same database with; None if it cannot.
+
+        It may hold a password: hand it over only through a pipe (never a command line).
+        """
+        return None
+
     def estimate(self, sql: str) -> PlanEstimate:
         """The planner's estimate of a query's rows (and row width), without running it."""
         return PlanEstimate(None, None, f"{self.name} gives no estimate before running a query")

@@ -192,11 +192,21 @@ class DuckDBBackend(Backend):
         self._run(run)
 
     def copy_to_parquet(self, query: exp.Query, path: str) -> int | None:
+        return self._copy(query, path, [exp.CopyParameter(this=exp.var("FORMAT"),
+                                                          expression=exp.var("PARQUET"))])
+
+    def copy_to_csv(self, query: exp.Query, path: str) -> int | None:
+        return self._copy(query, path, [
+            exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("CSV")),
+            exp.CopyParameter(this=exp.var("HEADER")),
+        ])
+
+    def _copy(self, query: exp.Query, path: str, params: list[exp.Expr]) -> int | None:
         copy = exp.Copy(
             this=exp.Subquery(this=query.copy()),
             kind=False,
             files=[exp.Literal.string(path)],
-            params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))],
+            params=params,
         ).sql(dialect=self.dialect)
         return self.execute(copy)
 

@@ -271,6 +271,9 @@ class PostgresBackend(Backend):
     def describe(self) -> str:
         return self._label
 
+    def reopen(self) -> str | None:
+        return self._uri
+
 
 def from_psycopg(con: Any) -> PostgresBackend:
     """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""

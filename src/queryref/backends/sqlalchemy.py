@@ -336,6 +336,12 @@ class SQLAlchemyBackend(Backend):
         port = f":{url.port}" if url.port else ""
         return f"{url.drivername} {user}{url.host or ''}{port}/{url.database or ''}"
 
+    def reopen(self) -> str | None:
+        # embedded engines: a memory database is private, a DuckDB file locked by this process
+        if self._sa_name in ("sqlite", "duckdb"):
+            return None
+        return str(self._engine.url.render_as_string(hide_password=False))
+
 
 def _plan_json(text: str) -> dict[str, Any] | None:
     """A MySQL/MariaDB JSON plan; MariaDB writes a quote in a literal as ``\\'`` (not JSON)."""
