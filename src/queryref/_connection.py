@@ -13,7 +13,7 @@ from queryref._options import resolve
 from queryref._params import render
 from queryref._queryref import QueryRef
 from queryref._sizes import format_bytes
-from queryref._sql import literal, table_ref
+from queryref._sql import fold_names, literal, table_ref
 from queryref.backends import Backend
 from queryref.errors import ParameterError, ResultTooLarge
 
@@ -57,7 +57,7 @@ class Connection:
         SELECT
           'a''b' AS x
         """
-        return QueryRef(render(query, params, self), self)
+        return QueryRef(fold_names(render(query, params, self), self.dialect), self)
 
     def table(self, name: str) -> QueryRef:
         """A QueryRef over a table or view (``"schema.table"`` works too)."""

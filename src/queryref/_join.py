@@ -64,11 +64,14 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return list(value)
 
 
-def _qualify(node: exp.Expr, left: Sequence[str], right: Sequence[str]) -> exp.Expr:
-    """Give unqualified columns of a join predicate their side; ambiguous names are an error."""
+def _qualify(node: exp.Expr, left: QueryRef, right: QueryRef) -> exp.Expr:
+    """Give unqualified columns of a join predicate their side; ambiguous names are an error.
+
+    Names are matched by each side's own rules (Snowflake: ``amount`` is ``AMOUNT``).
+    """
     node = node.copy()
     for c in rw.scope_columns(node):
-        in_l, in_r = c.name in left, c.name in right
+        in_l, in_r = left._has(c.name), right._has(c.name)
         if in_l and in_r:
             msg = (
                 f"column {c.name!r} exists on both sides of the join: write l.{c.name} or "
@@ -76,14 +79,18 @@ def _qualify(node: exp.Expr, left: Sequence[str], right: Sequence[str]) -> exp.E
             )
             raise ParameterError(msg)
         if not in_l and not in_r:
-            raise UnknownColumnError([c.name], [*left, *right])
+            raise UnknownColumnError([c.name], [*left.columns, *right.columns])
+        side = left if in_l else right
+        c.set("this", ident(side._resolve(c.name)))
         c.set("table", ident("l" if in_l else "r"))
     for c in node.find_all(exp.Column):
-        side = c.table
-        if side in ("l", "r"):
-            names = left if side == "l" else right
-            if c.name not in names:
-                raise UnknownColumnError([f"{side}.{c.name}"], [f"{side}.{n}" for n in names])
+        name = c.table
+        if name in ("l", "r"):
+            side = left if name == "l" else right
+            if not side._has(c.name):
+                raise UnknownColumnError([f"{name}.{c.name}"],
+                                         [f"{name}.{n}" for n in side.columns])
+            c.set("this", ident(side._resolve(c.name)))
     return node
 
 
@@ -133,7 +140,7 @@ def join(
     elif isinstance(on, Expr) or (isinstance(on, str) and on not in lcols and on not in rcols
                                   and not _both_have(left, right, on)):
         pred = on.node if isinstance(on, Expr) else parse_expression(on, left.dialect)
-        cond = _qualify(pred, lcols, rcols)
+        cond = _qualify(pred, left, right)
     else:
         names = _names(on)
         if not names:

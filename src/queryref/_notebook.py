@@ -39,7 +39,7 @@ from sqlglot import exp
 from queryref._options import _UNSET, resolve
 from queryref._params import render
 from queryref._queryref import QueryRef
-from queryref._sql import ident
+from queryref._sql import fold_names, ident
 from queryref.errors import CellReferenceError, ParameterError, QueryRefError
 
 if TYPE_CHECKING:
@@ -403,7 +403,7 @@ class Notebook:
                 items += list(own.expressions)
             recursive = bool(own is not None and own.args.get("recursive"))
             tree.set("with_", exp.With(expressions=items, recursive=recursive))
-        return QueryRef(tree, self.con)
+        return QueryRef(fold_names(tree, self.con.dialect), self.con)
 
     def _cte_names(self, order: list[_Source], bodies: dict[_Source, exp.Query],
                    refs: dict[_Source, list[tuple[exp.Table, _Source]]]) -> dict[_Source, str]:

@@ -50,7 +50,7 @@ from queryref import _convert
 from queryref._memory import release_free_memory
 from queryref._options import resolve
 from queryref._sizes import format_bytes
-from queryref._sql import column, ident
+from queryref._sql import column, ident, render
 from queryref.errors import QueryRefError, ResultTooLarge
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def _float32_inexact(c: exp.Expr) -> exp.Expr:
 def _run(q: QueryRef, tree: exp.Query) -> pa.Table:
     from sqlglot.errors import ErrorLevel
 
-    sql = tree.sql(dialect=q.dialect, unsupported_level=ErrorLevel.RAISE)
+    sql = render(tree, q.dialect, unsupported_level=ErrorLevel.RAISE)
     with q.connection.backend.stream(sql, 4096) as stream:
         batches = list(stream)
         return pa.Table.from_batches(batches, schema=stream.schema)

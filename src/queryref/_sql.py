@@ -8,7 +8,7 @@ import functools
 import logging
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -193,7 +193,76 @@ def ident(name: str) -> exp.Identifier:
     if "\x00" in name:
         raise ParameterError("a name cannot contain a NUL character")
     quoted = not _SIMPLE_NAME.match(name) or _is_keyword(name)
-    return exp.Identifier(this=name, quoted=quoted)
+    node = exp.Identifier(this=name, quoted=quoted)
+    node.meta[_EXACT] = True  # means exactly ``name``: render() quotes it where the engine folds
+    return node
+
+
+_EXACT = "queryref_exact_name"
+_UPPER_SIMPLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+
+
+@functools.lru_cache(maxsize=64)
+def _folds_to_upper(dialect: str) -> bool:
+    strategy = sqlglot.Dialect.get_or_raise(dialect).normalization_strategy
+    return str(getattr(strategy, "name", strategy)) == "UPPERCASE"
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_upper(name: str) -> bool:
+    return bool(_UPPER_SIMPLE_NAME.match(name)) and not _is_keyword(name.lower())
+
+
+_E = TypeVar("_E", bound=exp.Expr)
+
+
+@functools.lru_cache(maxsize=64)
+def _folds_names(dialect: str) -> bool:
+    strategy = sqlglot.Dialect.get_or_raise(dialect).normalization_strategy
+    return str(getattr(strategy, "name", strategy)) in ("UPPERCASE", "LOWERCASE")
+
+
+def fold_names(tree: _E, dialect: str) -> _E:
+    """Unquoted names in user SQL spelled as the engine stores them (a new tree).
+
+    On engines that fold unquoted names (Snowflake to upper case, Postgres to lower case) an
+    alias written ``AS one`` names the column ``ONE`` / ``one``; folding the tree's spelling
+    once lets later steps match aliases with the result's column names. Elsewhere (DuckDB
+    keeps the case it was given) the tree is returned as it is.
+
+    >>> from sqlglot import parse_one
+    >>> fold_names(parse_one('SELECT 1 AS one, 2 AS "Two"'), "snowflake").sql("snowflake")
+    'SELECT 1 AS ONE, 2 AS "Two"'
+    """
+    if not _folds_names(dialect):
+        return tree
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    folded = normalize_identifiers(tree.copy(), dialect=dialect)
+    assert isinstance(folded, type(tree))
+    return folded
+
+
+def render(tree: exp.Expr, dialect: str, **options: Any) -> str:
+    """SQL text for ``tree`` in ``dialect``, names built by :func:`ident` meaning exactly them.
+
+    ``ident`` leaves plain lower-case names unquoted, which is exact wherever unquoted names
+    fold to lower case or not at all. Engines that fold them to upper case (Snowflake) need
+    the opposite: there a lower-case name is quoted and a plain upper-case one is not, so
+    ``"amount"`` (a column created quoted) and ``AMOUNT`` both mean what they say. Names the
+    user wrote in SQL text keep the quoting they were written with.
+
+    >>> from sqlglot import exp
+    >>> q = exp.select(column("amount"), column("NET")).from_(exp.Table(this=ident("t")))
+    >>> render(q, "snowflake"), render(q, "duckdb")
+    ('SELECT "amount", NET FROM "t"', 'SELECT amount, "NET" FROM t')
+    """
+    if _folds_to_upper(dialect):
+        tree = tree.copy()
+        for node in tree.find_all(exp.Identifier):
+            if node.meta.get(_EXACT):
+                node.set("quoted", not _plain_upper(node.name))
+    return str(tree.sql(dialect=dialect, **options))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -267,7 +336,10 @@ def literal(value: Any) -> exp.Expr:
         _sign, digits, exponent = value.as_tuple()
         scale = max(0, -int(exponent))
         precision = max(len(digits), scale + 1)
-        dtype = exp.DataType.build(f"DECIMAL({precision}, {scale})")
+        dtype = exp.DataType(this=exp.DataType.Type.DECIMAL, expressions=[
+            exp.DataTypeParam(this=exp.Literal.number(precision)),
+            exp.DataTypeParam(this=exp.Literal.number(scale)),
+        ])  # built, not parsed: this runs once per value when rows are uploaded
         return exp.cast(exp.Literal.number(str(value)), dtype)
     if isinstance(value, str):
         if "\x00" in value:

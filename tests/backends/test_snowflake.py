@@ -191,7 +191,7 @@ def test_cancel_query_by_id_in_the_server(sf, raw):
 def test_to_snowpark_runs_the_same_sql(sf):
     q = sf.table("orders").filter(qr.col("amount") > 100).select("id", "amount")
     df = q.to_snowpark()
-    assert df.queries["queries"][-1].strip() == q.tree.sql(dialect="snowflake")
+    assert df.queries["queries"][-1].strip() == q.compile(pretty=False)
     got = df.to_pandas().sort_values("ID").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, q.order_by("id").to_pandas(), check_dtype=False)
 

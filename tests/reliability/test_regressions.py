@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import queryref as qr
-from queryref.errors import BackendError, ParameterError, QueryRefError
+from queryref.errors import ParameterError, QueryRefError
 
 
 @pytest.mark.parametrize("name", [
@@ -78,10 +78,6 @@ def test_mariadb_plan_estimate_of_a_quoted_literal_is_no_raw_json_error() -> Non
         assert got.iloc[:, 0].tolist() == ["it's"]
 
 
-@pytest.mark.xfail(strict=True, raises=BackendError, reason=(
-    "Snowflake: composing onto user SQL with a lower-case unquoted alias ('SELECT 1 AS one') "
-    "references the column as ONE but looks the alias up as 'one': the projection is merged "
-    "as `SELECT ONE, ...` with the definition lost (_rewrite.project_items/substitute)"))
 def test_snowflake_mutate_after_a_lower_case_alias_keeps_the_definition() -> None:
     import sys
     from pathlib import Path

@@ -12,6 +12,8 @@ case (``mutate(net=...)``) come back upper-case, as in Snowpark.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -22,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._sql import ident, literal
+from queryref._sql import ident, literal, render
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, redact, wrap_error
 from queryref.errors import (
@@ -273,7 +275,7 @@ class SnowflakeBackend(Backend):
             self._insert(target, pending)
 
     def _insert(self, target: exp.Schema, batches: list[pa.RecordBatch]) -> None:
-        rows = [exp.Tuple(expressions=[literal(v) for v in row.values()])
+        rows = [exp.Tuple(expressions=[_value(v) for v in row.values()])
                 for batch in batches for row in batch.to_pylist()]
         insert = exp.Insert(this=target.copy(), expression=exp.Values(expressions=rows))
         self.execute(insert.sql(dialect=self.dialect))
@@ -361,11 +363,23 @@ def _backend_of(q_or_con: Any) -> SnowflakeBackend:
     return backend
 
 
+def _value(v: Any) -> exp.Expr:
+    """A value for a typed column in INSERT ... VALUES: the column's type does the cast, so
+    numbers, dates and times go as plain literals (no CAST per value to parse and plan)."""
+    if isinstance(v, decimal.Decimal) and v.is_finite():
+        return exp.Literal.number(str(v))
+    if isinstance(v, dt.datetime):
+        return exp.Literal.string(v.isoformat(sep=" "))
+    if isinstance(v, dt.date | dt.time):
+        return exp.Literal.string(v.isoformat())
+    return literal(v)
+
+
 def to_snowpark(q: Any) -> Any:
     """``QueryRef.to_snowpark()``: ``session.sql(<the query's SQL>)`` on the same connection."""
     backend = _backend_of(q)
     session = backend.session()
-    sql = q.tree.sql(dialect=backend.dialect)
+    sql = render(q.tree, backend.dialect)
     return backend._guard(lambda: session.sql(sql))
 
 
@@ -376,7 +390,7 @@ def from_snowpark(con: Any, df: Any) -> Any:
     table) is refused: ``df.cache_result()`` gives one that reads a table.
     """
     from queryref._queryref import QueryRef
-    from queryref._sql import parse_query
+    from queryref._sql import fold_names, parse_query
 
     backend = _backend_of(con)
     plan = getattr(df, "queries", None)
@@ -392,4 +406,4 @@ def from_snowpark(con: Any, df: Any) -> Any:
             "(a temporary table, say); call df.cache_result() and wrap that instead"
         )
         raise ParameterError(msg)
-    return QueryRef(parse_query(queries[0], backend.dialect), con)
+    return QueryRef(fold_names(parse_query(queries[0], backend.dialect), backend.dialect), con)
