@@ -13,7 +13,7 @@ from queryref._options import resolve
 from queryref._params import render
 from queryref._queryref import QueryRef
 from queryref._sizes import format_bytes
-from queryref._sql import fold_names, literal, table_ref
+from queryref._sql import file_path, fold_names, literal, table_ref
 from queryref.backends import Backend
 from queryref.errors import ParameterError, ResultTooLarge
 
@@ -72,7 +72,8 @@ class Connection:
 
     def read_parquet(self, path: str | os.PathLike[str]) -> QueryRef:
         """A QueryRef over a Parquet file (or glob): spill, then keep composing."""
-        func = exp.Anonymous(this="read_parquet", expressions=[literal(os.fspath(path))])
+        func = exp.Anonymous(this="read_parquet",
+                             expressions=[literal(file_path(path, "read_parquet()"))])
         return QueryRef(exp.select("*").from_(exp.Table(this=func)), self)
 
     # -- statements -------------------------------------------------------------------

@@ -233,7 +233,9 @@ def _as_list(value: Any) -> list[Any]:
         return []
     if isinstance(value, str | Expr | exp.Expr | _Sort):
         return [value]
-    return list(value)
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ParameterError(f"expected a column name, an expression or a list of them, not {value!r}")
 
 
 def _into_node(value: Any) -> exp.Expr:

@@ -61,7 +61,9 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    return list(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ParameterError(f"join keys are a column name or a list of names, not {value!r}")
 
 
 def _qualify(node: exp.Expr, left: QueryRef, right: QueryRef) -> exp.Expr:
@@ -117,6 +119,9 @@ def join(
     if not isinstance(right, QueryRef):
         raise ParameterError(f"join() takes a QueryRef, not {type(right).__name__}")
     _same_connection(left, right, "join()")
+    if not (isinstance(suffixes, list | tuple) and len(suffixes) == 2
+            and all(isinstance(x, str) for x in suffixes)):
+        raise ParameterError(f"suffixes must be two strings like ('', '_right'), not {suffixes!r}")
     how_l = str(how).lower()
     if how_l not in _HOWS:
         raise ParameterError(f"join how must be one of {', '.join(_HOWS)}; got {how!r}")

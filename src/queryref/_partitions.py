@@ -65,7 +65,7 @@ def split(q: QueryRef, by: str | Sequence[str], n: int | None = None,
 
 
 def _names(q: QueryRef, by: str | Sequence[str]) -> list[str]:
-    items = [by] if isinstance(by, str) else list(by)
+    items = [by] if isinstance(by, str) else list(by) if isinstance(by, list | tuple) else []
     if not items or not all(isinstance(b, str) for b in items):
         raise ParameterError(f"partitions() by= takes a column name or a list of them, not {by!r}")
     return [q._resolve(b) for b in items]

@@ -150,6 +150,8 @@ class QueryRef:
 
     def _resolve(self, name: str) -> str:
         """The column's name as the query has it; raises UnknownColumnError."""
+        if not isinstance(name, str):
+            raise ParameterError(f"a column name must be text, not {name!r}")
         names = self.columns
         if name in names:
             return name
@@ -311,7 +313,12 @@ class QueryRef:
 
     def rename(self, mapping: Mapping[str, str] | None = None, /, **renames: str) -> QueryRef:
         """Rename columns: ``rename({"old": "new"})`` or ``rename(old="new")``."""
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise ParameterError(f"rename() takes {{'old': 'new'}} or old='new', not {mapping!r}")
         pairs = {**(mapping or {}), **renames}
+        bad = [new for new in pairs.values() if not isinstance(new, str) or not new]
+        if bad:
+            raise ParameterError(f"rename() needs new names as non-empty text, not {bad[0]!r}")
         resolved = {self._resolve(old): new for old, new in pairs.items()}
         items = [(resolved.get(c, c), column(c)) for c in self.columns]
         return self._project(rw.Op.PROJECT, items)
@@ -448,7 +455,8 @@ class QueryRef:
     def limit(self, n: int | None, offset: int = 0) -> QueryRef:
         """At most ``n`` rows (after skipping ``offset``)."""
         for name, v in (("n", n), ("offset", offset)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            if (v is not None or name == "offset") and (
+                    isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise ParameterError(f"limit() {name} must be a non-negative integer, not {v!r}")
         select, _ = self._base(rw.Op.LIMIT)
         return self._new(rw.combine_limit(select, n, offset), self._names)

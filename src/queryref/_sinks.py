@@ -15,7 +15,8 @@ import pyarrow as pa
 from queryref import _convert, _estimate, _guard
 from queryref._options import _UNSET, resolve
 from queryref._progress import Progress
-from queryref._sql import ident, render
+from queryref._sql import file_path, ident, render
+from queryref.backends._common import check_timeout
 from queryref.errors import ParameterError, ResultTooLarge, UnsupportedError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
     schema = q.schema
     rows = _guard.batch_rows_for(schema, batch_rows, max_bytes)
     sql = _strict_sql(q.tree, q.dialect)
-    if timeout is None:
+    if check_timeout(timeout) is None:
         return q.connection.backend.stream(sql, rows)
     return q.connection.backend.stream(sql, rows, timeout=timeout)
 
@@ -234,7 +235,7 @@ def _write_file(q: QueryRef, path: str | os.PathLike[str], fmt: str, *, max_byte
     The engine writes the file itself when it can (DuckDB ``COPY``, with the file's growth as
     progress); otherwise Arrow batches stream through a writer under ``max_bytes``.
     """
-    target = os.fspath(path)
+    target = file_path(path, f"to_{fmt}()")
     if not target:
         raise ParameterError(f"to_{fmt}() needs a file path")
     budget = resolve("max_bytes", max_bytes) if max_bytes is not None else None

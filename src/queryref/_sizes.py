@@ -26,6 +26,8 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     if isinstance(value, bool):
         raise ParameterError(f"a size must be bytes or text like '200MB', not {value!r}")
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParameterError(f"a size must be a finite number of bytes, not {value!r}")
         if value < 0:
             raise ParameterError(f"a size cannot be negative: {value!r}")
         return int(value)

@@ -288,6 +288,21 @@ def column(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=ident(name), table=ident(table) if table else None)
 
 
+def file_path(path: object, what: str) -> str:
+    """``path`` (text or ``os.PathLike``) as text; anything else is a ParameterError.
+
+    >>> file_path("out.parquet", "to_parquet()")
+    'out.parquet'
+    """
+    import os
+
+    if isinstance(path, str | os.PathLike):
+        text = os.fspath(path)
+        if isinstance(text, str) and text.strip():
+            return text
+    raise ParameterError(f"{what} needs a file path (text or pathlib.Path), not {path!r}")
+
+
 def table_ref(name: str, dialect: str) -> exp.Table:
     """``"schema.table"`` or ``"table"`` as a table node (parsed as a name, not as SQL)."""
     if not isinstance(name, str) or not name.strip():

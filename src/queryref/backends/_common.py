@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -50,6 +51,23 @@ def describe_url(url: str) -> str:
     return f"{parts.scheme} {user}{host}{port}{parts.path}"
 
 
+def check_timeout(seconds: object) -> float | None:
+    """``seconds`` if it is a usable ``timeout=`` (None, or a positive finite number).
+
+    >>> check_timeout(2.5), check_timeout(None)
+    (2.5, None)
+    """
+    if seconds is None:
+        return None
+    from queryref.errors import ParameterError
+
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ParameterError(f"timeout must be a number of seconds, not {seconds!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ParameterError(f"timeout must be a positive number of seconds, not {seconds!r}")
+    return float(seconds)
+
+
 class Deadline:
     """Calls ``cancel`` once ``seconds`` have passed, unless stopped first.
 
@@ -65,12 +83,10 @@ class Deadline:
         self.expired = False
         self._cancel = cancel
         self._timer: threading.Timer | None = None
-        if seconds is not None:
-            if seconds <= 0:
-                from queryref.errors import ParameterError
-
-                raise ParameterError(f"timeout must be a positive number of seconds, not {seconds}")
-            self._timer = threading.Timer(seconds, self._fire)
+        limit = check_timeout(seconds)
+        if limit is not None and limit < threading.TIMEOUT_MAX:
+            # (a longer one than the OS can wait for is no limit at all)
+            self._timer = threading.Timer(limit, self._fire)
             self._timer.daemon = True
             self._timer.start()
 
