@@ -243,6 +243,25 @@ def fold_names(tree: _E, dialect: str) -> _E:
     return folded
 
 
+# Engines that silently shorten long names: (most, measured in "bytes" or "chars").
+# PostgreSQL cuts every name at 63 bytes (NAMEDATALEN - 1) with only a NOTICE; MySQL/MariaDB
+# cut column aliases at 256 characters without a word.
+_NAME_LIMITS: dict[str, tuple[int, str]] = {"postgres": (63, "bytes"), "mysql": (256, "chars")}
+
+
+def _check_name_lengths(tree: exp.Expr, dialect: str, most: int, unit: str) -> None:
+    for node in tree.find_all(exp.Identifier):
+        name = node.name
+        size = len(name.encode()) if unit == "bytes" else len(name)
+        if size > most:
+            shown = name if len(name) <= 40 else name[:37] + "..."
+            raise ParameterError(
+                f"the name {shown!r} is {size} {unit} long; {dialect} would silently shorten "
+                f"it (at most {most} {unit}), so the result would have another column name: "
+                "choose a shorter name"
+            )
+
+
 def render(tree: exp.Expr, dialect: str, **options: Any) -> str:
     """SQL text for ``tree`` in ``dialect``, names built by :func:`ident` meaning exactly them.
 
@@ -257,6 +276,9 @@ def render(tree: exp.Expr, dialect: str, **options: Any) -> str:
     >>> render(q, "snowflake"), render(q, "duckdb")
     ('SELECT "amount", NET FROM "t"', 'SELECT amount, "NET" FROM t')
     """
+    limit = _NAME_LIMITS.get(dialect)
+    if limit is not None:
+        _check_name_lengths(tree, dialect, *limit)
     if _folds_to_upper(dialect):
         tree = tree.copy()
         for node in tree.find_all(exp.Identifier):
