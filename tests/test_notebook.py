@@ -369,3 +369,16 @@ def test_uploaded_frames_are_dropped_on_close(con):
         [again] = nb._uploaded
     with pytest.raises(qr.errors.BackendError, match=again):
         con.table(again).count()
+
+
+def test_uploaded_frames_are_dropped_when_the_notebook_is_collected(con):
+    ns = {"df": pd.DataFrame({"k": [1, 2, 3]})}
+    nb = qr.Notebook(con, ns)
+    nb._read_in_place = False  # as on a remote warehouse: the frame is uploaded
+    assert nb.cell("n", "SELECT SUM(k) AS s FROM df").to_pandas().s.tolist() == [6]
+    [uploaded] = nb._uploaded
+    assert con.table(uploaded).count() == 3
+    del nb
+    gc.collect()
+    with pytest.raises(qr.errors.BackendError, match=uploaded):
+        con.table(uploaded).count()

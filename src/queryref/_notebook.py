@@ -98,14 +98,16 @@ class Notebook:
         self._frames: dict[str, tuple[Any, str]] = {}  # variable -> (weakref or None, table)
         self._read_in_place = callable(getattr(con.backend, "register_arrow", None))
         self._uploaded: list[str] = []  # tables made for DataFrames, dropped by close()
+        # Uploaded tables are session-scoped in effect: dropped by close(), or when the
+        # notebook is garbage-collected or the interpreter exits. They are real tables, not
+        # TEMPORARY ones, because pooled engines (SQLAlchemy) and backends that open a second
+        # connection while a stream is open (PostgreSQL) would not see a temporary table.
+        weakref.finalize(self, _drop_uploaded, con, self._uploaded, quiet=True)
 
     def close(self) -> None:
         """Drop the tables uploaded for DataFrame variables (engines that cannot read them in
         place). Cells stay defined; a DataFrame used again is uploaded again."""
-        while self._uploaded:
-            name = self._uploaded.pop()
-            drop = exp.Drop(kind="TABLE", tables=[exp.Table(this=ident(name))], exists=True)
-            self.con.execute(drop.sql(dialect=self.con.dialect))
+        _drop_uploaded(self.con, self._uploaded)
         if not self._read_in_place:
             self._frames.clear()  # uploaded again when next used
 
@@ -453,6 +455,18 @@ class Notebook:
             ref = None
         self._frames[variable] = (ref, table)
         return table
+
+
+def _drop_uploaded(con: Connection, names: list[str], quiet: bool = False) -> None:
+    """Drop the tables in ``names`` (emptying it); ``quiet``: ignore a closed connection."""
+    while names:
+        name = names.pop()
+        drop = exp.Drop(kind="TABLE", tables=[exp.Table(this=ident(name))], exists=True)
+        try:
+            con.execute(drop.sql(dialect=con.dialect))
+        except Exception:
+            if not quiet:
+                raise
 
 
 def free_tables(tree: exp.Expr, key: Any) -> Iterator[exp.Table]:
