@@ -7,7 +7,6 @@ independently with pandas/numpy from the same formulas.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ import pandas as pd
 import pytest
 import sqlglot
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+from _notebooks import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "oom_rescue.ipynb"
 ROWS = 1_000_000  # the notebook's sales: range(1000000)
@@ -46,17 +44,7 @@ def ref() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The notebook, run in a fresh python3 kernel; its code cells by id."""
-    workdir = tmp_path_factory.mktemp("oom_rescue")
-    path = workdir / NOTEBOOK.name
-    shutil.copy(NOTEBOOK, path)
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []  # whatever was saved, these outputs are this run's
-    client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3",
-                                     resources={"metadata": {"path": str(workdir)}})
-    client.execute()  # raises CellExecutionError on any error: no cell may fail
-    return {cell.id: cell for cell in nb.cells if cell.cell_type == "code"}
+    return run_notebook(NOTEBOOK, tmp_path_factory.mktemp("oom_rescue"))
 
 
 def stream(cell: Any) -> str:
