@@ -49,7 +49,8 @@ def ensure_database(url: str) -> None:
     u = make_url(url)
     admin = u.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as con:
-        found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone()
+        found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (u.database,)).fetchone()
         if not found:
             con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(u.database)))
 
@@ -68,7 +69,8 @@ def load_lineitem(url: str, parquet: Path) -> int:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             csv = os.path.join(tmp, "lineitem.csv")
-            duck.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (HEADER false)")
+            duck.execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}'"
+                         " (HEADER false)")
             con.execute("DROP TABLE IF EXISTS lineitem")
             con.execute(f"CREATE UNLOGGED TABLE lineitem ({LINEITEM_COLUMNS})")
             with con.cursor() as cur, cur.copy("COPY lineitem FROM STDIN (FORMAT csv)") as copy, \
