@@ -152,6 +152,13 @@ class QueryRef:
         """The column's name as the query has it; raises UnknownColumnError."""
         if not isinstance(name, str):
             raise ParameterError(f"a column name must be text, not {name!r}")
+        found = self._lookup(name)
+        if found is None:
+            raise UnknownColumnError([name], self.columns)
+        return found
+
+    def _lookup(self, name: str) -> str | None:
+        """The column's name as the query has it, or None (no error built: this is hot)."""
         names = self.columns
         if name in names:
             return name
@@ -162,7 +169,7 @@ class QueryRef:
             folded = [n for n in names if n.lower() == name.lower()]
             if len(folded) == 1:
                 return folded[0]
-        raise UnknownColumnError([name], names)
+        return None
 
     def _engine_name(self, name: str) -> str:
         """What the engine calls a name the user wrote (see :func:`queryref._sql.engine_name`)."""
@@ -172,11 +179,9 @@ class QueryRef:
             return name
 
     def _has(self, name: str) -> bool:
-        try:
-            self._resolve(name)
-        except UnknownColumnError:
-            return False
-        return True
+        if not isinstance(name, str):
+            raise ParameterError(f"a column name must be text, not {name!r}")
+        return self._lookup(name) is not None
 
     def _check(self, nodes: Sequence[exp.Expr]) -> None:
         """Raise UnknownColumnError if an expression names a column the query lacks.
@@ -190,10 +195,11 @@ class QueryRef:
             for c in rw.scope_columns(node):
                 if c.name in names or c.name in missing:
                     continue
-                try:
-                    c.set("this", ident(self._resolve(c.name)))
-                except UnknownColumnError:
+                found = self._lookup(c.name)
+                if found is None:
                     missing.append(c.name)
+                else:
+                    c.set("this", ident(found))
         if missing:
             raise UnknownColumnError(missing, self.columns)
 
@@ -255,10 +261,13 @@ class QueryRef:
         stars = rw.star_columns(s, columns)
         lead = [n for n, node in items[: len(stars)]
                 if isinstance(node, exp.Column) and not node.table and node.name == n]
+        # the items are this call's own; they are needed again only if the ORDER BY forces the
+        # retry below, so they are used up in place unless there is an ORDER BY
+        own = not s.ordered
         if stars and lead == stars:
-            projection = [exp.Star(), *rw.project_items(s, items[len(stars):])]
+            projection = [exp.Star(), *rw.project_items(s, items[len(stars):], copy=not own)]
         else:
-            projection = rw.project_items(s, items)
+            projection = rw.project_items(s, items, copy=not own)
         tree = rw.with_projection(select, s, projection)
         if tree is None:  # the ORDER BY could not keep its meaning in place: wrap, then project
             select = rw.wrap(self._tree, columns)
@@ -400,8 +409,7 @@ class QueryRef:
         if any(rw.inner_aggregates(node) for _, node in aggs):
             return self._aggregate_nested(keys, aggs)
         select, s = self._base(rw.Op.AGGREGATE, nodes)
-        tree = select.copy()
-        tree.set("order", None)
+        tree = rw.copy_without(select, "order", "expressions", "group")
         tree.set("expressions", rw.project_items(s, items))
         group = [rw.substitute(node, s.aliases) for _, node in keys]
         # A constant key does not split groups, and engines read `GROUP BY 3` as a position

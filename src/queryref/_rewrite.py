@@ -16,10 +16,13 @@ import enum
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlglot import exp
 
 from queryref._sql import column, ident, operand
+
+_E = TypeVar("_E", bound=exp.Expr)
 
 _AGG_TYPES: tuple[type[exp.Expr], ...] = (exp.AggFunc,)
 
@@ -51,8 +54,19 @@ class Shape:
     limited: bool = False
 
 
+def _plain_column(node: exp.Expr) -> bool:
+    """A bare, unqualified column reference (nothing below it to walk)."""
+    if type(node) is not exp.Column:
+        return False
+    args = node.args
+    return type(args.get("this")) is exp.Identifier and not args.get("table") \
+        and not args.get("db") and not args.get("catalog")
+
+
 def contains_agg(node: exp.Expr) -> bool:
     """True if ``node`` holds an aggregate that is not inside a window or a subquery."""
+    if _plain_column(node):
+        return False
     for sub in _walk_scope(node):
         if isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
             return True
@@ -88,7 +102,24 @@ def _is_inside(node: exp.Expr, outer: exp.Expr) -> bool:
 
 def contains_window(node: exp.Expr) -> bool:
     """True if ``node`` holds a window function outside nested queries."""
+    if _plain_column(node):
+        return False
     return any(isinstance(sub, exp.Window) for sub in _walk_scope(node))
+
+
+def _agg_and_window(node: exp.Expr) -> tuple[bool, bool]:
+    """``(contains_agg(node), contains_window(node))`` in one walk."""
+    if _plain_column(node):
+        return False, False
+    agg = win = False
+    for sub in _walk_scope(node):
+        if isinstance(sub, exp.Window):
+            win = True
+        elif not agg and isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
+            agg = True
+        if agg and win:
+            break
+    return agg, win
 
 
 def _walk_scope(node: exp.Expr) -> Iterable[exp.Expr]:
@@ -105,6 +136,8 @@ def _walk_scope(node: exp.Expr) -> Iterable[exp.Expr]:
 
 def scope_columns(node: exp.Expr) -> list[exp.Column]:
     """Unqualified column references of ``node`` in its own scope (not in nested queries)."""
+    if _plain_column(node):
+        return [node]  # type: ignore[list-item]
     lambda_args: set[str] = set()
     for sub in _walk_scope(node):
         if isinstance(sub, exp.Lambda):
@@ -144,9 +177,13 @@ def shape(tree: exp.Query) -> Shape:
             simple = False
             continue
         aliases[name] = item.this if isinstance(item, exp.Alias) else item
-    aggregated = bool(tree.args.get("group")) or any(contains_agg(e) for e in tree.expressions)
-    aggregated = aggregated or bool(tree.args.get("having"))
-    windowed = any(contains_window(e) for e in tree.expressions) or bool(tree.args.get("qualify"))
+    aggregated = bool(tree.args.get("group") or tree.args.get("having"))
+    windowed = bool(tree.args.get("qualify"))
+    for e in tree.expressions:
+        if aggregated and windowed:
+            break
+        agg, win = _agg_and_window(e)
+        aggregated, windowed = aggregated or agg, windowed or win
     return Shape(
         select=tree,
         aliases=aliases,
@@ -171,12 +208,18 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
         return True
     if op is Op.SOURCE:
         return True
-    new_agg = any(contains_agg(e) for e in new)
-    new_win = any(contains_window(e) for e in new)
+    if op is Op.LIMIT:
+        return False
+    if op is Op.ORDER:
+        return s.limited
+    if op is Op.DISTINCT:
+        return s.limited or s.ordered
+    flags = [_agg_and_window(e) for e in new]
+    new_agg = any(a for a, _ in flags)
+    new_win = any(w for _, w in flags)
     used = {c.name for e in new for c in scope_columns(e)}
     uses_computed = any(
-        contains_agg(s.aliases[n]) or contains_window(s.aliases[n])
-        for n in used if n in s.aliases
+        any(_agg_and_window(s.aliases[n])) for n in used if n in s.aliases
     )
     if op is Op.FILTER:
         return s.limited or s.windowed or s.distinct or new_win or new_agg
@@ -192,12 +235,6 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
         return bool(new_win and s.limited)
     if op is Op.AGGREGATE:
         return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed
-    if op is Op.DISTINCT:
-        return s.limited or s.ordered
-    if op is Op.ORDER:
-        return s.limited
-    if op is Op.LIMIT:
-        return False
     raise AssertionError(op)
 
 
@@ -217,6 +254,30 @@ _CONSTANT_PARTS: tuple[type[exp.Expr], ...] = (
 def is_constant(node: exp.Expr) -> bool:
     """True for an expression made only of literals and operators (no column, no function)."""
     return all(isinstance(sub, _CONSTANT_PARTS) for sub in node.walk())
+
+
+def copy_without(node: _E, *keys: str) -> _E:
+    """A deep copy of ``node`` without the arguments ``keys`` (about to be replaced anyway).
+
+    >>> from sqlglot import parse_one
+    >>> copy_without(parse_one("SELECT a FROM t ORDER BY a"), "order").sql()
+    'SELECT a FROM t'
+    """
+    out = node.__class__()
+    if node.comments is not None:
+        out.comments = list(node.comments)
+    if node._meta:
+        out._meta = dict(node._meta)
+    for k, v in node.args.items():
+        if k in keys or v is None:
+            continue
+        if isinstance(v, exp.Expr):
+            out.set(k, v.copy())
+        elif type(v) is list:
+            out.set(k, [x.copy() if isinstance(x, exp.Expr) else x for x in v])
+        else:
+            out.args[k] = v
+    return out
 
 
 def _fresh_alias(tree: exp.Expr, prefix: str = "_q") -> str:
@@ -272,11 +333,17 @@ def _hoistable_order(select: exp.Select, columns: Sequence[str]) -> list[exp.Ord
     return out
 
 
-def substitute(node: exp.Expr, aliases: dict[str, exp.Expr]) -> exp.Expr:
-    """Replace references to output names by their definitions (for a clause below SELECT)."""
+def substitute(node: exp.Expr, aliases: dict[str, exp.Expr], *, copy: bool = True) -> exp.Expr:
+    """Replace references to output names by their definitions (for a clause below SELECT).
+
+    ``copy=False`` when the caller owns ``node`` (it may then be changed and returned).
+    """
+    if _plain_column(node) and node.name not in aliases:
+        return node.copy() if copy else node
     if not aliases:
-        return node.copy()
-    node = node.copy()
+        return node.copy() if copy else node
+    if copy:
+        node = node.copy()
     targets = [c for c in scope_columns(node) if c.name in aliases]
     for c in targets:
         definition = aliases[c.name].copy()
@@ -290,7 +357,8 @@ def substitute(node: exp.Expr, aliases: dict[str, exp.Expr]) -> exp.Expr:
     return node
 
 
-def project_items(s: Shape, items: Sequence[tuple[str, exp.Expr]]) -> list[exp.Expr]:
+def project_items(s: Shape, items: Sequence[tuple[str, exp.Expr]], *, copy: bool = True
+                  ) -> list[exp.Expr]:
     """Projection items ``name -> expression`` written over the current FROM.
 
     Plain references to a column the star already passes through stay bare; everything else
@@ -298,7 +366,7 @@ def project_items(s: Shape, items: Sequence[tuple[str, exp.Expr]]) -> list[exp.E
     """
     out: list[exp.Expr] = []
     for name, node in items:
-        new = substitute(node, s.aliases)
+        new = substitute(node, s.aliases, copy=copy)
         if isinstance(new, exp.Column) and new.name == name and not isinstance(new.this, exp.Star):
             out.append(new)
         else:
@@ -318,7 +386,7 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
     new projection redefines is rewritten to its old definition, or qualified with its source
     (``t.v``). Returns None when neither is possible: the caller wraps the query first.
     """
-    out = select.copy()
+    out = copy_without(select, "expressions")
     out.set("expressions", items)
     if not s.ordered:
         return out
@@ -381,9 +449,9 @@ def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Se
 
 def combine_limit(select: exp.Select, n: int | None, offset: int) -> exp.Select:
     """LIMIT n OFFSET offset applied after any LIMIT/OFFSET already there."""
-    out = select.copy()
-    old_limit = _int_arg(out, "limit")
-    old_offset = _int_arg(out, "offset") or 0
+    old_limit = _int_arg(select, "limit")
+    old_offset = _int_arg(select, "offset") or 0
+    out = copy_without(select, "limit", "offset")
     new_offset = old_offset + offset
     candidates = [x for x in (n, None if old_limit is None else max(old_limit - offset, 0))
                   if x is not None]

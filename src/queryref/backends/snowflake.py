@@ -37,8 +37,10 @@ from queryref.errors import (
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: rows per INSERT statement when uploading (each a sqlglot-built VALUES list)
-UPLOAD_ROWS = 2_000
+#: rows per INSERT statement when uploading (each a sqlglot-built VALUES list); small enough
+#: that one statement stays far inside the connector's 60 s read timeout on a slow server
+#: (fakesnow takes ~3 ms a row, 25 s for 2,000 on a loaded machine)
+UPLOAD_ROWS = 500
 # Lower bounds of a value's Arrow width by Snowflake type (text: its 4-byte offset only).
 _MIN_WIDTH = {"FIXED": 8, "REAL": 8, "DATE": 4, "TIME": 8, "TIMESTAMP_NTZ": 8,
               "TIMESTAMP_LTZ": 8, "TIMESTAMP_TZ": 8, "TEXT": 4, "BINARY": 4}
