@@ -88,10 +88,14 @@ def test_sql_is_built_for_each_dialect() -> None:
     import sqlglot
 
     query = sqlglot.parse_one("SELECT a FROM t", dialect="postgres")
-    for dialect in ("postgres", "snowflake"):
+    # a real table where a connection uses several sessions (a pool); temporary where one
+    # session runs every query (Snowflake's connector)
+    for dialect, kind in (("postgres", "UNLOGGED TABLE"), ("snowflake", "TEMPORARY TABLE")):
         table, sql = statements(query, dialect)
         assert table.name.startswith("_qr_cache_")
-        assert sql == [f'CREATE TEMPORARY TABLE "{table.name}" AS SELECT a FROM t']
+        assert sql == [f'CREATE {kind} "{table.name}" AS SELECT a FROM t']
+    table, sql = statements(query, "mysql")
+    assert sql == [f"CREATE TABLE `{table.name}` AS SELECT a FROM t"]
     table, sql = statements(query, "duckdb")
     assert sql[0] == "ATTACH IF NOT EXISTS ':memory:' AS _queryref_cache"
     assert sql[1] == f'CREATE TABLE _queryref_cache.main."{table.name}" AS SELECT a FROM t'

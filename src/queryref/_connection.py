@@ -33,7 +33,9 @@ class Connection:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._finalizer = weakref.finalize(self, backend.close)
+        #: tables made for this connection's lifetime (``cache()``): name -> DROP statement
+        self._session_tables: dict[str, str] = {}
+        self._finalizer = weakref.finalize(self, _shut, backend, self._session_tables)
 
     @property
     def dialect(self) -> str:
@@ -115,7 +117,11 @@ class Connection:
         return self.table(name)
 
     def close(self) -> None:
-        """Close the connection; its QueryRefs can no longer run."""
+        """Close the connection; its QueryRefs can no longer run.
+
+        Tables made by ``cache()`` are dropped first; on a pooled engine the connections
+        still held by open streams close as those streams end.
+        """
         self._finalizer()
 
     def __enter__(self) -> Connection:
@@ -123,6 +129,20 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shut(backend: Backend, tables: dict[str, str]) -> None:
+    """Drop the connection's session tables (quietly: the server may be gone), then close.
+
+    Runs from ``close()``, when the Connection is garbage-collected, or at interpreter exit.
+    """
+    while tables:
+        _, drop = tables.popitem()
+        try:
+            backend.execute(drop)
+        except Exception:  # a closed or unreachable server took it along
+            pass
+    backend.close()
 
 
 # Dialects with CREATE OR REPLACE TABLE; elsewhere replace=True drops the table first.
@@ -205,11 +225,11 @@ def _backend_for(target: Any, options: dict[str, Any]) -> Backend:
     if root == "psycopg":
         from queryref.backends import postgres
 
-        return postgres.from_psycopg(target)
+        return postgres.from_psycopg(target, **options)
     if root.startswith("adbc_driver"):
         from queryref.backends import postgres
 
-        return postgres.from_adbc(target)
+        return postgres.from_adbc(target, **options)
     if root == "sqlalchemy" or _is_sqlalchemy_engine(target):
         return _backend_for_engine(target, options)
     if root.startswith(("snowflake", "snowpark")):

@@ -725,10 +725,15 @@ class QueryRef:
                              timeout=timeout)
 
     def cache(self) -> CachedQueryRef:
-        """Keep the result in the warehouse: a temporary table, and a QueryRef over it.
+        """Keep the result in the warehouse: a table with a generated name, and a QueryRef
+        over it.
 
-        The table (``CREATE TEMPORARY TABLE ... AS``) lives with the database session: it
-        goes when the connection closes, or with ``release()`` / the end of a ``with`` block.
+        The table lives as long as the connection, as a temporary table would: it goes with
+        ``release()`` / the end of a ``with`` block, ``con.close()``, the connection's garbage
+        collection or interpreter exit. It is a real table (``UNLOGGED`` on PostgreSQL) where
+        the connection uses several sessions (a pool), so every pooled connection and thread
+        reads it; temporary on Snowflake (one session), in an attached in-memory database on
+        DuckDB (see :mod:`queryref._cache` for why).
 
         >>> import queryref as qr
         >>> con = qr.connect()

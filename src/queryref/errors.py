@@ -19,6 +19,7 @@ __all__ = [
     "CellReferenceError",
     "ParameterError",
     "PartitionError",
+    "PoolExhausted",
     "QueryCancelled",
     "QueryRefError",
     "QueryTimeout",
@@ -182,3 +183,21 @@ class PartitionError(QueryRefError, RuntimeError):
 
 class BackendError(QueryRefError):
     """The database refused or failed the query. ``__cause__`` holds the driver's error."""
+
+
+class PoolExhausted(BackendError, TimeoutError):
+    """Every connection of the connection's pool stayed busy past ``pool_timeout`` seconds.
+
+    Raised before the query is sent. ``limit`` is how many connections the pool may hold
+    (``pool_size + max_overflow``), ``timeout`` how long the query would wait for one. Also
+    raised at once, without waiting, when no connection could come back in time: every busy
+    one is held by a thread that waits for another (the asking thread holds them all in
+    streams it has not finished, or several threads each read a stream while they run
+    another query). See "Sharing a connection across threads" in the backends documentation.
+    """
+
+    def __init__(self, message: str, *, limit: int | None = None,
+                 timeout: float | None = None) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        super().__init__(message)

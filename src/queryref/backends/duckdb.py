@@ -2,8 +2,12 @@
 
 Streams through the relation API (``con.sql(q).to_arrow_reader(n)``), which hands batches
 over as DuckDB produces them; ``execute()`` would copy the whole result first. DuckDB allows
-one open result per connection, so a query started while a stream is still open runs on a
-cursor of the same database.
+one open result per connection, and a connection must not be used by two threads at once: a
+query runs on the main connection when it is free, else on a cursor of the same database
+(``con.cursor()``: its own connection, closed when the query or stream ends). So a query
+started while a stream is still open, or from another thread, never waits. Objects registered
+for reading in place (``register_arrow``) are registered on each cursor too: DuckDB keeps
+registrations per connection.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import duckdb
@@ -70,6 +75,10 @@ class DuckDBBackend(Backend):
         self._lock = threading.Lock()
         self._main_busy = False
         self._closed = False
+        # register_arrow()'s objects: every cursor gets them; the main connection has those
+        # in _on_main (it gets the rest when next taken)
+        self._registered: dict[str, Any] = {}
+        self._on_main: dict[str, Any] = {}
 
     @classmethod
     def open(cls, database: str = ":memory:", **config: Any) -> DuckDBBackend:
@@ -82,11 +91,21 @@ class DuckDBBackend(Backend):
         if self._closed:
             raise BackendError("this connection is closed")
         with self._lock:
-            if not self._main_busy:
-                self._main_busy = True
-                return self._con, self._release_main
-        cursor = self._con.cursor()
-        return cursor, cursor.close
+            main = not self._main_busy
+            self._main_busy = True
+            registered = dict(self._registered)
+        con = self._con if main else _guard(self._con.cursor)
+        release = self._release_main if main else con.close
+        try:
+            for name, data in registered.items():
+                if not main or self._on_main.get(name) is not data:
+                    _guard(partial(con.register, name, data))
+                    if main:
+                        self._on_main[name] = data
+        except BaseException:
+            release()
+            raise
+        return con, release
 
     def _release_main(self) -> None:
         with self._lock:
@@ -211,8 +230,16 @@ class DuckDBBackend(Backend):
         return self.execute(copy)
 
     def register_arrow(self, name: str, data: Any) -> None:
-        """Make an in-memory Arrow/pandas/Polars object readable as a view (read in place)."""
-        self._run(lambda con: con.register(name, data))
+        """Make an in-memory Arrow/pandas/Polars object readable as a view (read in place),
+        on the main connection and on every cursor a query runs on."""
+        def run(con: duckdb.DuckDBPyConnection) -> None:
+            con.register(name, data)
+            if con is self._con:
+                self._on_main[name] = data
+
+        self._run(run)
+        with self._lock:
+            self._registered[name] = data
 
     def close(self) -> None:
         if self._closed:

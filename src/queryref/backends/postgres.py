@@ -7,14 +7,18 @@ opaque extension type over strings: it becomes ``decimal128(p, s)`` when the col
 declared precision, else ``float64`` (what pandas computes with); other opaque types (json,
 uuid, inet ...) become their string storage.
 
-libpq runs one query at a time per connection, so a query started while a stream is still
-open runs on a second connection to the same database (opened on demand, kept for reuse).
+libpq runs one query at a time per connection, so each query, and each stream until it ends
+or is closed, checks a connection out of a small pool (:mod:`._pool`, SQLAlchemy's options:
+``pool_size=5``, ``max_overflow=10``, ``pool_timeout=30``, as keywords of ``qr.connect`` or in
+the URL's query string). A query started while a stream is still open, or from another thread,
+gets another connection to the same database. A stream closed before its end is cancelled in
+the server first, so the connection goes back ready (not draining the rest of the result);
+after an error a connection goes back only if it still answers.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +29,8 @@ from sqlglot import exp
 
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, describe_url, raise_wrapped, url_password
-from queryref.errors import BackendError, ParameterError
+from queryref.backends._pool import Pool, pool_options, split_url
+from queryref.errors import ParameterError
 
 _NUMERIC_FALLBACK = pa.float64()
 #: plan keys whose row counts rest on selectivity estimates (guesses without statistics)
@@ -93,64 +98,67 @@ class PostgresBackend(Backend):
     case_insensitive = False
 
     def __init__(self, con: Any, *, owned: bool, uri: str | None = None,
-                 label: str = "postgresql (your connection)") -> None:
+                 label: str = "postgresql (your connection)",
+                 connect_options: dict[str, Any] | None = None, **pool: Any) -> None:
         self._main = con
         self._owned = owned
         self._uri = uri
         self._label = label
         self._secrets = [url_password(uri)] if uri else []
-        self._lock = threading.Lock()
-        self._free: list[Any] = [con]
-        self._extra: list[Any] = []
-        self._closed = False
+        self._connect_options = dict(connect_options or {})
+        hint = "" if uri else (
+            "; or connect with a URL, so queryref can open more connections than your one")
+        sizes = pool_options(pool)
+        if pool:
+            raise ParameterError(f"unknown connection options: {', '.join(sorted(pool))}")
+        self._pool: Pool[Any] = Pool(
+            "PostgreSQL", connect=self._new_connection if uri else None, close=_close,
+            first=con, owned=lambda c: owned or c is not con, hint=hint, **sizes)
 
     @classmethod
     def open(cls, uri: str, **options: Any) -> PostgresBackend:
-        """Connect to ``postgresql://user:pw@host:port/db`` (autocommit)."""
+        """Connect to ``postgresql://user:pw@host:port/db`` (autocommit).
+
+        ``pool_size``, ``max_overflow`` and ``pool_timeout`` (keywords, or in the URL's query
+        string) size the pool of connections (see :mod:`queryref.backends._pool`); other
+        keywords go to ``adbc_driver_postgresql.dbapi.connect``.
+        """
         import adbc_driver_postgresql.dbapi as pg
 
         uri = "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri
+        uri, from_url = split_url(uri)
+        pool = pool_options(options, from_url)
         secrets = [url_password(uri)]
         try:
             con = pg.connect(uri, autocommit=True, **options)
         except Exception as err:
             raise_wrapped(err, "PostgreSQL", secrets)
-        return cls(con, owned=True, uri=uri, label=describe_url(uri))
+        return cls(con, owned=True, uri=uri, label=describe_url(uri), connect_options=options,
+                   **pool)
 
     def __repr__(self) -> str:
         return f"<PostgresBackend {self._label}>"
 
-    # -- connections: a free one, else a new one on the same database ------------------
-    def _acquire(self) -> Any:
-        with self._lock:
-            if self._closed:
-                raise BackendError("this connection is closed")
-            if self._free:
-                return self._free.pop()
-        if self._uri is None:
-            msg = (
-                "this PostgreSQL connection is busy with an open stream (finish or close it "
-                "first), or connect with a URL so queryref can open a second connection"
-            )
-            raise BackendError(msg)
+    # -- connections: checked out of the pool per query, or per stream until it ends ---------
+    def _new_connection(self) -> Any:
         import adbc_driver_postgresql.dbapi as pg
 
+        assert self._uri is not None
         try:
-            con = pg.connect(self._uri, autocommit=True)
+            return pg.connect(self._uri, autocommit=True, **self._connect_options)
         except Exception as err:
             raise_wrapped(err, "PostgreSQL", self._secrets)
-        with self._lock:
-            self._extra.append(con)
-        return con
 
-    def _release(self, con: Any) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._free.append(con)
+    def _acquire(self) -> Any:
+        return self._pool.acquire()
+
+    def _release(self, con: Any, *, failed: bool = False) -> None:
+        """Back to the pool; after an error, only if the connection still answers."""
+        self._pool.release(con, healthy=not failed or _answers(con))
 
     def _run(self, fn: Callable[[Any], Any]) -> Any:
         con = self._acquire()
+        failed = False
         try:
             cur = con.cursor()
             try:
@@ -158,9 +166,10 @@ class PostgresBackend(Backend):
             finally:
                 cur.close()
         except Exception as err:
+            failed = True
             raise_wrapped(err, "PostgreSQL", self._secrets)
         finally:
-            self._release(con)
+            self._release(con, failed=failed)
 
     # -- the interface ----------------------------------------------------------------------
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
@@ -174,18 +183,20 @@ class PostgresBackend(Backend):
         except Exception:  # older drivers: their default (16 MB) batches
             pass
         deadline = Deadline(timeout, cur.adbc_cancel)
+        state = {"ended": False, "failed": False}
 
         def finish() -> None:
             deadline.stop()
             try:
                 cur.close()
             finally:
-                self._release(con)
+                self._release(con, failed=state["failed"])
 
         try:
             cur.execute(sql)
             reader = cur.fetch_record_batch()
         except Exception as err:
+            state["failed"] = True
             finish()
             raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
         schema = arrow_schema(reader.schema)
@@ -195,16 +206,26 @@ class PostgresBackend(Backend):
                 try:
                     batch = reader.read_next_batch()
                 except StopIteration:
+                    state["ended"] = True
                     if deadline.expired:
                         raise deadline.error() from None
                     return
                 except Exception as err:
+                    state["ended"] = state["failed"] = True
                     raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
                 batch = convert_batch(batch, schema)
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
 
         def close() -> None:
+            if not state["ended"]:  # else libpq drains the rest before the next query
+                # (and checked before reuse: the check reads what was still in flight, so the
+                # server's session is idle, not stuck sending, while it waits in the pool)
+                state["failed"] = True
+                try:
+                    cur.adbc_cancel()
+                except Exception:
+                    pass
             try:
                 reader.close()
             except Exception:
@@ -257,16 +278,8 @@ class PostgresBackend(Backend):
         self._run(lambda cur: cur.adbc_ingest(table, data, mode=mode, db_schema_name=schema))
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            extra, self._extra, self._free = self._extra, [], []
-        for con in extra + ([self._main] if self._owned else []):
-            try:
-                con.close()
-            except Exception:
-                pass
+        """Close the idle connections now and the busy ones as their streams end."""
+        self._pool.close()
 
     def describe(self) -> str:
         return self._label
@@ -275,7 +288,25 @@ class PostgresBackend(Backend):
         return self._uri
 
 
-def from_psycopg(con: Any) -> PostgresBackend:
+def _close(con: Any) -> None:
+    con.close()
+
+
+def _answers(con: Any) -> bool:
+    """Whether a connection that just failed still runs a query (the server may have gone)."""
+    try:
+        cur = con.cursor()
+        try:
+            cur.execute("SELECT 1")
+            cur.fetchall()
+        finally:
+            cur.close()
+    except Exception:
+        return False
+    return True
+
+
+def from_psycopg(con: Any, **options: Any) -> PostgresBackend:
     """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""
     info = con.info
     user = quote(info.user or "", safe="")
@@ -288,15 +319,19 @@ def from_psycopg(con: Any) -> PostgresBackend:
               f"&port={info.port}"
     else:
         uri = f"postgresql://{auth}{host}:{info.port}/{quote(info.dbname or '', safe='')}"
-    return PostgresBackend.open(uri)
+    return PostgresBackend.open(uri, **options)
 
 
-def from_adbc(con: Any) -> PostgresBackend:
-    """A backend on an ADBC PostgreSQL connection you opened (queryref never closes it)."""
+def from_adbc(con: Any, **options: Any) -> PostgresBackend:
+    """A backend on an ADBC PostgreSQL connection you opened (queryref never closes it).
+
+    queryref cannot open more connections to its database, so queries from several threads
+    (or one started while a stream is open) wait for it, up to ``pool_timeout`` seconds.
+    """
     try:
         vendor = con.adbc_get_info().get("vendor_name", "")
     except Exception as err:
         raise ParameterError(f"cannot use this ADBC connection: {err}") from None
     if "postgres" not in str(vendor).lower():
         raise ParameterError(f"only ADBC connections to PostgreSQL are supported, not {vendor}")
-    return PostgresBackend(con, owned=False)
+    return PostgresBackend(con, owned=False, **options)

@@ -8,6 +8,11 @@ is already over budget (``Stream.expected_rows`` / ``expected_bytes``).
 Names: Snowflake upper-cases unquoted names, so ``con.table("orders")`` and ``qr.col("amount")``
 mean ``ORDERS`` and ``AMOUNT`` exactly as they would in Snowflake SQL; new names written in lower
 case (``mutate(net=...)``) come back upper-case, as in Snowpark.
+
+Threads share the connection: every query runs on a cursor of its own in the one session
+(the connector is thread-safe per connection, PEP 249 threadsafety 2), so a ``cache()``
+temporary table is seen by all of them. fakesnow's server cannot run two queries of one
+session at once, so the concurrency tests leave Snowflake out.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import datetime as dt
 import decimal
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
@@ -119,6 +125,7 @@ class SnowflakeBackend(Backend):
         self._session = session
         self._secrets = tuple(s for s in secrets if s)
         self._closed = False
+        self._session_lock = threading.Lock()  # one Snowpark Session, however many threads
 
     # -- running SQL ------------------------------------------------------------------------
     def _guard(self, fn: Callable[[], T]) -> T:
@@ -285,15 +292,16 @@ class SnowflakeBackend(Backend):
     # -- Snowpark ---------------------------------------------------------------------------
     def session(self) -> Any:
         """The Snowpark Session on this connection (made on first use when none was given)."""
-        if self._session is None:
-            try:
-                from snowflake.snowpark import Session
-            except ImportError:
-                msg = "to_snowpark() needs Snowpark: pip install 'queryref[snowflake]'"
-                raise ImportError(msg) from None
-            self._session = self._guard(
-                lambda: Session.builder.configs({"connection": self._con}).create())
-        return self._session
+        with self._session_lock:
+            if self._session is None:
+                try:
+                    from snowflake.snowpark import Session
+                except ImportError:
+                    msg = "to_snowpark() needs Snowpark: pip install 'queryref[snowflake]'"
+                    raise ImportError(msg) from None
+                self._session = self._guard(
+                    lambda: Session.builder.configs({"connection": self._con}).create())
+            return self._session
 
     def close(self) -> None:
         if self._closed:

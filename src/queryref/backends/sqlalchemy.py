@@ -5,10 +5,18 @@ batch; each batch becomes Arrow with the types the cursor description states (ex
 MySQL), and the first rows' Python types where it is vague. A query is stopped with the
 engine's own way when there is one (MySQL ``KILL QUERY`` from another connection, the driver's
 ``cancel()``/``interrupt()``), else by closing its connection.
+
+Connections come from the engine's pool, one per query or per open stream, so one queryref
+connection serves many threads. Its options are SQLAlchemy's own (``pool_size``,
+``max_overflow``, ``pool_timeout``: keywords of ``qr.connect`` or in the URL's query string);
+a pool that stays exhausted raises :class:`~queryref.errors.PoolExhausted` (at once when no
+connection could come back: every one held by a thread that waits for another). ``KILL QUERY``
+goes through a small pool of its own, so stopping a query never waits for a busy pool.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import threading
@@ -22,6 +30,7 @@ from sqlglot import exp
 from queryref.backends import _rows
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, raise_wrapped
+from queryref.backends._pool import exhausted, pool_options, split_url
 from queryref.errors import BackendError, ParameterError
 
 #: SQLAlchemy dialect name -> sqlglot dialect name
@@ -72,9 +81,11 @@ class SQLAlchemyBackend(Backend):
         self._owned = owned
         self._sa_name = engine.dialect.name
         self._secrets = [engine.url.password] if engine.url.password else []
-        self._open: set[Any] = set()
+        self._open: dict[Any, int] = {}  # checked-out connection -> the thread that has it
+        self._waiting: set[int] = set()  # threads waiting for the engine's pool
         self._lock = threading.Lock()
         self._closed = False
+        self._kill_pool: Any = None
 
     @classmethod
     def for_engine(cls, engine: Any, *, owned: bool) -> SQLAlchemyBackend:
@@ -97,6 +108,8 @@ class SQLAlchemyBackend(Backend):
             msg = "this URL needs SQLAlchemy: pip install 'queryref[sqlalchemy]'"
             raise ImportError(msg) from None
         try:
+            url, from_url = split_url(url)
+            options.update(pool_options(options, from_url, defaults=False))
             engine = sa.create_engine(url, **options)
         except (ImportError, sa.exc.NoSuchModuleError) as err:
             scheme = url.split("://", 1)[0]
@@ -116,17 +129,59 @@ class SQLAlchemyBackend(Backend):
     def _connect(self) -> Any:
         if self._closed:
             raise BackendError("this connection is closed")
+        me = threading.get_ident()
+        if not self._enter_wait(me):
+            gc.collect()  # an abandoned stream in a cycle gives its connection back
+            if not self._enter_wait(me):
+                with self._lock:
+                    alone = set(self._open.values()) == {me}
+                raise self._exhausted("self" if alone else "circle")
+        import sqlalchemy as sa
+
         try:
             conn = self._engine.connect()
+        except sa.exc.TimeoutError:
+            raise self._exhausted("timeout") from None
         except Exception as err:
             self._fail(err)
+        finally:
+            with self._lock:
+                self._waiting.discard(me)
         with self._lock:
-            self._open.add(conn)
+            self._open[conn] = me
         return conn
+
+    def _pool_sizes(self) -> tuple[int, int, float] | None:
+        """``pool_size``, ``max_overflow``, ``pool_timeout`` of a QueuePool; None otherwise."""
+        pool = self._engine.pool
+        try:
+            return int(pool.size()), int(pool._max_overflow), float(pool._timeout)
+        except (AttributeError, TypeError, ValueError):  # NullPool, StaticPool, ...
+            return None
+
+    def _enter_wait(self, me: int) -> bool:
+        """Note that ``me`` waits for the pool, unless that would be a deadlock: the pool full
+        of our connections, each held by a thread waiting for one more (so none could come
+        back before the timeout). Checked and noted at once, so of two threads that close
+        the circle together exactly one is told."""
+        sizes = self._pool_sizes()
+        limit = None if sizes is None or sizes[1] < 0 else sizes[0] + sizes[1]
+        with self._lock:
+            waiting = self._waiting | {me}
+            stuck = limit is not None and len(self._open) >= limit and all(
+                owner in waiting for owner in self._open.values()) and \
+                self._engine.pool.checkedout() >= limit
+            if not stuck:
+                self._waiting.add(me)
+        return not stuck
+
+    def _exhausted(self, why: str) -> BackendError:
+        size, overflow, timeout = self._pool_sizes() or (0, 0, 0.0)
+        return exhausted(self._sa_name, size + overflow, size, overflow, timeout, why=why)
 
     def _disconnect(self, conn: Any) -> None:
         with self._lock:
-            self._open.discard(conn)
+            self._open.pop(conn, None)
         try:
             conn.close()
         except Exception:
@@ -146,14 +201,33 @@ class SQLAlchemyBackend(Backend):
             statement = kill.sql(dialect="mysql")
 
             def kill_query() -> None:
-                with self._engine.connect() as other:
-                    other.exec_driver_sql(statement)
+                other = self._kill_connection()
+                try:
+                    cursor = other.cursor()
+                    cursor.execute(statement)
+                    cursor.close()
+                finally:
+                    other.close()
 
             return kill_query
         for method in ("cancel", "interrupt"):
             if callable(getattr(dbapi_con, method, None)):
                 return getattr(dbapi_con, method)
         return conn.invalidate
+
+    def _kill_connection(self) -> Any:
+        """A DBAPI connection from a pool of its own (no limit, one kept idle, closed with the
+        backend): a stream stopped while every pooled connection is busy must not wait for
+        one, and a connection per stop would cost a login each time."""
+        with self._lock:
+            if self._kill_pool is None:
+                from sqlalchemy.pool import QueuePool
+
+                pool = self._engine.pool
+                self._kill_pool = QueuePool(pool._creator, pool_size=1, max_overflow=-1,
+                                            dialect=pool._dialect)
+            kill_pool = self._kill_pool
+        return kill_pool.connect()
 
     def _finish(self, conn: Any, result: Any) -> None:
         try:
@@ -224,7 +298,7 @@ class SQLAlchemyBackend(Backend):
 
         def close() -> None:
             deadline.stop()
-            if state["done"]:
+            if state["done"] or _fully_read(result):  # (count() stops after its one row)
                 self._finish(conn, result)
             else:  # never read the rest of an abandoned result: stop it, drop the connection
                 self._abandon(conn, cancel, result)
@@ -321,12 +395,14 @@ class SQLAlchemyBackend(Backend):
             if self._closed:
                 return
             self._closed = True
-            still_open, self._open = list(self._open), set()
+            still_open, self._open = list(self._open), {}
         for conn in still_open:
             try:
                 conn.close()
             except Exception:
                 pass
+        if self._kill_pool is not None:
+            self._kill_pool.dispose()
         if self._owned:
             self._engine.dispose()
 
@@ -341,6 +417,17 @@ class SQLAlchemyBackend(Backend):
         if self._sa_name in ("sqlite", "duckdb"):
             return None
         return str(self._engine.url.render_as_string(hide_password=False))
+
+
+def _fully_read(result: Any) -> bool:
+    """Whether a streamed result was read to its end already (SQLAlchemy let go of the
+    cursor after the last fetch came back short, or PyMySQL's unbuffered result reached its
+    end): the connection is then clean, and goes back to the pool instead of being stopped
+    and dropped (a new login each time)."""
+    cursor = getattr(result, "cursor", None)
+    if cursor is None:
+        return getattr(result, "_soft_closed", False) is True
+    return getattr(getattr(cursor, "_result", None), "unbuffered_active", None) is False
 
 
 def _plan_json(text: str) -> dict[str, Any] | None:
