@@ -599,25 +599,32 @@ class QueryRef:
     def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                   batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
                   shrink_dtypes: bool = ..., preflight: str | None = ...,
+                  dtype_backend: str | None = ...,
                   dry_run: Literal[False] = ...) -> pd.DataFrame: ...
     @overload
     def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                   batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
                   shrink_dtypes: bool = ..., preflight: str | None = ...,
+                  dtype_backend: str | None = ...,
                   dry_run: Literal[True]) -> Estimate: ...
     def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
                   batch_rows: int = _UNSET, decimals: str = "float",
                   timeout: float | None = None, shrink_dtypes: bool = False,
-                  preflight: str | None = _UNSET,
+                  preflight: str | None = _UNSET, dtype_backend: str | None = None,
                   dry_run: bool = False) -> pd.DataFrame | Estimate:
         """The result as a pandas DataFrame, guarded by the size budget.
 
-        Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects) and dates
-        datetime64, so no column is Python objects unless asked. ``shrink_dtypes=True``
-        picks the smallest dtypes from statistics computed in the warehouse (see
-        :mod:`queryref._shrink`); the shrunk size is what counts against the budget.
-        ``preflight`` and ``dry_run`` as in :meth:`to_arrow`: what the planner estimates at
-        more than 4x ``max_bytes`` is refused before a row moves.
+        Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects,
+        ``decimals="arrow"`` exact Arrow decimals) and dates datetime64, so no column is
+        Python objects unless asked; text is Arrow-backed ``str``. ``dtype_backend="pyarrow"``
+        (as in ``pandas.read_sql`` / ``read_parquet``) makes every column ``pd.ArrowDtype``
+        instead: dates stay ``date32[pyarrow]``, integers with NULLs stay integers, and
+        ``decimals`` still decides what decimals become (``double[pyarrow]``, objects, or
+        ``decimal128[pyarrow]``). ``shrink_dtypes=True`` picks the smallest numpy dtypes from
+        statistics computed in the warehouse (see :mod:`queryref._shrink`); the shrunk size
+        is what counts against the budget. ``preflight`` and ``dry_run`` as in
+        :meth:`to_arrow`: what the planner estimates at more than 4x ``max_bytes`` is
+        refused before a row moves.
 
         >>> import queryref as qr
         >>> big = qr.connect().sql("SELECT range AS a, range AS b FROM range(10000000)")
@@ -627,15 +634,21 @@ class QueryRef:
         Traceback (most recent call last):
         ...
         queryref.errors.ResultTooLarge: ResultTooLarge: the result is estimated at 152.6 MiB...
+        >>> small = qr.connect().sql("SELECT 1 AS n, DATE '2024-01-31' AS d, 2.5 AS x")
+        >>> small.to_pandas().dtypes.astype(str).tolist()
+        ['int32', 'datetime64[ms]', 'float64']
+        >>> small.to_pandas(dtype_backend="pyarrow").dtypes.astype(str).tolist()
+        ['int32[pyarrow]', 'date32[day][pyarrow]', 'double[pyarrow]']
         """
         from queryref import _sinks
 
         if dry_run:
             return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight,
-                                  decimals=decimals)
+                                  decimals=decimals, dtype_backend=dtype_backend)
         return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, decimals=decimals, timeout=timeout,
-                                shrink_dtypes=shrink_dtypes, preflight=preflight)
+                                shrink_dtypes=shrink_dtypes, preflight=preflight,
+                                dtype_backend=dtype_backend)
 
     @overload
     def to_polars(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
@@ -675,17 +688,20 @@ class QueryRef:
     def to_pandas_batches(self, batch_rows: int = _UNSET, *,
                           decimals: str = "float", timeout: float | None = None,
                           shrink_dtypes: bool = False,
-                          max_batch_bytes: SizeLike = _UNSET) -> Iterator[pd.DataFrame]:
+                          max_batch_bytes: SizeLike = _UNSET,
+                          dtype_backend: str | None = None) -> Iterator[pd.DataFrame]:
         """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each.
 
-        ``shrink_dtypes`` and ``max_batch_bytes`` as in ``to_pandas`` / ``to_arrow_batches``;
-        shrunk batches share their dtypes and category codes.
+        ``decimals``, ``dtype_backend``, ``shrink_dtypes`` and ``max_batch_bytes`` as in
+        ``to_pandas`` / ``to_arrow_batches``; shrunk batches share their dtypes and category
+        codes.
         """
         from queryref import _sinks
 
         return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals,
                                         timeout=timeout, shrink_dtypes=shrink_dtypes,
-                                        max_batch_bytes=max_batch_bytes)
+                                        max_batch_bytes=max_batch_bytes,
+                                        dtype_backend=dtype_backend)
 
     @overload
     def to_parquet(self, path: str, *, max_bytes: SizeLike = ..., batch_rows: int = ...,

@@ -66,12 +66,17 @@ def _strict_sql(tree: Any, dialect: str) -> str:
 
 
 def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: Any,
-             max_rows: Any, batch_rows: Any, size_of: Callable[[pa.RecordBatch], int],
-             timeout: float | None = None, preflight: Any = None) -> Any:
+             max_rows: Any, batch_rows: Any,
+             size_of: Callable[[pa.RecordBatch], int] | None = None,
+             timeout: float | None = None, preflight: Any = None,
+             read_ahead: bool = False) -> Any:
     """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink.
 
     ``preflight`` (``"estimate"``, ``"count"``, None: off) refuses up front what is estimated
-    far over the budget (:mod:`queryref._estimate`), before the query is opened.
+    far over the budget (:mod:`queryref._estimate`), before the query is opened. ``size_of``
+    measures a batch for the budget (default: the sink's own ``size_of``). With
+    ``read_ahead`` the next batch is read on a thread while the sink takes this one, where
+    the engine allows it (:mod:`queryref._prefetch`).
     """
     budget = resolve("max_bytes", max_bytes)
     rows_cap = resolve("max_rows", max_rows)
@@ -79,15 +84,20 @@ def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: An
     run = q.limit(rows_cap + 1) if rows_cap is not None else q
     _estimate.preflight(run, budget=budget, mode=resolve("preflight", preflight))
     stream = _open(run, per_batch, budget, timeout)
+    if read_ahead:
+        from queryref._prefetch import read_ahead as ahead
+
+        stream = ahead(stream)
     sink = sink_for(stream.schema)
-    _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap, size_of=size_of,
-                   progress=resolve("progress", _UNSET))
+    _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap,
+                   size_of=size_of or sink.size_of, progress=resolve("progress", _UNSET))
     return sink
 
 
 def dry_run(q: QueryRef, *, max_rows: Any = None, preflight: Any = _UNSET,
-            decimals: str | None = None) -> Estimate:
+            decimals: str | None = None, dtype_backend: str | None = None) -> Estimate:
     """What a sink would fetch: the estimate of the query it would run (``dry_run=True``)."""
+    _convert.check_backend(dtype_backend)
     if decimals is not None:
         _convert._check_mode(decimals)
         if decimals == "float":
@@ -115,23 +125,29 @@ def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
 
 def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str, timeout: float | None = None,
-              shrink_dtypes: bool = False, preflight: Any = _UNSET) -> pd.DataFrame:
-    """A guarded pandas DataFrame, converted batch by batch (peak: the frame plus a column).
+              shrink_dtypes: bool = False, preflight: Any = _UNSET,
+              dtype_backend: str | None = None) -> pd.DataFrame:
+    """A guarded pandas DataFrame, each batch copied once into the frame's memory as it
+    arrives (peak: the frame plus a batch or two), the next batch read meanwhile.
 
     With ``shrink_dtypes`` the budget is checked by :mod:`queryref._shrink` on the shrunk
     size, without the pre-flight estimate (which would count text at full width).
     """
+    _convert._check_mode(decimals)
+    _convert.check_backend(dtype_backend)
     if shrink_dtypes:
+        if dtype_backend is not None:
+            msg = "shrink_dtypes=True picks numpy dtypes: it cannot be combined with dtype_backend"
+            raise ParameterError(msg)
         from queryref import _shrink
 
         return _shrink.to_pandas(q, max_bytes=max_bytes, max_rows=max_rows,
                                  batch_rows=batch_rows, decimals=decimals, timeout=timeout)
-    _convert._check_mode(decimals)
     if decimals == "float":
         q = _decimals_as_double(q)
-    sink = _collect(q, lambda schema: _convert.FrameBuilder(schema, decimals),
+    sink = _collect(q, lambda schema: _convert.FrameBuilder(schema, decimals, dtype_backend),
                     max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
-                    size_of=_convert.pandas_nbytes, timeout=timeout, preflight=preflight)
+                    timeout=timeout, preflight=preflight, read_ahead=True)
     return sink.finish()
 
 
@@ -194,10 +210,15 @@ def _bounded(stream: Stream, batch_rows: int, max_batch_bytes: Any) -> Iterator[
 
 def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
                       timeout: float | None = None, shrink_dtypes: bool = False,
-                      max_batch_bytes: Any = _UNSET) -> Iterator[pd.DataFrame]:
+                      max_batch_bytes: Any = _UNSET,
+                      dtype_backend: str | None = None) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``batch_rows`` rows, converted one batch at a time."""
     _convert._check_mode(decimals)
+    _convert.check_backend(dtype_backend)
     if shrink_dtypes:
+        if dtype_backend is not None:
+            msg = "shrink_dtypes=True picks numpy dtypes: it cannot be combined with dtype_backend"
+            raise ParameterError(msg)
         from queryref import _shrink
 
         return _shrink.to_pandas_batches(q, batch_rows=batch_rows, decimals=decimals,
@@ -208,7 +229,7 @@ def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
     def frames() -> Iterator[pd.DataFrame]:
         with stream:
             for batch in _bounded(stream, rows, max_batch_bytes):
-                yield _convert.batch_to_pandas(batch, decimals)
+                yield _convert.batch_to_pandas(batch, decimals, dtype_backend)
 
     return frames()
 

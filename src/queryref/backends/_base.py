@@ -21,7 +21,9 @@ class Stream:
     stream raises :class:`~queryref.errors.QueryCancelled`. Streams close themselves when
     exhausted or garbage-collected. ``expected_rows`` / ``expected_bytes`` are the result's
     size when the engine reports it before the rows move (Snowflake's result chunks), so the
-    guard can refuse before downloading; None when unknown.
+    guard can refuse before downloading; None when unknown. ``read_ahead``: the batches may be
+    read on another thread, and reading one releases the GIL, so a sink can read the next
+    batch while it converts this one (:mod:`queryref._prefetch`).
     """
 
     def __init__(
@@ -33,8 +35,10 @@ class Stream:
         *,
         expected_rows: int | None = None,
         expected_bytes: int | None = None,
+        read_ahead: bool = False,
     ) -> None:
         self.schema = schema
+        self.read_ahead = read_ahead
         self.expected_rows = expected_rows
         self.expected_bytes = expected_bytes
         self._batches = batches
@@ -68,6 +72,15 @@ class Stream:
             self._cancel()
         finally:
             self.close()
+
+    def interrupt(self) -> None:
+        """Stop the query in the database but leave the result to the thread reading it,
+        which then raises :class:`~queryref.errors.QueryCancelled` and closes the stream."""
+        with self._lock:
+            if self._done:
+                return
+            self.cancelled = True
+        self._cancel()
 
     def close(self) -> None:
         """Free the result (idempotent)."""

@@ -153,7 +153,8 @@ class DuckDBBackend(Backend):
             finally:
                 release()
 
-        return Stream(reader.schema, batches(), cancel=con.interrupt, close=close)
+        return Stream(reader.schema, batches(), cancel=con.interrupt, close=close,
+                      read_ahead=True)
 
     def schema(self, sql: str) -> pa.Schema:
         return self._run(lambda con: con.sql(sql).limit(0).to_arrow_table().schema)

@@ -232,7 +232,7 @@ class PostgresBackend(Backend):
                 pass
             finish()
 
-        return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close)
+        return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close, read_ahead=True)
 
     def schema(self, sql: str) -> pa.Schema:
         return arrow_schema(self._run(lambda cur: cur.adbc_execute_schema(sql)))
