@@ -75,12 +75,7 @@ FAILING = {
 }
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Iterator[tuple[str, qr.Connection]]:
-    if request.param == "duckdb":
-        with qr.connect() as con:
-            yield "duckdb", con
-        return
+def _postgres() -> qr.Connection:
     from conformance.qr_conformance import PG_URL, unavailable
 
     try:
@@ -88,8 +83,19 @@ def engine(request: pytest.FixtureRequest) -> Iterator[tuple[str, qr.Connection]
         con.sql("SELECT 1 AS x").to_arrow()
     except (ImportError, qr.errors.QueryRefError) as err:
         unavailable(f"PostgreSQL is not reachable: {err}")
-    with con:
-        yield "postgres", con
+    return con
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request: pytest.FixtureRequest) -> Iterator[tuple[str, qr.Connection]]:
+    with qr.connect() if request.param == "duckdb" else _postgres() as con:
+        yield request.param, con
+
+
+@pytest.fixture
+def pg() -> Iterator[qr.Connection]:
+    with _postgres() as con:
+        yield con
 
 
 def typed(engine: tuple[str, qr.Connection]) -> qr.QueryRef:
@@ -302,3 +308,20 @@ def test_growable_appends_many_pieces_in_order(monkeypatch, map_from):
     view = out[10:20]
     del out  # the block lives as long as any array over it
     assert np.array_equal(view, want[10:20])
+
+
+def test_postgres_numeric_without_precision_comes_as_float8(pg):
+    """The driver formats NUMERIC as text: to_pandas has the server cast it instead."""
+    from queryref import _sinks
+
+    q = pg.sql("SELECT x::numeric AS free, CASE WHEN abs(x) < 1e20 THEN x END::numeric(20, 9) "
+                "AS fixed, x AS plain FROM (VALUES (1 / 3.0), ('NaN'), ('Infinity'), "
+                "('-Infinity'), (NULL), (12345678901.123456789), (-0.000000001)) AS t(x)")
+    assert [str(f.type) for f in q.schema] == ["double", "decimal128(20, 9)", "double"]
+    sql = _sinks._decimals_as_double(q).sql.upper()
+    assert sql.count("AS DOUBLE PRECISION)") == 3  # free, fixed, and plain (NUMERIC too)
+    got = q.to_pandas()
+    want = q.to_arrow().column("free").to_numpy(zero_copy_only=False)  # parsed from text
+    assert np.array_equal(got["free"].to_numpy(), want, equal_nan=True)
+    assert np.array_equal(got["plain"].to_numpy(), want, equal_nan=True)
+    assert got["free"].tolist()[2:4] == [np.inf, -np.inf]

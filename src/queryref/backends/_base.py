@@ -13,6 +13,11 @@ from sqlglot import exp
 
 from queryref.errors import QueryCancelled
 
+#: Field metadata key on a float64 column the engine holds in an exact type that is slow to
+#: send as it is (PostgreSQL's NUMERIC without a precision, which the driver formats as text):
+#: a sink that wants floats casts it to DOUBLE in the query (``_sinks._decimals_as_double``).
+CAST_TO_DOUBLE = b"queryref.cast_to_double"
+
 
 class Stream:
     """An open result: Arrow batches as they arrive, and a way to stop the query.

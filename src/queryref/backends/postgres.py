@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from queryref.backends._base import Backend, PlanEstimate, Stream
+from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, describe_url, raise_wrapped, url_password
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
@@ -52,18 +52,28 @@ def _numeric_type(field: pa.Field) -> pa.DataType:
     return pa.decimal256(precision, scale) if precision <= 76 else _NUMERIC_FALLBACK
 
 
-def _target(field: pa.Field) -> pa.Field:
+def _target(field: pa.Field, marks: bool) -> pa.Field:
     t = field.type
     if isinstance(t, pa.BaseExtensionType):
         if getattr(t, "type_name", "") == "numeric":
-            return pa.field(field.name, _numeric_type(field), field.nullable)
+            target = _numeric_type(field)
+            # reported as float64: the driver would send it as text, so mark it for the cast
+            mark = {CAST_TO_DOUBLE: b"numeric"} if marks and target == _NUMERIC_FALLBACK \
+                else None
+            return pa.field(field.name, target, field.nullable, metadata=mark)
         return pa.field(field.name, t.storage_type, field.nullable)
     return pa.field(field.name, t, field.nullable)
 
 
-def arrow_schema(raw: pa.Schema) -> pa.Schema:
-    """The schema queryref hands out for a schema the driver reports (metadata dropped)."""
-    return pa.schema([_target(f) for f in raw])
+def arrow_schema(raw: pa.Schema, *, marks: bool = False) -> pa.Schema:
+    """The schema queryref hands out for a schema the driver reports (metadata dropped).
+
+    With ``marks`` (the schema a QueryRef keeps, not its batches'), a NUMERIC reported as
+    float64 (no declared precision, or more than 76 digits) carries ``CAST_TO_DOUBLE``: the
+    driver formats NUMERIC as text (~0.8 us a value, 20x parsing it back), so sinks that want
+    floats cast it to DOUBLE PRECISION in the query and the server sends float8.
+    """
+    return pa.schema([_target(f, marks) for f in raw])
 
 
 def convert_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -235,7 +245,7 @@ class PostgresBackend(Backend):
         return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close, read_ahead=True)
 
     def schema(self, sql: str) -> pa.Schema:
-        return arrow_schema(self._run(lambda cur: cur.adbc_execute_schema(sql)))
+        return arrow_schema(self._run(lambda cur: cur.adbc_execute_schema(sql)), marks=True)
 
     def execute(self, sql: str) -> int | None:
         def run(cur: Any) -> int | None:
