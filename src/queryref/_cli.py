@@ -524,11 +524,9 @@ def one_line(err: BaseException, secret: str | None) -> str:
 def scrub(text: str, secret: str | None) -> str:
     """No password, whether in a URL, a ``password=`` pair or on its own."""
     from queryref._display import redact
+    from queryref.backends._common import redact as redact_secrets
 
-    text = redact(text)
-    if secret and len(secret) >= 3:
-        text = text.replace(secret, "***")
-    return text
+    return redact_secrets(redact(text), [secret])  # (each spelling: encoded, decoded ...)
 
 
 # -- entry point ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import weakref
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pyarrow as pa
 from sqlglot import exp
@@ -15,7 +16,8 @@ from queryref._queryref import QueryRef
 from queryref._sizes import format_bytes
 from queryref._sql import file_path, fold_names, literal, table_ref
 from queryref.backends import Backend
-from queryref.errors import ParameterError, ResultTooLarge
+from queryref.backends._common import raise_clean, statement_secrets
+from queryref.errors import ParameterError, QueryRefError, ResultTooLarge
 
 if TYPE_CHECKING:
     from queryref._typing import SizeLike
@@ -83,7 +85,13 @@ class Connection:
         """Run a statement now: the one explicit door for DDL/DML. Rows changed, if known."""
         if not isinstance(statement, str) or not statement.strip():
             raise ParameterError("execute() takes the SQL statement as non-empty text")
-        rows = self.backend.execute(statement)
+        try:
+            rows = self.backend.execute(statement)
+        except QueryRefError as err:
+            # drivers quote the statement in their errors: never a password it carries
+            # (CREATE ROLE .. PASSWORD '..', IDENTIFIED BY '..', CREATE SECRET ..)
+            raise_clean(err, statement_secrets(statement))
+            raise  # (not reached)
         return rows if rows is not None and _is_dml(statement) else None
 
     def create_table(self, name: str, data: Any, *, replace: bool = False,
@@ -248,6 +256,8 @@ def _backend_for_url(url: str, options: dict[str, Any]) -> Backend:
         return DuckDBBackend.open(url, **options)
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     driver_free = scheme.split("+", 1)[0]
+    if scheme:
+        _check_userinfo(url, libpq=driver_free in ("postgresql", "postgres"))
     if driver_free in ("postgresql", "postgres"):
         from queryref.backends.postgres import PostgresBackend
 
@@ -265,6 +275,52 @@ def _backend_for_url(url: str, options: dict[str, Any]) -> Backend:
     raise ParameterError(msg)
 
 
+def _check_userinfo(url: str, *, libpq: bool) -> None:
+    """Refuse a URL whose user or password holds ``@ / ? #`` as plain characters.
+
+    Parsers disagree on where such a password ends (urllib takes the last ``@``, SQLAlchemy
+    and libpq the first; a ``/`` ends the host part), so the driver would connect with part
+    of it and show the rest as a host or a port in its error. The message never repeats the
+    URL.
+
+    >>> _check_userinfo("postgresql://bob:p%40ss@db/x", libpq=True)
+    >>> _check_userinfo("postgresql://bob:p@ss@db/x", libpq=True)
+    Traceback (most recent call last):
+      ...
+    queryref.errors.ParameterError: the user name or password in this URL holds '@', '/', ...
+    """
+    rest = url.split("://", 1)[1]
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    authority, after = rest[:end], rest[end:]
+    userinfo, _, hostport = authority.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    # 'bob:pa/ss@host': the host part ended at the '/' (or '?', '#'), the '@' comes after
+    _, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else ("", "", "")
+    bad = ("@" in password or (libpq and "@" in user)  # libpq ends the user at its first @
+           or ("@" in after and bool(colon) and not port.isdigit()))
+    if bad:
+        msg = (
+            "the user name or password in this URL holds '@', '/', '?' or '#' as a plain "
+            "character, so drivers would read the URL differently (and could show part of the "
+            "password in an error): percent-encode them, e.g. "
+            "urllib.parse.quote(password, safe='') writes '@' as %40"
+        )
+        raise ParameterError(msg)
+
+
+def _url_text(url: Any, **changes: Any) -> str:
+    """A SQLAlchemy URL as text with its password percent-encoded for any reader.
+
+    SQLAlchemy's own rendering escapes only ``: @ /`` in a password; libpq and urllib would
+    read a space, ``#`` or ``?`` in it as the end of the password.
+    """
+    url = url.set(**changes)
+    text = str(url.render_as_string(hide_password=True))  # user:***@host
+    if url.password is None:
+        return text
+    return text.replace(":***@", f":{quote(str(url.password), safe='')}@", 1)
+
+
 def _is_sqlalchemy_engine(target: Any) -> bool:
     return all(hasattr(target, a) for a in ("dialect", "url", "connect", "dispose"))
 
@@ -276,10 +332,9 @@ def _backend_for_engine(engine: Any, options: dict[str, Any]) -> Backend:
     if engine.dialect.name in ("postgresql", "postgres"):
         from queryref.backends.postgres import PostgresBackend
 
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return PostgresBackend.open(url, **options)
+        return PostgresBackend.open(_url_text(engine.url, drivername="postgresql"), **options)
     if engine.dialect.name == "snowflake":
-        return _snowflake(engine.url.render_as_string(hide_password=False), options)
+        return _snowflake(_url_text(engine.url), options)
     from queryref.backends.sqlalchemy import SQLAlchemyBackend
 
     return SQLAlchemyBackend.for_engine(engine, owned=False)

@@ -128,7 +128,9 @@ def _check_picklable(fn: Callable[[Any], Any]) -> None:
 
 
 def _name(fn: Any) -> str:
-    return repr(getattr(fn, "__qualname__", None) or fn)
+    """The function's name; never the repr of its arguments (a partial's may hold a URL)."""
+    target = getattr(fn, "func", fn)  # functools.partial
+    return repr(getattr(target, "__qualname__", None) or type(target).__name__)
 
 
 # -- in this process ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref.backends import _common
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline
 from queryref.errors import BackendError, QueryCancelled, SQLParseError
@@ -31,7 +32,7 @@ T = TypeVar("T")
 
 
 def _translate(err: BaseException) -> Exception:
-    message = str(err).strip()
+    message = _common.redact(str(err).strip())  # a URL with a password in a file path, say
     if isinstance(err, duckdb.InterruptException) or "INTERRUPT" in message.upper():
         return QueryCancelled("the query was interrupted in DuckDB")
     if isinstance(err, duckdb.ParserException):
@@ -43,7 +44,10 @@ def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except (duckdb.Error, OSError, pa.ArrowException) as err:
-        raise _translate(err) from err
+        wrapped = _translate(err)
+        if _common.redact(str(err)) != str(err):
+            _common.raise_clean(wrapped, [], cut=True)
+        raise wrapped from err
 
 
 def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -32,7 +32,7 @@ from sqlglot import exp
 
 from queryref._sql import ident, literal, render
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline, redact, wrap_error
+from queryref.backends._common import SECRET_KEY, Deadline, redact, wrap_error
 from queryref.errors import (
     BackendError,
     ParameterError,
@@ -322,10 +322,14 @@ class SnowflakeBackend(Backend):
 
 def _from_url(url: str, **kwargs: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``snowflake://user:pw@account/db/schema?warehouse=..&role=..`` as connect() arguments."""
-    parts = urlsplit(url)
-    if parts.scheme != "snowflake" or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # 'Invalid IPv6 URL' (never repeat the URL: it holds the password)
+        hostname = None
+    if not hostname or parts.scheme != "snowflake":
         raise ParameterError("a Snowflake URL looks like snowflake://user:pw@account/db/schema")
-    args: dict[str, Any] = {"account": unquote(parts.hostname)}
+    args: dict[str, Any] = {"account": unquote(hostname)}
     if parts.username:
         args["user"] = unquote(parts.username)
     if parts.password:
@@ -336,7 +340,7 @@ def _from_url(url: str, **kwargs: Any) -> tuple[dict[str, Any], tuple[str, ...]]
     for key, value in parse_qsl(parts.query):
         args[key] = int(value) if key == "port" and value.isdigit() else value
     args.update(kwargs)
-    secrets = tuple(str(args[k]) for k in ("password", "passcode", "token") if args.get(k))
+    secrets = tuple(str(v) for k, v in args.items() if v and SECRET_KEY.search(k))
     return args, secrets
 
 
@@ -352,9 +356,11 @@ def open_backend(target: Any, **kwargs: Any) -> Backend:
         args, secrets = _from_url(target, **kwargs)
         try:
             con = snowflake.connector.connect(**args)
-        except snowflake.connector.errors.Error as err:
-            raise _translate(err, secrets) from None  # the chain could show the arguments
-        return SnowflakeBackend(con, owned=True, secrets=secrets)
+        except Exception as err:  # junk arguments raise TypeError, ValueError, OSError ...
+            failed = _translate(err, secrets)
+        else:
+            return SnowflakeBackend(con, owned=True, secrets=secrets)
+        raise failed  # (outside the except: no chain at all, it could show the arguments)
     if isinstance(target, snowflake.connector.SnowflakeConnection):
         return SnowflakeBackend(target, owned=False)
     if type(target).__module__.startswith("snowflake.snowpark"):
