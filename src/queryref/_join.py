@@ -8,7 +8,7 @@ qualified automatically. Output columns that exist on both sides get ``suffixes`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -96,11 +96,25 @@ def _qualify(node: exp.Expr, left: QueryRef, right: QueryRef) -> exp.Expr:
     return node
 
 
-def _unique(name: str, taken: set[str], suffix: str) -> str:
+def _unique(name: str, taken: set[str], suffix: str, fold: Callable[[str], str]) -> str:
+    """``name`` + ``suffix`` (repeated until free); ``taken`` holds names as ``fold`` keys."""
     candidate = name + suffix
-    while candidate in taken:
+    while fold(candidate) in taken:
         candidate += suffix or "_"
     return candidate
+
+
+def _suffix_after(q: QueryRef, name: str, suffix: str) -> str:
+    """``suffix`` spelled to follow ``name``: where the engine stores plain names upper-case
+    (Snowflake keeps ``region`` as ``REGION``), ``_right`` becomes ``_RIGHT``, so the new
+    column is the one the user writes as ``region_right``."""
+    if suffix and name != name.lower() and q._engine_name(name.lower()) == name:
+        return q._engine_name(suffix)
+    return suffix
+
+
+def _exact(name: str) -> str:
+    return name
 
 
 def join(
@@ -169,7 +183,11 @@ def join(
     right_keys = {right._resolve(u) for u in using}
     right_rest = [c for c in rcols if c not in right_keys]
     left_rest = [c for c in lcols if c not in using]
-    collide = set(left_rest) & set(right_rest) | (set(right_rest) & set(using))
+    # where the engine matches names case-insensitively (DuckDB) "Status" and "status" are one
+    # name: both kept, a subquery would rename one ("status_1") behind the user's back
+    fold = str.lower if left.connection.backend.case_insensitive else _exact
+    lkeys, rkeys = {fold(c) for c in left_rest}, {fold(c) for c in right_rest}
+    collide = lkeys & rkeys | (rkeys & {fold(u) for u in using})
     for c in lcols:  # left columns in their order, join keys (kept once) where they stand
         if c in using:
             rn = right._resolve(c)
@@ -182,18 +200,18 @@ def join(
             name = c
         else:
             node = column(c, "l")
-            name = _unique(c, taken | set(right_rest), suffixes[0]) \
-                if c in collide and suffixes[0] else c
+            name = _unique(c, taken | rkeys, _suffix_after(left, c, suffixes[0]), fold) \
+                if fold(c) in collide and suffixes[0] else c
         items.append(_aliased(node, name))
         names_out.append(name)
-        taken.add(name)
+        taken.add(fold(name))
     for c in right_rest:
-        name = _unique(c, taken | set(left_rest), suffixes[1]) if c in collide or c in taken \
-            else c
+        name = _unique(c, taken | lkeys, _suffix_after(right, c, suffixes[1]), fold) \
+            if fold(c) in collide or fold(c) in taken else c
         items.append(_aliased(column(c, "r"), name))
         names_out.append(name)
-        taken.add(name)
-    if len(set(names_out)) != len(names_out):
+        taken.add(fold(name))
+    if len({fold(n) for n in names_out}) != len(names_out):
         raise ParameterError(f"suffixes {suffixes!r} leave duplicate column names: {names_out}")
     kind = {"inner": None, "left": "LEFT", "right": "RIGHT", "outer": "FULL",
             "cross": "CROSS"}[how_l]

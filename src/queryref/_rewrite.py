@@ -410,21 +410,27 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
             if source is None:
                 return None
             key = key.copy()
-            key.set("this", column(target.name, source))
+            key.set("this", exp.Column(this=ident(target.name), table=source))
         keys.append(key)
     out.set("order", exp.Order(expressions=keys) if keys else None)
     return out
 
 
-def _source_name(select: exp.Select) -> str | None:
-    """The name that qualifies columns of the single FROM source, if there is one."""
+def _source_name(select: exp.Select) -> exp.Identifier | None:
+    """The name that qualifies columns of the single FROM source, if there is one.
+
+    Spelled as the FROM clause spells it (a new identifier): ``FROM Orders`` is ``orders`` on
+    PostgreSQL and ``ORDERS`` on Snowflake, so a quoted ``"Orders".v`` would name nothing.
+    """
     source = select.args.get("from_")
     if source is None or select.args.get("joins"):
         return None
     node = source.this
-    if isinstance(node, exp.Table | exp.Subquery) and node.alias_or_name:
-        return node.alias_or_name
-    return None
+    if not isinstance(node, exp.Table | exp.Subquery) or not node.alias_or_name:
+        return None
+    alias = node.args.get("alias")
+    name = alias.this if alias is not None and alias.this else node.this
+    return name.copy() if isinstance(name, exp.Identifier) else None
 
 
 def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Sequence[str]

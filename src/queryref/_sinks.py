@@ -46,8 +46,9 @@ class CSVWritten(ParquetWritten):
 
 def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
           timeout: float | None = None) -> Stream:
-    schema = q.schema
-    rows = _guard.batch_rows_for(schema, batch_rows, max_bytes)
+    # the schema sizes batches under a budget; without one, no zero-row query to find it
+    rows = batch_rows if max_bytes is None else \
+        _guard.batch_rows_for(q.schema, batch_rows, max_bytes)
     sql = _strict_sql(q.tree, q.dialect)
     if check_timeout(timeout) is None:
         return q.connection.backend.stream(sql, rows)

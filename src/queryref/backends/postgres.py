@@ -283,8 +283,9 @@ class PostgresBackend(Backend):
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         mode = "replace" if replace else "create"
-        table = name.name
-        schema = name.db or None
+        # ADBC takes names exactly, while in SQL (con.table) an unquoted name means lower case
+        table = _as_stored(name.this)
+        schema = _as_stored(name.args["db"]) if name.args.get("db") else None
         self._run(lambda cur: cur.adbc_ingest(table, data, mode=mode, db_schema_name=schema))
 
     def close(self) -> None:
@@ -296,6 +297,11 @@ class PostgresBackend(Backend):
 
     def reopen(self) -> str | None:
         return self._uri
+
+
+def _as_stored(part: exp.Identifier) -> str:
+    """The name PostgreSQL gives an identifier: unquoted names fold to lower case."""
+    return str(part.name if part.quoted else part.name.lower())
 
 
 def _close(con: Any) -> None:
