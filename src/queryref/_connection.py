@@ -15,7 +15,7 @@ from queryref._params import render
 from queryref._queryref import QueryRef
 from queryref._sizes import format_bytes
 from queryref._sql import file_path, fold_names, literal, table_ref
-from queryref.backends import Backend
+from queryref.backends import Backend, Stream
 from queryref.backends._common import raise_clean, statement_secrets
 from queryref.errors import ParameterError, QueryRefError, ResultTooLarge
 
@@ -38,6 +38,8 @@ class Connection:
         #: tables made for this connection's lifetime (``cache()``): name -> DROP statement
         self._session_tables: dict[str, str] = {}
         self._finalizer = weakref.finalize(self, _shut, backend, self._session_tables)
+        #: streams still open (readers, batch iterators): stopped when the connection closes
+        self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
 
     @property
     def dialect(self) -> str:
@@ -130,6 +132,13 @@ class Connection:
         Tables made by ``cache()`` are dropped first; on a pooled engine the connections
         still held by open streams close as those streams end.
         """
+        # Streams still open (a reader left half-read) are cancelled first: their queries stop
+        # in the database, so no session stays busy and no result is drained on closing.
+        for stream in list(self._streams):
+            try:
+                stream.cancel()
+            except Exception:  # it ended meanwhile, or the server is gone
+                pass
         self._finalizer()
 
     def __enter__(self) -> Connection:

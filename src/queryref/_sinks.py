@@ -51,8 +51,11 @@ def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
         _guard.batch_rows_for(q.schema, batch_rows, max_bytes)
     sql = _strict_sql(q.tree, q.dialect)
     if check_timeout(timeout) is None:
-        return q.connection.backend.stream(sql, rows)
-    return q.connection.backend.stream(sql, rows, timeout=timeout)
+        stream = q.connection.backend.stream(sql, rows)
+    else:
+        stream = q.connection.backend.stream(sql, rows, timeout=timeout)
+    q.connection._streams.add(stream)  # stopped if the connection closes first
+    return stream
 
 
 def _strict_sql(tree: Any, dialect: str) -> str:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 from queryref.errors import BackendError, QueryCancelled, QueryRefError, QueryTimeout
+
+T = TypeVar("T")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
 _KV_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|pwd|passwd)\s*[=:]\s*)(?P<pw>'[^']*'|\S+)")
@@ -169,17 +174,26 @@ class Deadline:
     """Calls ``cancel`` once ``seconds`` have passed, unless stopped first.
 
     ``expired`` says whether it fired, so a backend can turn the cancellation it caused into
-    :class:`~queryref.errors.QueryTimeout`.
+    :class:`~queryref.errors.QueryTimeout`. A cancel that reaches the engine before the query
+    does (the deadline fell before or as it was sent) is lost, and the query would run to its
+    end: so once fired, the cancel is sent again at growing intervals (``RETRY_S``) until
+    :meth:`stop`. ``stop`` waits for a cancel being sent, so none lands on the connection's
+    next query.
 
     >>> d = Deadline(None, lambda: None); d.stop(); d.expired
     False
     """
+
+    #: pauses between the repeated cancels after the deadline (then it gives up)
+    RETRY_S = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 
     def __init__(self, seconds: float | None, cancel: Callable[[], object]) -> None:
         self.seconds = seconds
         self.expired = False
         self._cancel = cancel
         self._timer: threading.Timer | None = None
+        self._stopped = threading.Event()
+        self._sending = threading.Lock()
         limit = check_timeout(seconds)
         if limit is not None and limit < threading.TIMEOUT_MAX:
             # (a longer one than the OS can wait for is no limit at all)
@@ -189,15 +203,24 @@ class Deadline:
 
     def _fire(self) -> None:
         self.expired = True
-        try:
-            self._cancel()
-        except Exception:  # the query may have just finished; nothing to stop
-            pass
+        for pause in (0.0, *self.RETRY_S):
+            if self._stopped.wait(pause):
+                return
+            with self._sending:
+                if self._stopped.is_set():
+                    return
+                try:
+                    self._cancel()
+                except Exception:  # the query may have just finished; nothing to stop
+                    pass
 
     def stop(self) -> None:
-        """Disarm (idempotent)."""
+        """Disarm (idempotent); returns once no cancel is being sent."""
+        self._stopped.set()
         if self._timer is not None:
             self._timer.cancel()
+            with self._sending:
+                pass
 
     def error(self) -> QueryTimeout:
         """The error to raise once the deadline cancelled the query."""
@@ -206,6 +229,79 @@ class Deadline:
             "database; filter or aggregate first, or give a larger timeout="
         )
         return QueryTimeout(msg)
+
+
+def interruptible(fn: Callable[[], T], cancel: Callable[[], object]) -> T:
+    """``fn()``, a driver call that may block for long, stopped by Ctrl-C within moments.
+
+    While a driver blocks in C, Python's SIGINT handler waits for the call to return (DuckDB
+    looks for Ctrl-C only between the tasks it runs, which can be minutes apart in a big join;
+    libpq waits for the next row), and ADBC's own handler turns Ctrl-C into a driver error. So
+    when Ctrl-C can reach Python (the main thread, with a Python SIGINT handler), the call
+    runs on a helper thread while this one waits: Ctrl-C ends the wait, ``cancel()`` stops
+    the query (sent again until the call returns: a cancel that comes before the engine
+    started the query is lost), and KeyboardInterrupt goes on, the query stopped.
+
+    >>> interruptible(lambda: 6 * 7, cancel=lambda: None)
+    42
+    """
+    if threading.current_thread() is not threading.main_thread() or not callable(
+            signal.getsignal(signal.SIGINT)):
+        return fn()
+    out: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    _HELPERS.run(fn, out, done)
+    try:
+        # (in slices: the OS may hand SIGINT to any thread, and then only a wait that ends
+        # lets this one run Python's handler)
+        while not done.wait(0.05):
+            pass
+    except KeyboardInterrupt:
+        while not done.wait(0.05):
+            try:
+                cancel()
+            except Exception:  # nothing to stop (yet, or any more)
+                pass
+        raise
+    ok, value = out[0]
+    if ok:
+        return value
+    raise value
+
+
+class _Helpers:
+    """Threads that run :func:`interruptible`'s calls: an idle one, else a new one (a call
+    still stuck in a driver after Ctrl-C never blocks the next)."""
+
+    def __init__(self) -> None:
+        self._idle: list[queue.SimpleQueue[Any]] = []
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[[], Any], out: list[tuple[bool, Any]],
+            done: threading.Event) -> None:
+        with self._lock:
+            calls = self._idle.pop() if self._idle else None
+        if calls is None:
+            calls = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(calls,), name="queryref-call",
+                             daemon=True).start()
+        calls.put((fn, out, done))
+
+    def _serve(self, calls: queue.SimpleQueue[Any]) -> None:
+        while True:
+            fn, out, done = calls.get()
+            try:
+                out.append((True, fn()))
+            except BaseException as err:
+                out.append((False, err))
+            del fn, out
+            with self._lock:
+                self._idle.append(calls)
+            done.set()
+            del done
+
+
+_HELPERS = _Helpers()
 
 
 def wrap_error(
@@ -232,6 +328,10 @@ def raise_wrapped(err: BaseException, engine: str, secrets: Iterable[str | None]
     """Raise :func:`wrap_error`'s error; the driver's error stays as ``__cause__`` unless its
     text held a secret (then the chain is cut, so no traceback can show it)."""
     secrets = list(secrets)
+    if isinstance(err.__cause__, KeyboardInterrupt):
+        # Ctrl-C: the driver cancelled the query itself (ADBC does) and raised its error from
+        # the interrupt; the user asked to stop, so they get KeyboardInterrupt, not an error
+        raise KeyboardInterrupt(f"the query was cancelled in {engine}") from None
     wrapped = wrap_error(err, engine, secrets, **kwargs)  # type: ignore[arg-type]
     # (the error being handled, SQLAlchemy's wrapper say, becomes the new one's __context__)
     if _chain_holds(err, secrets) or _chain_holds(sys.exc_info()[1], secrets):

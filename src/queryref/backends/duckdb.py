@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from queryref.backends import _common
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline
+from queryref.backends._common import Deadline, interruptible
 from queryref.errors import BackendError, QueryCancelled, SQLParseError
 
 T = TypeVar("T")
@@ -48,6 +48,10 @@ def _guard(fn: Callable[[], T]) -> T:
         if _common.redact(str(err)) != str(err):
             _common.raise_clean(wrapped, [], cut=True)
         raise wrapped from err
+    except RuntimeError as err:  # DuckDB's own answer to Ctrl-C on the main thread
+        if str(err) == "Query interrupted":
+            raise KeyboardInterrupt("the query was interrupted in DuckDB") from None
+        raise
 
 
 def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -118,7 +122,7 @@ class DuckDBBackend(Backend):
     def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         con, release = self._acquire()
         try:
-            return _guard(lambda: fn(con))
+            return _guard(lambda: interruptible(lambda: fn(con), con.interrupt))
         finally:
             release()
 
@@ -136,7 +140,8 @@ class DuckDBBackend(Backend):
                 raise
 
         try:
-            reader = timed(lambda: con.sql(sql).to_arrow_reader(batch_rows))
+            reader = timed(lambda: interruptible(
+                lambda: con.sql(sql).to_arrow_reader(batch_rows), con.interrupt))
         except BaseException:
             deadline.stop()
             release()
@@ -144,8 +149,10 @@ class DuckDBBackend(Backend):
 
         def batches() -> Iterator[pa.RecordBatch]:
             while True:
+                if deadline.expired:  # a result that outran its cancel is not read past it
+                    raise deadline.error()
                 try:
-                    batch = timed(reader.read_next_batch)
+                    batch = timed(lambda: interruptible(reader.read_next_batch, con.interrupt))
                 except StopIteration:
                     return
                 yield batch
@@ -157,8 +164,12 @@ class DuckDBBackend(Backend):
             finally:
                 release()
 
-        return Stream(reader.schema, batches(), cancel=con.interrupt, close=close,
-                      read_ahead=True)
+        try:  # (until the stream exists, an interrupt would leave the connection taken)
+            return Stream(reader.schema, batches(), cancel=con.interrupt, close=close,
+                          read_ahead=True)
+        except BaseException:
+            close()
+            raise
 
     def schema(self, sql: str) -> pa.Schema:
         return self._run(lambda con: con.sql(sql).limit(0).to_arrow_table().schema)

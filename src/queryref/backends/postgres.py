@@ -28,7 +28,13 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline, describe_url, raise_wrapped, url_password
+from queryref.backends._common import (
+    Deadline,
+    describe_url,
+    interruptible,
+    raise_wrapped,
+    url_password,
+)
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
 
@@ -172,12 +178,15 @@ class PostgresBackend(Backend):
         try:
             cur = con.cursor()
             try:
-                return fn(cur)
+                return interruptible(lambda: fn(cur), cur.adbc_cancel)
             finally:
                 cur.close()
         except Exception as err:
             failed = True
             raise_wrapped(err, "PostgreSQL", self._secrets)
+        except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
+            failed = True
+            raise
         finally:
             self._release(con, failed=failed)
 
@@ -202,19 +211,25 @@ class PostgresBackend(Backend):
             finally:
                 self._release(con, failed=state["failed"])
 
-        try:
+        def start() -> Any:
             cur.execute(sql)
-            reader = cur.fetch_record_batch()
+            return cur.fetch_record_batch()
+
+        try:
+            reader = interruptible(start, cur.adbc_cancel)
         except Exception as err:
             state["failed"] = True
             finish()
             raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
-        schema = arrow_schema(reader.schema)
+        except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
+            state["failed"] = True
+            finish()
+            raise
 
         def batches() -> Iterator[pa.RecordBatch]:
             while True:
                 try:
-                    batch = reader.read_next_batch()
+                    batch = interruptible(reader.read_next_batch, cur.adbc_cancel)
                 except StopIteration:
                     state["ended"] = True
                     if deadline.expired:
@@ -242,7 +257,13 @@ class PostgresBackend(Backend):
                 pass
             finish()
 
-        return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close, read_ahead=True)
+        try:  # (until the stream exists, an interrupt would leave the query running)
+            schema = arrow_schema(reader.schema)
+            return Stream(schema, batches(), cancel=cur.adbc_cancel, close=close,
+                          read_ahead=True)
+        except BaseException:
+            close()
+            raise
 
     def schema(self, sql: str) -> pa.Schema:
         return arrow_schema(self._run(lambda cur: cur.adbc_execute_schema(sql)), marks=True)

@@ -70,6 +70,21 @@ def _arrow_to_sqlalchemy(t: pa.DataType) -> Any:
     return sa.Text()
 
 
+def _forget_unread(dbapi_connection: Any, record: Any, exception: Any = None) -> None:
+    """PyMySQL: a connection dropped mid-result has nothing left to read.
+
+    Otherwise the unread result, and the cursor holding it, try to read the rest of it when
+    they are garbage-collected, from the socket closed meanwhile, and Python prints
+    "Exception ignored in SSCursor.close ... AttributeError" (after a Ctrl-C, a timeout, or a
+    stream left early). Listens to the engine's pool ``invalidate`` event, which comes before
+    the driver connection is closed, whoever drops it (queryref or SQLAlchemy itself).
+    """
+    unread = getattr(dbapi_connection, "_result", None)
+    if unread is not None and getattr(unread, "unbuffered_active", False):
+        unread.unbuffered_active = False
+        unread.connection = None
+
+
 class SQLAlchemyBackend(Backend):
     """An engine reached through SQLAlchemy (the generic path)."""
 
@@ -86,6 +101,11 @@ class SQLAlchemyBackend(Backend):
         self._lock = threading.Lock()
         self._closed = False
         self._kill_pool: Any = None
+        if self._sa_name in ("mysql", "mariadb"):
+            import sqlalchemy as sa
+
+            if not sa.event.contains(engine, "invalidate", _forget_unread):
+                sa.event.listen(engine, "invalidate", _forget_unread)
 
     @classmethod
     def for_engine(cls, engine: Any, *, owned: bool) -> SQLAlchemyBackend:
@@ -244,13 +264,8 @@ class SQLAlchemyBackend(Backend):
             except Exception:
                 pass
         cursor: Any = getattr(result, "cursor", None)
-        unread = getattr(cursor, "_result", None)
-        if unread is not None and hasattr(unread, "unbuffered_active"):
-            # pymysql would read the rest of the result when the cursor is collected, from
-            # the socket that invalidate() closes below: tell it there is nothing to read.
-            unread.unbuffered_active = False
-            unread.connection = None
-            cursor.connection = None
+        if cursor is not None and hasattr(cursor, "_result"):
+            cursor.connection = None  # (pymysql; its result is forgotten by _forget_unread)
         try:
             conn.invalidate()
         except Exception:
@@ -277,17 +292,21 @@ class SQLAlchemyBackend(Backend):
             deadline.stop()
             self._abandon(conn, None)
             self._fail(err, deadline)
+        except BaseException:  # Ctrl-C: the query still runs in the server, stop it there
+            deadline.stop()
+            self._abandon(conn, cancel)
+            raise
         if not description:
             deadline.stop()
             self._disconnect(conn)
             raise BackendError("the statement returned no result set: use con.execute()")
-        dbapi = getattr(self._engine.dialect, "dbapi", None)
-        schema = _rows.schema_for(description, self.dialect, dbapi, first)
 
         def batches() -> Iterator[pa.RecordBatch]:
             rows = first
             while rows:
                 yield _rows.to_batch(rows, schema)
+                if deadline.expired:  # past the deadline: stop reading what is buffered
+                    raise deadline.error()
                 try:
                     rows = [tuple(r) for r in result.fetchmany(batch_rows)]
                 except Exception as err:
@@ -303,7 +322,13 @@ class SQLAlchemyBackend(Backend):
             else:  # never read the rest of an abandoned result: stop it, drop the connection
                 self._abandon(conn, cancel, result)
 
-        return Stream(schema, batches(), cancel=cancel, close=close)
+        try:  # (until the stream exists, an interrupt would leave the query running)
+            dbapi = getattr(self._engine.dialect, "dbapi", None)
+            schema = _rows.schema_for(description, self.dialect, dbapi, first)
+            return Stream(schema, batches(), cancel=cancel, close=close)
+        except BaseException:
+            close()
+            raise
 
     def schema(self, sql: str) -> pa.Schema:
         query = sqlglot.parse_one(sql, read=self.dialect)
@@ -323,12 +348,16 @@ class SQLAlchemyBackend(Backend):
 
     def execute(self, sql: str) -> int | None:
         conn = self._connect()
+        cancel = self._canceller(conn)
         try:
             with conn.begin():
                 result = conn.exec_driver_sql(self._driver_sql(sql))
                 count = result.rowcount
         except Exception as err:
             self._fail(err)
+        except BaseException:  # Ctrl-C: the statement still runs in the server, stop it there
+            self._abandon(conn, cancel)
+            raise
         finally:
             self._disconnect(conn)
         return count if isinstance(count, int) and count >= 0 else None
