@@ -718,7 +718,10 @@ class QueryRef:
         """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path).
 
         With a ``max_bytes`` of its own, ``preflight`` applies as in :meth:`to_arrow`;
-        ``dry_run=True`` returns the estimate and writes nothing.
+        ``dry_run=True`` returns the estimate and writes nothing. Rows are written in the
+        query's order: with :meth:`order_by`, that order; without, the order the engine
+        produces them (on DuckDB its threads', so that it never holds rows back to keep an
+        order nothing asked for).
         """
         from queryref import _sinks
 
