@@ -86,19 +86,28 @@ fuzz: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy benchmarks
 
-# The benchmarks compare with pandas.read_sql (SQLAlchemy + duckdb_engine) and Ibis, from the
-# `bench` extra.  Results (JSON) and the plot go to $(BENCH_OUT).  On full SF1 the row-by-row
-# methods (read_sql, read_sql_chunks, ibis) take 1.5-3.5 minutes per run each, so there they run
-# only with BENCH_FULL_METHODS=all; the --rows 1000000 run has every method.  IBIS_PYTHON=path
-# runs the Ibis side with another interpreter (an environment of its own; see benchmarks/README).
+# The benchmarks compare with pandas.read_sql (SQLAlchemy), the engines' own paths (DuckDB, ADBC)
+# and Ibis, from the `bench` extra.  Results (JSON, text) and the plots go to $(BENCH_OUT).  On
+# full SF1 the row-by-row methods (read_sql, read_sql_chunks, ibis) take 1-4 minutes and up to
+# 15 GB per run each, so there they run only with BENCH_FULL_METHODS=all, and then
+# $(BENCH_SLOW_RUNS) time(s); the --rows 1000000 runs have every method.  IBIS_PYTHON=path runs
+# the Ibis side with another interpreter (an environment of its own; see benchmarks/README).
+# The PostgreSQL part loads lineitem into $(BENCH_PG) first (load_postgres.py, skipped when
+# loaded) and is skipped, with the reason, when that server cannot be reached.
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_OUT   ?= data/bench
 BENCH_RUNS  ?= 3
-BENCH_FULL_METHODS ?= qr_to_pandas duckdb_df duckdb_arrow qr_batches duckdb_batches qr_parquet
+BENCH_SLOW_RUNS ?= 1
+BENCH_PG    ?= $(or $(QUERYREF_BENCH_PG),postgresql://postgres@127.0.0.1:5432/queryref_bench)
+BENCH_FULL_METHODS ?= qr_to_pandas duckdb_df duckdb_arrow qr_to_pandas_arrow qr_batches duckdb_batches qr_parquet
+BENCH_PG_FULL_METHODS ?= qr_to_pandas adbc_df adbc_arrow qr_to_pandas_arrow qr_batches adbc_batches qr_parquet
 IBIS_PYTHON ?=
 BENCH_IBIS  := $(if $(IBIS_PYTHON),--ibis-python $(IBIS_PYTHON))
-BENCH_FULL  := $(if $(filter all,$(BENCH_FULL_METHODS)),,--methods $(BENCH_FULL_METHODS))
+BENCH_ALL   := $(filter all,$(BENCH_FULL_METHODS))
+BENCH_FULL  := $(if $(BENCH_ALL),--slow-runs $(BENCH_SLOW_RUNS),--methods $(BENCH_FULL_METHODS))
+BENCH_PG_FULL := $(if $(BENCH_ALL),--slow-runs $(BENCH_SLOW_RUNS),--methods $(BENCH_PG_FULL_METHODS))
 
 .PHONY: bench-env
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
@@ -112,14 +121,40 @@ bench: bench-env data
 	echo "== benchmarks/bench_compose.py =="; \
 	$(PY) benchmarks/bench_compose.py --data $(DATA) $(BENCH_IBIS) \
 		--json $(BENCH_OUT)/compose_sf$(SF).json; \
-	echo; echo "== benchmarks/bench_to_pandas.py --rows 1000000 =="; \
+	echo; echo "== benchmarks/bench_shrink.py --rows 1000000 =="; \
+	$(PY) benchmarks/bench_shrink.py --data $(DATA) --rows 1000000 --runs $(BENCH_RUNS) \
+		| tee $(BENCH_OUT)/shrink_sf$(SF)_1m.txt; \
+	echo; echo "== benchmarks/bench_to_pandas.py --rows 1000000 (DuckDB) =="; \
 	$(PY) benchmarks/bench_to_pandas.py --data $(DATA) --rows 1000000 --runs $(BENCH_RUNS) \
 		$(BENCH_IBIS) --json $(BENCH_OUT)/to_pandas_sf$(SF)_1m.json; \
-	echo; echo "== benchmarks/bench_to_pandas.py: all of lineitem =="; \
+	echo; echo "== benchmarks/bench_to_pandas.py: all of lineitem (DuckDB) =="; \
 	$(PY) benchmarks/bench_to_pandas.py --data $(DATA) --runs $(BENCH_RUNS) $(BENCH_FULL) \
 		$(BENCH_IBIS) --json $(BENCH_OUT)/to_pandas_sf$(SF).json; \
 	echo; $(PY) benchmarks/plot.py $(BENCH_OUT)/to_pandas_sf$(SF).json \
-		$(BENCH_OUT)/to_pandas_sf$(SF)_1m.json -o $(BENCH_OUT)/to_pandas_sf$(SF).png
+		$(BENCH_OUT)/to_pandas_sf$(SF)_1m.json -o $(BENCH_OUT)/to_pandas_sf$(SF).png; \
+	echo; echo "== PostgreSQL: benchmarks/load_postgres.py =="; \
+	if $(PY) benchmarks/load_postgres.py --data $(DATA) --url $(BENCH_PG); then \
+		engines="duckdb postgres"; \
+		echo; echo "== benchmarks/bench_to_pandas.py --engine postgres --rows 1000000 =="; \
+		$(PY) benchmarks/bench_to_pandas.py --engine postgres --url $(BENCH_PG) \
+			--rows 1000000 --runs $(BENCH_RUNS) $(BENCH_IBIS) \
+			--json $(BENCH_OUT)/to_pandas_pg_sf$(SF)_1m.json; \
+		echo; echo "== benchmarks/bench_to_pandas.py --engine postgres: all of lineitem =="; \
+		$(PY) benchmarks/bench_to_pandas.py --engine postgres --url $(BENCH_PG) \
+			--runs $(BENCH_RUNS) $(BENCH_PG_FULL) $(BENCH_IBIS) \
+			--json $(BENCH_OUT)/to_pandas_pg_sf$(SF).json; \
+		echo; $(PY) benchmarks/plot.py $(BENCH_OUT)/to_pandas_pg_sf$(SF).json \
+			$(BENCH_OUT)/to_pandas_pg_sf$(SF)_1m.json -o $(BENCH_OUT)/to_pandas_pg_sf$(SF).png; \
+	else \
+		engines="duckdb"; \
+		echo "== PostgreSQL benchmarks skipped: $(BENCH_PG) cannot be reached or loaded (above) =="; \
+	fi; \
+	echo; echo "== benchmarks/bench_guard.py: guard abort at 10x and 100x ($$engines) =="; \
+	$(PY) benchmarks/bench_guard.py --engines $$engines --data $(DATA) --url $(BENCH_PG) \
+		--runs $(BENCH_RUNS) --json $(BENCH_OUT)/guard_sf$(SF).json; \
+	echo; echo "== benchmarks/bench_guard.py --streaming ($$engines) =="; \
+	$(PY) benchmarks/bench_guard.py --streaming --engines $$engines --data $(DATA) \
+		--url $(BENCH_PG) --runs $(BENCH_RUNS) --json $(BENCH_OUT)/streaming_sf$(SF).json
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist src/*.egg-info data/demo-*

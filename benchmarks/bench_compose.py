@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import statistics
@@ -238,15 +239,22 @@ def run_engine(engine: str, data: Path, repeat: int, cold_repeat: int) -> dict[s
     results: dict[str, Any] = {}
     for case, build in builders.items():
         names = USES[case]
-        cold = per_call(lambda b=build, n=names: b(open_tables(n)), cold_repeat, number=1)
+        def cold_build(b: Callable[..., Any] = build, n: Any = names) -> Any:
+            return b(open_tables(n))
+
+        cold = per_call(cold_build, cold_repeat, number=1)
         tables = open_tables(names)
         query = build(tables)  # warms the schema of every handle in `tables`
         text = to_sql(query)
+
+        def warm_sql(b: Callable[..., Any] = build, t: Any = tables) -> Any:
+            return to_sql(b(t))
+
         results[case] = {
             "cold": cold,
-            "warm": per_call(lambda b=build, t=tables: b(t), repeat),
-            "sql": per_call(lambda q=query: to_sql(q), repeat),
-            "warm_sql": per_call(lambda b=build, t=tables: to_sql(b(t)), repeat),
+            "warm": per_call(functools.partial(build, tables), repeat),
+            "sql": per_call(functools.partial(to_sql, query), repeat),
+            "warm_sql": per_call(warm_sql, repeat),
             "sql_chars": len(text),
             "sql_lines": text.count("\n") + 1,
         }

@@ -17,6 +17,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from bench_to_pandas import safe_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/queryref_bench"
 
@@ -47,12 +50,19 @@ def ensure_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
+    name = u.database or "postgres"
     admin = u.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as con:
         found = con.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            (u.database,)).fetchone()
+                            (name,)).fetchone()
         if not found:
-            con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(u.database)))
+            con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def one(row: tuple[Any, ...] | None) -> Any:
+    """The first value of a one-row result."""
+    assert row is not None
+    return row[0]
 
 
 def load_lineitem(url: str, parquet: Path) -> int:
@@ -60,10 +70,10 @@ def load_lineitem(url: str, parquet: Path) -> int:
     import psycopg
 
     duck = duckdb.connect()
-    rows = duck.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0]
+    rows: int = one(duck.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone())
     with psycopg.connect(url, autocommit=True) as con:
-        have = con.execute("SELECT to_regclass('lineitem') IS NOT NULL").fetchone()[0]
-        if have and con.execute("SELECT count(*) FROM lineitem").fetchone()[0] == rows:
+        have = one(con.execute("SELECT to_regclass('lineitem') IS NOT NULL").fetchone())
+        if have and one(con.execute("SELECT count(*) FROM lineitem").fetchone()) == rows:
             print(f"lineitem already holds {rows:,} rows")
             return rows
         start = time.perf_counter()
@@ -87,8 +97,17 @@ def main() -> None:
     parser.add_argument("--data", default="data/tpch-sf1", help="folder with lineitem.parquet")
     parser.add_argument("--url", default=os.environ.get("QUERYREF_BENCH_PG", DEFAULT_URL))
     args = parser.parse_args()
-    ensure_database(args.url)
-    load_lineitem(args.url, Path(args.data) / "lineitem.parquet")
+    parquet = Path(args.data) / "lineitem.parquet"
+    if not parquet.is_file():
+        raise SystemExit(f"no {parquet}: run `make data` first")
+    import psycopg
+
+    try:
+        ensure_database(args.url)
+    except psycopg.OperationalError as err:  # unreachable: one clear line, no traceback
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(f"PostgreSQL is not reachable at {safe_url(args.url)}: {first}") from None
+    load_lineitem(args.url, parquet)
 
 
 if __name__ == "__main__":

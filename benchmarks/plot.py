@@ -3,7 +3,8 @@
     python benchmarks/bench_to_pandas.py --json data/bench/to_pandas_sf1.json
     python benchmarks/plot.py data/bench/to_pandas_sf1.json -o docs/img/to_pandas_sf1.png
 
-Several JSON files (e.g. full SF1 and ``--rows 1000000``) give one row of panels each.
+Several JSON files (e.g. full SF1 and ``--rows 1000000``, DuckDB and PostgreSQL) give one row
+of panels each.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display needed
 
 import matplotlib.pyplot as plt
+from matplotlib.artist import Artist
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 FAMILIES = {  # method-name prefix -> (legend label, colour)
     "qr_": ("queryref", "#1f77b4"),
     "duckdb_": ("DuckDB's own API", "#7f7f7f"),
-    "read_sql": ("pandas.read_sql + duckdb_engine", "#ff7f0e"),
-    "ibis": ("Ibis (DuckDB backend)", "#2ca02c"),
+    "adbc_": ("the ADBC PostgreSQL driver", "#8c564b"),
+    "read_sql": ("pandas.read_sql (SQLAlchemy: duckdb_engine / psycopg)", "#ff7f0e"),
+    "ibis": ("Ibis (its DuckDB / Postgres backend)", "#2ca02c"),
 }
+ENGINES = {"duckdb": "DuckDB embedded", "postgres": "PostgreSQL"}
 
 
 def family(method: str) -> tuple[str, str]:
@@ -43,8 +47,11 @@ def title(doc: dict[str, Any]) -> str:
     load = m.get("load_avg_before")
     where = f"{m.get('cpus', '?')} CPUs" + (f", load {load[0]:.2f} before" if load else "")
     runs = doc.get("runs", "?")
-    return (f"{what} into Python, DuckDB embedded: medians of {runs} fresh "
-            f"process{'' if runs == 1 else 'es'} each ({where})")
+    engine = ENGINES.get(doc.get("engine", "duckdb"), doc.get("engine", "?"))
+    slow = doc.get("slow_runs")
+    slower = f" ({slow} for the row-by-row ones)" if slow is not None and slow != runs else ""
+    return (f"{what} into Python, {engine}: medians of {runs} fresh "
+            f"process{'' if runs == 1 else 'es'} each{slower} ({where})")
 
 
 def draw(doc: dict[str, Any], ax_time: Any, ax_mem: Any) -> None:
@@ -100,7 +107,9 @@ def main() -> None:
     for doc, (ax_time, ax_mem) in zip(docs, axes, strict=True):
         draw(doc, ax_time, ax_mem)
         ax_time.set_title(title(doc), loc="left", fontsize=10)
-    handles = [Patch(color=c, label=lab) for lab, c in FAMILIES.values()]
+    used = {family(name)[0] for doc in docs for name in doc["methods"]}
+    handles: list[Artist] = [Patch(color=c, label=lab) for lab, c in FAMILIES.values()
+                             if lab in used]
     handles.append(Patch(facecolor="none", edgecolor="black", hatch="///",
                          label="the DataFrame's memory_usage(deep=True)"))
     handles.append(Line2D([], [], color="black", linewidth=0.8, linestyle="--",
