@@ -187,13 +187,36 @@ def test_options_context_changes_the_default_and_restores_it(con):
 
 
 # -- real memory, measured in a child process ---------------------------------------------------
-CHILD = textwrap.dedent("""
-    import gc, json, resource, sys, threading, time
+# Prepended to each child script: the process's RSS polled every 2 ms on a thread.
+PEAK_RSS = textwrap.dedent("""
+    import threading, time
     import psutil
+
+    class PeakRSS:
+        def __init__(self):
+            self.proc = psutil.Process()
+            self.base = self.peak = self.proc.memory_info().rss
+            self._done = threading.Event()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+
+        def _poll(self):
+            while not self._done.is_set():
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+                time.sleep(0.002)
+
+        def stop(self):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self._done.set()
+            self._thread.join()
+            return self.peak
+""")
+
+CHILD = PEAK_RSS + textwrap.dedent("""
+    import gc, json, resource, sys, time
     import queryref as qr
 
     mode, rows, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    proc = psutil.Process()
     con = qr.connect()
     con.sql("SELECT range AS a FROM range(1000)").to_pandas()  # warm up the engine and pandas
     q = con.sql(
@@ -202,20 +225,9 @@ CHILD = textwrap.dedent("""
     )
     q.columns  # the schema lookup, outside the measurement
     gc.collect()
-    base = proc.memory_info().rss
     ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    peak = base
-    done = threading.Event()
-
-    def poll():
-        global peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(0.002)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    out = {"base": base, "ru_before": ru_before}
+    rss = PeakRSS()
+    out = {"base": rss.base, "ru_before": ru_before}
     start = time.perf_counter()
     try:
         if mode.startswith("pandas"):  # pandas, pandas-pyarrow; -fetch: no pre-flight refusal
@@ -233,9 +245,7 @@ CHILD = textwrap.dedent("""
     except qr.errors.ResultTooLarge as err:
         out.update(outcome="ResultTooLarge", seen_bytes=err.seen_bytes, seen_rows=err.seen_rows)
     out["seconds"] = time.perf_counter() - start
-    peak = max(peak, proc.memory_info().rss)
-    done.set()
-    poller.join()
+    peak = rss.stop()
     # ru_maxrss (KiB on Linux) is the high-water mark of the whole life: a cross-check
     out["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak"] = peak
@@ -300,9 +310,9 @@ def test_arrow_to_pandas_does_not_double_peak_memory(mode):
     assert out["increase"] < 1.3 * arrow_bytes, out
 
 
-PARQUET_CHILD = textwrap.dedent("""
-    import json, sys, threading, time
-    import duckdb, psutil
+PARQUET_CHILD = PEAK_RSS + textwrap.dedent("""
+    import json, sys
+    import duckdb
     import pyarrow.parquet as pq
     import queryref as qr
 
@@ -310,27 +320,15 @@ PARQUET_CHILD = textwrap.dedent("""
     duckdb.connect().execute(
         f"COPY (SELECT range AS a, md5(range::VARCHAR) AS s, range / 7 AS d FROM range({rows})) "
         f"TO '{src}' (FORMAT PARQUET)")
-    proc = psutil.Process()
     con = qr.connect()
     part = con.read_parquet(src)
     q = part.union(part).union(part)  # UNION ALL: DuckDB keeps each input's order in turn
     q.columns
-    base = peak = proc.memory_info().rss
-    done = threading.Event()
-
-    def poll():
-        global peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(0.002)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    rss = PeakRSS()
     written = q.to_parquet(out_path)
-    done.set()
-    poller.join()
+    increase = rss.stop() - rss.base
     table = pq.read_table(out_path, columns=["a"])
-    print(json.dumps({"increase": peak - base, "written": written.rows, "rows": table.num_rows,
+    print(json.dumps({"increase": increase, "written": written.rows, "rows": table.num_rows,
                       "sum": table.column("a").to_pandas().sum().item()}))
 """)
 
