@@ -105,6 +105,10 @@ class _RecordedRelation:
         self._log.append(("run", self._sql))
         return self._rel.to_arrow_reader(*args)
 
+    @property
+    def columns(self) -> list[str]:  # the bound query's names: metadata, nothing runs
+        return list(self._rel.columns)
+
     def __getattr__(self, name: str) -> Any:
         self._log.append((name, self._sql))
         return getattr(self._rel, name)

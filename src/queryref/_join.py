@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from queryref import _ctes
 from queryref import _rewrite as rw
 from queryref._expr import Expr
 from queryref._sql import column, ident, parse_expression
@@ -321,14 +322,20 @@ def set_operation(
         raise ParameterError(msg)
     if rcols != lcols and sorted(rcols) == sorted(lcols):
         right = right.select(*lcols)
-    sides = []
+    sides: list[exp.Query] = []
     for q in (left, right):
         tree = q.tree
         s = rw.shape(tree)
-        if s.select is not None and s.ordered and not s.limited:
-            tree = tree.copy()  # an operand's order means nothing to a set operation
-            tree.set("order", None)
-        if s.select is None or s.limited or tree.args.get("with_"):
-            tree = rw.wrap(tree, q.columns)
-        sides.append(tree.copy())
-    return left._new(kind(this=sides[0], expression=sides[1], distinct=distinct), lcols)
+        if s.select is None or s.limited:
+            tree = rw.wrap(tree, q.columns, q.dialect)
+            tree.set("order", None)  # an operand's order means nothing to a set operation
+        elif s.ordered:
+            tree = rw.copy_without(tree, "order")
+        sides.append(tree)
+    # both sides' CTEs go to the top, each renamed away from every name the other side reads
+    key = _ctes.engine_key(left.dialect, left.connection.backend.case_insensitive)
+    this, other, with_ = _ctes.merge(sides[0], sides[1], key)
+    node = kind(this=this.copy(), expression=other.copy(), distinct=distinct)
+    if with_ is not None:
+        node.set("with_", with_)
+    return left._new(node, lcols)

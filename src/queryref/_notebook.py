@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlglot
 from sqlglot import exp
 
+from queryref._ctes import free_tables, point
 from queryref._options import _UNSET, resolve
 from queryref._params import render
 from queryref._queryref import QueryRef
@@ -395,7 +396,7 @@ class Notebook:
         for tables in refs.values():
             for table, source in tables:
                 target = frames[source.name] if source.kind == "frame" else names[source]
-                _point(table, target)
+                point(table, target)
         tree = bodies[_Source("cell", root)]
         if order:
             own = tree.args.get("with_")
@@ -467,52 +468,6 @@ def _drop_uploaded(con: Connection, names: list[str], quiet: bool = False) -> No
         except Exception:
             if not quiet:
                 raise
-
-
-def free_tables(tree: exp.Expr, key: Any) -> Iterator[exp.Table]:
-    """Unqualified table names in ``tree`` that no CTE in scope defines, in SQL order.
-
-    A CTE is visible in its query's body and in the CTEs after it (all of them, itself
-    included, under ``WITH RECURSIVE``); a nested ``WITH`` shadows outer names only inside.
-    ``key(identifier)`` says when two names are the same.
-
-    >>> from sqlglot import parse_one
-    >>> sql = ("WITH a AS (SELECT * FROM b) "
-    ...        "SELECT * FROM a JOIN (WITH b AS (SELECT 1) SELECT * FROM b, c) s")
-    >>> [t.name for t in free_tables(parse_one(sql), lambda i: i.name)]
-    ['b', 'c']
-    """
-    stack: list[tuple[exp.Expr, frozenset[str]]] = [(tree, frozenset())]
-    while stack:
-        node, visible = stack.pop()
-        pushed: list[tuple[exp.Expr, frozenset[str]]] = []
-        with_ = node.args.get("with_")
-        if isinstance(with_, exp.With):
-            names = [key(cte.args["alias"].this) for cte in with_.expressions]
-            recursive = bool(with_.args.get("recursive"))
-            for i, cte in enumerate(with_.expressions):
-                seen = names if recursive else names[:i]
-                pushed.append((cte.this, visible | frozenset(seen)))
-            visible = visible | frozenset(names)
-        elif isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) \
-                and not node.args.get("db") and not node.args.get("catalog") \
-                and key(node.this) not in visible:
-            yield node
-        for arg, value in node.args.items():
-            if arg == "with_":
-                continue
-            for child in value if isinstance(value, list) else [value]:
-                if isinstance(child, exp.Expr):
-                    pushed.append((child, visible))
-        stack.extend(reversed(pushed))
-
-
-def _point(table: exp.Table, target: str) -> None:
-    """Make ``table`` read ``target``, keeping the name it was written with as its alias."""
-    written = table.this
-    table.set("this", ident(target))
-    if not table.args.get("alias") and written.name != target:
-        table.set("alias", exp.TableAlias(this=written.copy()))
 
 
 def _is_frame(value: Any) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from queryref._ctes import engine_key, private
 from queryref._sql import ident, literal, parse_query
 from queryref.errors import ParameterError
 
@@ -84,9 +85,14 @@ def render(text: str, params: Mapping[str, Any], con: Connection, *,
     if not sentinels:
         return tree
     values = {n: params[n] if n in params else scope[n] for n in names}
+    from queryref._queryref import QueryRef
+
     by_sentinel = {s: n for (n, as_ident), s in sentinels.items() if not as_ident}
     identifiers = {s: n for (n, as_ident), s in sentinels.items() if as_ident}
     tree = tree.copy()
+    # the SQL's own CTEs stay its own: a query parameter's tables must not meet them
+    guests = [v.tree for v in values.values() if isinstance(v, QueryRef)]
+    tree = private(tree, guests, engine_key(con.dialect, con.backend.case_insensitive))
     for node in list(tree.walk()):
         if isinstance(node, exp.Identifier) and node.this in identifiers:
             name = identifiers[node.this]

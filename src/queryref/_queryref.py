@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref import _ctes
 from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
@@ -130,6 +131,8 @@ class QueryRef:
         raise TypeError(msg)
 
     def _new(self, tree: exp.Query, names: Sequence[str] | None = None) -> QueryRef:
+        if names is not None and len(set(names)) != len(names):
+            names = None  # engines rename duplicates in a subquery (DuckDB: a, a_1): ask it
         return QueryRef(tree, self._con, names=names)
 
     # -- schema -----------------------------------------------------------------------
@@ -155,6 +158,10 @@ class QueryRef:
         found = self._lookup(name)
         if found is None:
             raise UnknownColumnError([name], self.columns)
+        if self.columns.count(found) > 1:
+            msg = (f"column {found!r} is ambiguous: the query has {self.columns.count(found)} "
+                   f"columns of that name; give each its own alias in the SQL")
+            raise ParameterError(msg)
         return found
 
     def _lookup(self, name: str) -> str | None:
@@ -236,13 +243,27 @@ class QueryRef:
         name = rw.output_name(node) or node.sql(dialect=self.dialect)
         return name, node
 
+    def _host(self, new: Sequence[exp.Expr]) -> exp.Query:
+        """This query's tree, ready to take ``new`` expressions: where they read tables (a
+        subquery), this query's CTEs of the same names are renamed (see :mod:`._ctes`)."""
+        tree = self._tree
+        if tree.args.get("with_") is None or not any(_ctes.has_tables(n) for n in new):
+            return tree
+        key = _ctes.engine_key(self.dialect, self._con.backend.case_insensitive)
+        return _ctes.private(tree, new, key)
+
+    def _wrap(self, tree: exp.Query) -> exp.Select:
+        """``tree`` (this query's, maybe with renamed CTEs) as a subquery, order kept."""
+        return rw.wrap(tree, self.columns, self.dialect)
+
     def _base(self, op: rw.Op, new: Sequence[exp.Expr] = ()) -> tuple[exp.Select, rw.Shape]:
         """The SELECT to extend with ``op``: this one, or this one wrapped as a subquery."""
-        s = rw.shape(self._tree)
+        tree = self._host(new)
+        s = rw.shape(tree)
         if rw.needs_wrap(s, op, new) or (
             op is rw.Op.LIMIT and s.select is not None and not rw.has_constant_limits(s.select)
         ):
-            wrapped = rw.wrap(self._tree, self.columns)
+            wrapped = self._wrap(tree)
             return wrapped, rw.shape(wrapped)
         assert s.select is not None
         return s.select, s
@@ -270,7 +291,7 @@ class QueryRef:
             projection = rw.project_items(s, items, copy=not own)
         tree = rw.with_projection(select, s, projection)
         if tree is None:  # the ORDER BY could not keep its meaning in place: wrap, then project
-            select = rw.wrap(self._tree, columns)
+            select = self._wrap(self._host(nodes))
             s = rw.shape(select)
             projection = rw.project_items(s, items)
             tree = rw.with_projection(select, s, projection)
@@ -369,7 +390,7 @@ class QueryRef:
         if s.aggregated and rw.shadows_alias(cond, s):
             # HAVING binds a bare name to an output alias on some engines (DuckDB): filter
             # the wrapped result instead, where every name means exactly one column.
-            select = rw.wrap(self._tree, self.columns)
+            select = self._wrap(self._host(nodes))
             s = rw.shape(select)
             cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
         tree = select.having(cond, copy=True) if s.aggregated else select.where(cond, copy=True)
@@ -491,6 +512,11 @@ class QueryRef:
             return self
         tree = select.copy()
         tree.set("distinct", exp.Distinct())
+        sort = tree.args.get("order")
+        if sort is not None and not all(
+                isinstance(k.this, exp.Column) and not k.this.table and k.this.name in self.columns
+                for k in sort.expressions):
+            tree.set("order", None)  # sorted by a column DISTINCT does not keep: order dropped
         return self._new(tree, self._names)
 
     unique = distinct
@@ -534,7 +560,7 @@ class QueryRef:
         if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
                 or not 0 <= fraction <= 1:
             raise ParameterError(f"sample() fraction must be between 0 and 1, not {fraction!r}")
-        wrapped = rw.wrap(self._tree, self.columns)
+        wrapped = self._wrap(self._tree)
         source = wrapped.args["from_"].this
         sample = exp.TableSample(
             method=exp.var("BERNOULLI"),

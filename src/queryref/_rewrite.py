@@ -224,7 +224,7 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
     if op is Op.FILTER:
         return s.limited or s.windowed or s.distinct or new_win or new_agg
     if op is Op.PROJECT:
-        if s.distinct:
+        if s.distinct or projection_bound(s):
             return True
         if s.aggregated and not s.select.args.get("group") and not new_agg and not any(
             contains_agg(s.aliases[n]) for n in used if n in s.aliases
@@ -234,7 +234,8 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
             return True
         return bool(new_win and s.limited)
     if op is Op.AGGREGATE:
-        return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed
+        return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed \
+            or projection_bound(s)
     raise AssertionError(op)
 
 
@@ -289,25 +290,47 @@ def _fresh_alias(tree: exp.Expr, prefix: str = "_q") -> str:
     raise AssertionError("unreachable")
 
 
-def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
-    """``SELECT * FROM (tree) AS _qN``, keeping a trailing ORDER BY in force.
+# Engines whose ORDER BY reads an output alias before a source column of the same name, even
+# inside an expression, while their projection cannot read aliases at all (MySQL, MariaDB).
+_ORDER_READS_ALIASES_FIRST = frozenset({"mysql"})
 
-    An ORDER BY whose keys are output columns moves to the outer query (an inner ORDER BY
-    alone does not promise the outer order); CTEs of the inner query move up as well.
+
+def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) -> exp.Select:
+    """``SELECT * FROM (tree) AS _qN``, keeping the query's ORDER BY in force.
+
+    A subquery's ORDER BY promises nothing to the query around it, so the sort moves to the
+    outer query, written over the inner query's output columns (positions, output names and
+    expressions that equal an output); a key that is none of these travels as a hidden column
+    (``_qr_oN``) that the outer query sorts by and does not select. The inner ORDER BY stays
+    only where a LIMIT/OFFSET needs it. CTEs of the inner query move up (only this query is
+    in the tree, so they capture nothing; see :mod:`queryref._ctes` for when SQL joins).
+
+    >>> from sqlglot import parse_one
+    >>> q = parse_one("SELECT x AS a, y AS b FROM t ORDER BY 2 LIMIT 5")
+    >>> wrap(q, ["a", "b"]).sql()
+    'SELECT * FROM (SELECT x AS a, y AS b FROM t ORDER BY 2 LIMIT 5) AS _q1 ORDER BY b'
     """
     inner = tree.copy()
     ctes = inner.args.get("with_")
     if ctes is not None:
         inner.set("with_", None)
     outer_order: list[exp.Ordered] = []
-    s = shape(inner)
-    if s.select is not None and s.ordered and not s.limited:
-        hoisted = _hoistable_order(s.select, columns)
-        if hoisted is not None:
-            inner.set("order", None)
-            outer_order = hoisted
+    hidden: list[exp.Expr] = []
+    order = inner.args.get("order")
+    if isinstance(order, exp.Order) and order.expressions:
+        carried = _carry_order(inner, order.expressions, columns,
+                               dialect in _ORDER_READS_ALIASES_FIRST)
+        if carried is not None:
+            outer_order, hidden = carried
+            if not (inner.args.get("limit") or inner.args.get("offset")):
+                inner.set("order", None)
+            if hidden:
+                assert isinstance(inner, exp.Select)
+                inner.set("expressions", [*inner.expressions, *hidden])
     alias = _fresh_alias(inner)
-    outer = exp.select("*").from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
+    projection = [column(c) for c in columns] if hidden else [exp.Star()]
+    outer = exp.select(*projection).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
     if outer_order:
         outer.set("order", exp.Order(expressions=outer_order))
     if ctes is not None:
@@ -315,22 +338,146 @@ def wrap(tree: exp.Query, columns: Sequence[str]) -> exp.Select:
     return outer
 
 
-def _hoistable_order(select: exp.Select, columns: Sequence[str]) -> list[exp.Ordered] | None:
-    """The ORDER BY keys rewritten over output names, or None if one is not an output."""
-    names = set(columns)
+def _position(node: exp.Expr) -> int | None:
+    """``ORDER BY 2``'s 2 (a 1-based output position), or None for any other key."""
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    return None
+
+
+def _is_all(node: exp.Expr) -> bool:
+    """DuckDB's ``ORDER BY ALL`` / ``GROUP BY ALL`` key."""
+    return isinstance(node, exp.Var | exp.Column) and node.name.upper() == "ALL" \
+        and not (isinstance(node, exp.Column) and (node.table or node.this.quoted))
+
+
+def _output(name: str, columns: Sequence[str]) -> str | None:
+    """The one output column ``name`` means (exactly, else ignoring case), or None."""
+    if columns.count(name) == 1:
+        return name
+    folded = [c for c in columns if c.lower() == name.lower()]
+    return folded[0] if len(folded) == 1 and columns.count(folded[0]) == 1 else None
+
+
+def _carry_order(inner: exp.Query, keys: Sequence[exp.Ordered], columns: Sequence[str],
+                 aliases_first: bool) -> tuple[list[exp.Ordered], list[exp.Expr]] | None:
+    """The ORDER BY keys written over ``inner``'s outputs, plus the hidden columns they need.
+
+    None when the order cannot be carried (duplicate output names, a key on a DISTINCT or
+    set operation that is not an output): the inner ORDER BY then stays as it was.
+    """
+    select = inner if isinstance(inner, exp.Select) else None
+    s = shape(select) if select is not None else None
+    taken = {c.lower() for c in columns}
     out: list[exp.Ordered] = []
-    for key in select.args["order"].expressions:
+    hidden: list[exp.Expr] = []
+    for key in keys:
         target = key.this
-        if isinstance(target, exp.Column) and not target.table and target.name in names:
+        names: list[str | None]
+        position = _position(target)
+        if position is not None:
+            names = [columns[position - 1] if 1 <= position <= len(columns)
+                     and columns.count(columns[position - 1]) == 1 else None]
+        elif _is_all(target):
+            names = [c if columns.count(c) == 1 else None for c in columns]
+        elif isinstance(target, exp.Column) and not target.table \
+                and not isinstance(target.this, exp.Star):
+            names = [_output(target.name, columns)]
+        else:
+            names = [None]
+        if None in names and s is not None and not isinstance(target, exp.Column):
+            match = [n for n, e in s.aliases.items() if e == target and columns.count(n) == 1]
+            names = [match[0]] if match else names
+        if None not in names:
+            for found in names:
+                new = key.copy()
+                new.set("this", column(found))  # type: ignore[arg-type]
+                out.append(new)
+            continue
+        if position is not None or _is_all(target):
+            return None
+        if s is None:  # a set operation's keys name its outputs: they read the same outside
+            if any(c.table for c in target.find_all(exp.Column)):
+                return None
             out.append(key.copy())
             continue
-        match = next((n for n, e in shape(select).aliases.items() if e == target), None)
-        if match is None:
+        if _passes_through(target, s, columns):
+            out.append(key.copy())
+            continue
+        if s.distinct or len(set(columns)) != len(columns):
             return None
+        i = 1
+        while f"_qr_o{i}" in taken:
+            i += 1
+        name = f"_qr_o{i}"
+        taken.add(name)
+        # the key as the projection reads it: where ORDER BY read aliases first, their
+        # definitions (a projection item cannot name another item there)
+        value = substitute(target, s.aliases) if aliases_first else target.copy()
+        hidden.append(exp.Alias(this=value, alias=ident(name)))
         new = key.copy()
-        new.set("this", column(match))
+        new.set("this", column(name))
         out.append(new)
-    return out
+    return out, hidden
+
+
+def _passes_through(node: exp.Expr, s: Shape, columns: Sequence[str]) -> bool:
+    """Whether ``node`` reads only columns its SELECT passes out unchanged (so the same
+    expression means the same over the SELECT's output)."""
+    if any(True for _ in node.find_all(exp.Query, exp.Subquery, exp.Window, exp.AggFunc)):
+        return False
+    refs = list(node.find_all(exp.Column))
+    if not refs:
+        return False
+    for c in refs:
+        if c.table or isinstance(c.this, exp.Star) or columns.count(c.name) != 1:
+            return False
+        definition = s.aliases.get(c.name)
+        if definition is None and not s.has_star:
+            return False
+        if definition is not None and not (isinstance(definition, exp.Column)
+                                           and not definition.table
+                                           and definition.name == c.name):
+            return False
+    return True
+
+
+def projection_bound(s: Shape) -> bool:
+    """Whether a clause of the SELECT reads its projection (so it cannot change in place).
+
+    ``ORDER BY 2``, ``GROUP BY 1`` and ``ALL`` read positions; a name that only an output
+    alias defines may be read by WHERE, GROUP BY, ORDER BY expressions and later projection
+    items (DuckDB, Snowflake resolve such lateral aliases), by HAVING even where a source column
+    has the same name (DuckDB). A projection changed under them would change what they read,
+    so such a SELECT is wrapped first. A name inside its own definition (``x * 2 AS x``) is a
+    source column: the engines prefer the source there.
+    """
+    select = s.select
+    if select is None:
+        return False
+    group = select.args.get("group")
+    if group is not None and (group.args.get("all") or any(
+            _position(g) is not None or _is_all(g) for g in group.expressions)):
+        return True
+    order = select.args.get("order")
+    keys = order.expressions if order is not None else []
+    if any(_position(k.this) is not None or _is_all(k.this) for k in keys):
+        return True
+    computed = {n.lower(): d for n, d in s.aliases.items()
+                if not (isinstance(d, exp.Column) and not d.table and d.name == n)}
+    if not computed:
+        return False
+    lateral = {n for n, d in computed.items()
+               if not any(c.name.lower() == n for c in scope_columns(d))}
+    having = select.args.get("having")
+    if having is not None and any(c.name.lower() in computed for c in scope_columns(having)):
+        return True
+    if not lateral:
+        return False
+    parts: list[exp.Expr] = [k.this for k in keys if not isinstance(k.this, exp.Column)]
+    parts += [select.args[k] for k in ("where", "group", "qualify") if select.args.get(k)]
+    parts += [i for i in select.expressions if not isinstance(i, exp.Column)]
+    return any(c.name.lower() in lateral for p in parts for c in scope_columns(p))
 
 
 def substitute(node: exp.Expr, aliases: dict[str, exp.Expr], *, copy: bool = True) -> exp.Expr:

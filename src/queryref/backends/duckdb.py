@@ -172,7 +172,15 @@ class DuckDBBackend(Backend):
             raise
 
     def schema(self, sql: str) -> pa.Schema:
-        return self._run(lambda con: con.sql(sql).limit(0).to_arrow_table().schema)
+        def read(con: duckdb.DuckDBPyConnection) -> pa.Schema:
+            rel = con.sql(sql)
+            schema = rel.limit(0).to_arrow_table().schema
+            # limit() reads the query as a subquery, which renames duplicate names (a, a_1):
+            # the names are the query's own, as its rows arrive
+            return pa.schema([f.with_name(n) for f, n in zip(schema, rel.columns, strict=True)],
+                             metadata=schema.metadata)
+
+        return self._run(read)
 
     def execute(self, sql: str) -> int | None:
         def run(con: duckdb.DuckDBPyConnection) -> int | None:
