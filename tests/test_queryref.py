@@ -386,3 +386,45 @@ def test_aggregate_inside_aggregate_is_per_group(orders, orders_df):
     same_rows(q.to_pandas(), want)
     whole = orders.agg(above=qr.when(col("qty") > col("qty").mean(), 1).otherwise(0).sum())
     assert whole.to_pandas().above.tolist() == [int((orders_df.qty > orders_df.qty.mean()).sum())]
+
+
+# -- names the engine cannot tell apart; deep queries (issue 15's defects) -----------------
+def test_names_equal_but_for_case_are_refused_not_confused(con):
+    q = con.sql('SELECT 1 AS "A", 2 AS "a"')
+    assert q.columns == ["A", "a"] == list(q.to_pandas().columns)
+    for step in (lambda: q.select("a"), lambda: q.filter(col("a") == 2),
+                 lambda: q.filter("a = 2"), lambda: q.mutate(b=col("A") + 1)):
+        with pytest.raises(ParameterError, match="ambiguous"):
+            step()
+    assert q.limit(1).to_pandas().values.tolist() == [[1, 2]]  # steps naming no column work
+
+
+def test_a_filter_on_a_duplicated_name_is_refused(con):
+    q = con.sql("SELECT 1 AS a, 2 AS a, 3 AS b")
+    with pytest.raises(ParameterError, match="ambiguous"):
+        q.filter(col("a") == 2)
+    assert q.filter(col("b") == 3).count() == 1
+
+
+def test_three_hundred_chained_steps(con):
+    base = con.sql("SELECT range AS x, range % 7 AS y FROM range(2000)")
+    q = base
+    for i in range(100):
+        q = q.filter(col("x") >= i).mutate(y=col("y") + 1).limit(2000 - i)
+    got = q.to_pandas()
+    df = pd.DataFrame({"x": range(2000), "y": [v % 7 for v in range(2000)]})
+    for i in range(100):
+        df = df[df.x >= i].assign(y=lambda d: d.y + 1).head(2000 - i)
+    same_rows(got, df)
+
+
+def test_deep_sql_text(con):
+    base = con.sql("SELECT range AS x FROM range(1000)")
+    assert base.filter("(" * 300 + "x > 1" + ")" * 300).count() == 998
+    assert base.filter(" OR ".join(f"x = {i}" for i in range(0, 1000, 2))).count() == 500
+    nested = con.sql("SELECT " + "(" * 400 + "1" + ")" * 400 + " AS v")
+    assert nested.to_pandas().v.tolist() == [1]
+    chain = base
+    for i in range(300):
+        chain = chain.filter(col("x") != i)
+    assert chain.count() == 700

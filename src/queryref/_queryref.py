@@ -7,7 +7,7 @@ schema lookup that column checking needs (one zero-row query per handle, cached)
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pyarrow as pa
@@ -17,7 +17,7 @@ from queryref import _ctes
 from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
-from queryref._sql import column, engine_name, ident, parse_expression, render
+from queryref._sql import column, deep, engine_name, ident, parse_expression, render
 from queryref.errors import ParameterError, UnknownColumnError
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ class QueryRef:
         try:
             if dialect is None or dialect == self.dialect:
                 return render(self._tree, self.dialect, pretty=pretty)
-            return self._tree.sql(dialect=dialect, pretty=pretty)
+            with deep():
+                return self._tree.sql(dialect=dialect, pretty=pretty)
         except ValueError as err:  # unknown dialect
             raise ParameterError(str(err)) from None
 
@@ -131,7 +132,8 @@ class QueryRef:
         raise TypeError(msg)
 
     def _new(self, tree: exp.Query, names: Sequence[str] | None = None) -> QueryRef:
-        if names is not None and len(set(names)) != len(names):
+        fold = str.lower if self._con.backend.case_insensitive else str
+        if names is not None and len({fold(n) for n in names}) != len(names):
             names = None  # engines rename duplicates in a subquery (DuckDB: a, a_1): ask it
         return QueryRef(tree, self._con, names=names)
 
@@ -158,11 +160,25 @@ class QueryRef:
         found = self._lookup(name)
         if found is None:
             raise UnknownColumnError([name], self.columns)
-        if self.columns.count(found) > 1:
-            msg = (f"column {found!r} is ambiguous: the query has {self.columns.count(found)} "
-                   f"columns of that name; give each its own alias in the SQL")
-            raise ParameterError(msg)
+        self._unambiguous([found])
         return found
+
+    def _unambiguous(self, names: Iterable[str]) -> None:
+        """Raise ParameterError if one of ``names`` is several columns: the same name twice,
+        or names equal but for case where the engine ignores case (DuckDB)."""
+        columns = self.columns
+        fold = str.lower if self._con.backend.case_insensitive else str
+        keys = [fold(c) for c in columns]
+        if len(set(keys)) == len(keys):
+            return
+        for name in names:
+            same = [c for c, k in zip(columns, keys, strict=True) if k == fold(name)]
+            if len(same) > 1:
+                msg = (f"column {name!r} is ambiguous: the query has {len(same)} columns "
+                       f"named {' and '.join(map(repr, same))}"
+                       f"{' (this engine ignores case)' if len(set(same)) > 1 else ''}; "
+                       "give each its own alias in the SQL")
+                raise ParameterError(msg)
 
     def _lookup(self, name: str) -> str | None:
         """The column's name as the query has it, or None (no error built: this is hot)."""
@@ -209,6 +225,7 @@ class QueryRef:
                     c.set("this", ident(found))
         if missing:
             raise UnknownColumnError(missing, self.columns)
+        self._unambiguous(c.name for node in nodes for c in rw.scope_columns(node))
 
     def _to_node(self, value: Any, *, sql_text: bool = True) -> exp.Expr:
         """An Expr, a column name, or SQL text as a tree in this connection's dialect."""
@@ -393,7 +410,7 @@ class QueryRef:
             select = self._wrap(self._host(nodes))
             s = rw.shape(select)
             cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
-        tree = select.having(cond, copy=True) if s.aggregated else select.where(cond, copy=True)
+        tree = rw.add_condition(select, "having" if s.aggregated else "where", [cond])
         return self._new(tree, self._names)
 
     where = filter

@@ -635,8 +635,39 @@ def has_constant_limits(select: exp.Select) -> bool:
     return True
 
 
-def and_all(conditions: Sequence[exp.Expr]) -> exp.Expr:
-    """``c1 AND c2 AND ...`` with each operand parenthesised where needed."""
-    if len(conditions) == 1:
-        return conditions[0].copy()
-    return exp.and_(*[operand(c, exp.And, True) for c in conditions], copy=True)
+def and_all(conditions: Sequence[exp.Expr], *, copy: bool = True) -> exp.Expr:
+    """``c1 AND c2 AND ...`` with each operand parenthesised where needed.
+
+    ``copy=False`` when the caller owns ``conditions`` (their nodes are then reused).
+
+    Conjunctions nested in the inputs are flattened and the result is a balanced tree, so a
+    chain of many filters stays shallow (sqlglot recurses per level, DuckDB refuses 1,000).
+
+    >>> from sqlglot import parse_one
+    >>> and_all([parse_one("a = 1 AND b = 2"), parse_one("c = 3 OR d = 4")]).sql()
+    'a = 1 AND b = 2 AND (c = 3 OR d = 4)'
+    """
+    leaves: list[exp.Expr] = []
+    stack = list(reversed(conditions))
+    while stack:
+        node = stack.pop()
+        inner = node.this if isinstance(node, exp.Paren) else node
+        if isinstance(inner, exp.And):
+            stack += [inner.expression, inner.this]
+        else:
+            leaves.append(operand(node.copy() if copy else node, exp.And, True))
+    while len(leaves) > 1:
+        leaves = [exp.And(this=leaves[i], expression=leaves[i + 1]) if i + 1 < len(leaves)
+                  else leaves[i] for i in range(0, len(leaves), 2)]
+    return leaves[0]
+
+
+def add_condition(select: exp.Select, clause: str, conditions: Sequence[exp.Expr]
+                  ) -> exp.Select:
+    """``select`` with ``conditions`` ANDed into its WHERE or HAVING (``clause``)."""
+    out = copy_without(select, clause)
+    old = select.args.get(clause)
+    owned = [old.this.copy()] if old is not None else []
+    cond = and_all([*owned, *(c.copy() for c in conditions)], copy=False)
+    out.set(clause, exp.Having(this=cond) if clause == "having" else exp.Where(this=cond))
+    return out

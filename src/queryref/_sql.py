@@ -8,6 +8,10 @@ import functools
 import logging
 import math
 import re
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import sqlglot
@@ -94,12 +98,41 @@ def _parse_error(err: ParseError | TokenError, text: str) -> SQLParseError:
     return SQLParseError(first_line, line=line, col=col)
 
 
+# sqlglot's parser and generator recurse about 16 frames per nesting level, so Python's default
+# limit (1,000) stops at ~60 nested parentheses or ~150 nested subqueries (300 chained steps
+# nest that deep). Python 3.11 runs Python-to-Python calls without the C stack, so a higher
+# limit is safe; it is raised while sqlglot works on a query, and put back after.
+_DEEP_LIMIT = 30_000
+_deep_lock = threading.Lock()
+_deep_users = 0
+_saved_limit = 0
+
+
+@contextmanager
+def deep() -> Iterator[None]:
+    """Room for sqlglot to recurse through deeply nested SQL (shared by threads)."""
+    global _deep_users, _saved_limit
+    with _deep_lock:
+        if _deep_users == 0:
+            _saved_limit = sys.getrecursionlimit()
+            if _saved_limit < _DEEP_LIMIT:
+                sys.setrecursionlimit(_DEEP_LIMIT)
+        _deep_users += 1
+    try:
+        yield
+    finally:
+        with _deep_lock:
+            _deep_users -= 1
+            if _deep_users == 0 and sys.getrecursionlimit() == _DEEP_LIMIT:
+                sys.setrecursionlimit(_saved_limit)
+
+
 def parse_statements(text: str, dialect: str) -> list[exp.Expr]:
     """Parse SQL text into statements, raising :class:`SQLParseError` with line and column."""
     if not isinstance(text, str):
         raise ParameterError(f"SQL must be text, not {type(text).__name__}")
     try:
-        with _quiet_sqlglot():
+        with _quiet_sqlglot(), deep():
             statements = sqlglot.parse(text, dialect=dialect)
     except (ParseError, TokenError) as err:
         raise _parse_error(err, text) from None
@@ -171,7 +204,7 @@ def check_read_only(tree: exp.Expr) -> None:
 def parse_expression(text: str, dialect: str | None) -> exp.Expr:
     """Parse a SQL expression such as ``"amount > 100"`` (one expression, read-only)."""
     try:
-        with _quiet_sqlglot():
+        with _quiet_sqlglot(), deep():
             node = sqlglot.parse_one(text, dialect=dialect, into=exp.Condition)
     except (ParseError, TokenError) as err:
         raise _parse_error(err, text) from None
@@ -279,12 +312,13 @@ def render(tree: exp.Expr, dialect: str, **options: Any) -> str:
     limit = _NAME_LIMITS.get(dialect)
     if limit is not None:
         _check_name_lengths(tree, dialect, *limit)
-    if _folds_to_upper(dialect):
-        tree = tree.copy()
-        for node in tree.find_all(exp.Identifier):
-            if node.meta.get(_EXACT):
-                node.set("quoted", not _plain_upper(node.name))
-    return str(tree.sql(dialect=dialect, **options))
+    with deep():
+        if _folds_to_upper(dialect):
+            tree = tree.copy()
+            for node in tree.find_all(exp.Identifier):
+                if node.meta.get(_EXACT):
+                    node.set("quoted", not _plain_upper(node.name))
+        return str(tree.sql(dialect=dialect, **options))
 
 
 @functools.lru_cache(maxsize=4096)
