@@ -170,11 +170,12 @@ def run_raw_case(src: Source, budget: int, rows: int, copies: int,
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    from queryref import _guard
+    from queryref import _budget
 
     con = src.connect()
     q = result(src, con, rows, copies)
-    batch_rows = _guard.batch_rows_for(q.schema, BATCH_ROWS, budget)
+    batch_rows = _budget.batch_rows_for(q.schema, BATCH_ROWS, _budget.batch_bytes(budget),
+                                         unit=2048)
     sql = q.sql
     if src.engine == "duckdb":
         import duckdb

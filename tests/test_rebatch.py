@@ -58,6 +58,6 @@ def test_to_pandas_batches_and_the_option(con: qr.Connection) -> None:
     assert pd.concat(frames, ignore_index=True).equals(q.to_pandas())
     shrunk = list(q.to_pandas_batches(max_batch_bytes="32KB", shrink_dtypes=True))
     assert len(shrunk) > 1 and all(str(f["k"].dtype) == "category" for f in shrunk)
-    assert qr.options.max_batch_bytes is None
+    assert qr.options.max_batch_bytes == 16 * 2**20  # the default: bounded whatever the width
     with pytest.raises(ParameterError):
         qr.options.max_batch_bytes = 0

@@ -22,9 +22,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
+from queryref._budget import Budget
 from queryref._progress import Progress
 from queryref._sizes import format_bytes
-from queryref.errors import ResultTooLarge
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef
@@ -179,22 +179,16 @@ def write_text(batches: Iterable[pa.RecordBatch | pa.Table], out: IO[str], fmt: 
 
 # -- streamed output ------------------------------------------------------------------------
 class _Budget:
-    """The CLI's limits on a streamed result: refuse once rows or bytes pass them."""
+    """The CLI's limits on a streamed result (counted by :class:`queryref._budget.Budget`),
+    and its progress meter."""
 
     def __init__(self, max_bytes: int | None, max_rows: int | None, meter: Progress) -> None:
-        self.max_bytes = max_bytes
-        self.max_rows = max_rows
+        self.limits = Budget(max_bytes, max_rows)
         self.meter = meter
 
     def check(self, batch: pa.RecordBatch) -> None:
         self.meter.add(batch.num_rows, batch.nbytes)
-        over_rows = self.max_rows is not None and self.meter.rows > self.max_rows
-        over_bytes = self.max_bytes is not None and self.meter.bytes > self.max_bytes
-        if over_rows or over_bytes:
-            raise ResultTooLarge(stage="fetch", limit_bytes=self.max_bytes,
-                                 seen_bytes=self.meter.bytes,
-                                 limit_rows=self.max_rows if over_rows else None,
-                                 seen_rows=self.meter.rows)
+        self.limits.add(rows=batch.num_rows, nbytes=batch.nbytes)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref._budget import Budget
 from queryref._options import resolve
 from queryref._params import render
 from queryref._queryref import QueryRef
@@ -17,7 +18,7 @@ from queryref._sizes import format_bytes
 from queryref._sql import file_path, fold_names, literal, table_ref
 from queryref.backends import Backend, Stream
 from queryref.backends._common import raise_clean, statement_secrets
-from queryref.errors import ParameterError, QueryRefError, ResultTooLarge
+from queryref.errors import ParameterError, QueryRefError
 
 if TYPE_CHECKING:
     from queryref._typing import SizeLike
@@ -120,9 +121,9 @@ class Connection:
         reader = _as_reader(data)
         budget = None if max_bytes is None else resolve("max_bytes", max_bytes)
         size = _nbytes(data)
-        if budget is not None and size is not None and size > budget:
-            raise ResultTooLarge(stage="estimate", limit_bytes=budget, seen_bytes=size,
-                                 detail=f"(upload of {format_bytes(size)})")
+        if size is not None:
+            Budget(budget, what=f"upload of {format_bytes(size)}").check_up_front(
+                rows=None, nbytes=size, detail="")
         self.backend.create_table(table, reader, replace)
         return self.table(name)
 

@@ -3,14 +3,16 @@
 Rows come from the engine's planner (``Backend.estimate``: DuckDB's estimated cardinality,
 PostgreSQL's ``Plan Rows``, MySQL/MariaDB's ``EXPLAIN FORMAT=JSON`` for one-table queries) or,
 only when asked, from an exact pushed-down ``SELECT COUNT(*)``. Bytes are rows times a row
-width: fixed-width columns from the schema; text, binary and nested columns from the engine's
-statistics (PostgreSQL's ``Plan Width``) or from a small sample (``LIMIT 1000``, its ORDER BY
-dropped), taken only for queries that stream (no grouping, DISTINCT, window or set operation,
-so a sample never costs a full scan) and only when the figure could change a decision.
+width: fixed-width columns from the schema; text, binary, nested and JSON columns measured by
+the engine itself over a random sample of about 1,000 rows of the result (``random() < p``
+with a LIMIT; only the summed widths come back, never the rows), taken only for queries that
+stream (no grouping, DISTINCT, window or set operation, so a sample never costs computing the
+result twice); else the engine's statistics (PostgreSQL's ``Plan Width``) or a guess.
 
-The sinks refuse with :class:`~queryref.errors.ResultTooLarge` (stage ``"estimate"``) when the
-estimate is more than :data:`FAR_OVER` times the budget; closer calls are left to the fetch
-layer (:mod:`queryref._guard`), which stops the query the moment the budget is crossed.
+The sinks refuse through :class:`queryref._budget.Budget` (stage ``"estimate"``) when a firm
+estimate is more than :data:`FAR_OVER` times the budget, or when the engine's smallest unit of
+output would by itself cross the budget plus one batch; closer calls are left to the fetch
+layer, which stops the query the moment the budget is crossed.
 
 >>> import queryref as qr
 >>> con = qr.connect()
@@ -23,18 +25,19 @@ layer (:mod:`queryref._guard`), which stops the query the moment the budget is c
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref import _guard
-from queryref._sql import ident
+from queryref._sql import column, ident
 from queryref.backends._base import PlanEstimate
 from queryref.errors import UnsupportedError
 
 if TYPE_CHECKING:
+    from queryref._budget import Budget
     from queryref._queryref import QueryRef
 
 #: refuse up front only when the estimate is more than this many times the budget
@@ -43,8 +46,6 @@ FAR_OVER = 4
 SAMPLE_ROWS = 1000
 #: bytes a text value is assumed to take when a sample would cost a full scan
 TEXT_GUESS = 16
-#: text values longer than this on average are not assumed when deciding whether to sample
-TEXT_CAP = 1024
 #: nodes that make an engine compute the whole result before its first rows
 _BLOCKING = (exp.Group, exp.Distinct, exp.AggFunc, exp.Window, exp.Order, exp.SetOperation)
 
@@ -123,41 +124,122 @@ def _streams(tree: exp.Query) -> exp.Query | None:
     return inner
 
 
-def _sample_widths(q: QueryRef, layout: _Layout) -> list[float] | None:
-    """Average Arrow bytes per row of each varying column, from a LIMITed sample."""
+@dataclass(frozen=True)
+class Widths:
+    """Row widths measured in the warehouse over a sample of the result: ``mean`` and
+    ``widest`` Arrow bytes per row (fixed columns and offsets included), of ``rows`` rows."""
+
+    mean: float
+    widest: int
+    rows: int
+
+
+def _width_expr(field: pa.Field, dialect: str) -> exp.Expr:
+    """SQL for the bytes one value of a varying column takes (text, binary, nested, JSON)."""
+    col = column(field.name)
+    t = field.type
+    text = pa.types.is_string(t) or pa.types.is_large_string(t)
+    binary = pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    if dialect == "duckdb":
+        if text:
+            return exp.Anonymous(this="strlen", expressions=[col])
+        if binary:
+            return exp.Anonymous(this="octet_length", expressions=[col])
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            try:
+                element = max(t.value_type.bit_width // 8, 1)
+                return exp.Mul(this=exp.Anonymous(this="len", expressions=[col]),
+                               expression=exp.Literal.number(element))
+            except ValueError:
+                pass
+        return exp.Anonymous(this="strlen", expressions=[exp.cast(col, "VARCHAR")])
+    if dialect == "postgres":
+        value = col if binary or text else exp.cast(col, "TEXT")
+        return exp.Anonymous(this="octet_length", expressions=[value])
+    if dialect == "mysql":
+        return exp.Anonymous(this="LENGTH", expressions=[col])
+    return exp.Length(this=col if text else exp.cast(col, "VARCHAR"))
+
+
+#: dialects where ``random() < p`` picks rows at random in one pass
+_RANDOM = {"duckdb": "random", "postgres": "random", "mysql": "RAND"}
+
+
+def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | None:
+    """Bytes per row of ``q``'s result, measured by the engine over a random sample of about
+    SAMPLE_ROWS rows (only the widths come back: no row moves to Python). None when the
+    query does not stream (a sample would cost computing it all)."""
     from queryref._sinks import _strict_sql
 
     inner = _streams(q.tree)
-    if inner is None:
-        return None
-    sample = exp.select(exp.Star()).from_(
-        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))).limit(SAMPLE_ROWS)
-    totals = [0] * len(layout.varying)
-    rows = 0
-    with q.connection.backend.stream(_strict_sql(sample, q.dialect), SAMPLE_ROWS) as stream:
-        for batch in stream:
-            for k, i in enumerate(layout.varying):
-                totals[k] += batch.column(i).nbytes
-            rows += batch.num_rows
-            if rows >= SAMPLE_ROWS:
-                break
-    return [t / rows for t in totals] if rows else [0.0] * len(totals)
+    schema = q.schema
+    if inner is None or len(set(schema.names)) != len(schema.names):
+        return None  # (a column named twice cannot be told apart by name)
+    widths = [exp.alias_(exp.Coalesce(this=_width_expr(schema.field(i), q.dialect),
+                                      expressions=[exp.Literal.number(0)]), f"_w{k}")
+              for k, i in enumerate(layout.varying)]
+    sample = exp.select(*widths).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q"))))
+    rand = _RANDOM.get(q.dialect)
+    if rand and rows and rows > SAMPLE_ROWS:
+        sample = sample.where(exp.LT(this=exp.Anonymous(this=rand),
+                                     expression=exp.Literal.number(2 * SAMPLE_ROWS / rows)))
+    sample = sample.limit(SAMPLE_ROWS)
+    ws = [exp.column(f"_w{k}") for k in range(len(layout.varying))]
+    row_sum: exp.Expr = ws[0]
+    for w in ws[1:]:
+        row_sum = exp.Add(this=row_sum, expression=w)
+    stats = exp.select(
+        exp.alias_(exp.Count(this=exp.Star()), "_n"),
+        *[exp.alias_(exp.Sum(this=w), f"_s{k}") for k, w in enumerate(ws)],
+        exp.alias_(exp.Max(this=row_sum), "_max"),
+    ).from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=ident("_s"))))
+    sql = _strict_sql(stats, q.dialect)
+    key = (id(q.connection), sql)
+    cached = _MEASURED.get(key)
+    if cached is not None and time.monotonic() - cached[0] < MEASURED_TTL:
+        return cached[1]
+    with q.connection.backend.stream(sql, 16) as stream:  # (by position: Snowflake upper-cases)
+        row = next(([c[0].as_py() for c in b.columns] for b in stream if b.num_rows), None)
+    measured = _widths_of(row, layout, len(ws))
+    if len(_MEASURED) >= 256:
+        _MEASURED.clear()
+    _MEASURED[key] = (time.monotonic(), measured)
+    return measured
 
 
-def _width(q: QueryRef, layout: _Layout, plan: PlanEstimate, sample: bool) -> tuple[int, str]:
-    """Bytes per row, and how the text part was found."""
+#: widths measured lately, by connection and query: the same query gets the same figure from
+#: estimate(), dry_run=True, the pre-flight and the CLI (a random sample differs each time)
+_MEASURED: dict[tuple[int, str], tuple[float, Widths]] = {}
+#: seconds a measurement is reused
+MEASURED_TTL = 60.0
+
+
+def _widths_of(row: list[Any] | None, layout: _Layout, n_varying: int) -> Widths:
+    """Widths from the sample's one row: its count, each column's sum, the widest row."""
+    n = int(row[0] or 0) if row else 0
+    base = layout.fixed + layout.offsets
+    if not n or row is None:
+        return Widths(float(base), base, 0)
+    total = sum(float(row[1 + k] or 0) for k in range(n_varying))
+    return Widths(base + total / n, base + int(float(row[1 + n_varying] or 0)), n)
+
+
+def _width(q: QueryRef, layout: _Layout, plan: PlanEstimate, sample: bool
+           ) -> tuple[int, str, Widths | None]:
+    """Bytes per row, how the varying part was found, and the measured widths if any."""
     base = layout.fixed + layout.offsets
     if not layout.varying:
-        return base, "fixed widths from the schema"
+        return base, "fixed widths from the schema", Widths(base, base, 0)
+    widths = measure_widths(q, layout, plan.rows) if sample else None
+    if widths is not None and widths.rows:
+        return round(widths.mean), (f"widths measured in the database over a {widths.rows:,}"
+                                    "-row random sample"), widths
     if plan.width is not None:
         return max(plan.width, layout.fixed) + layout.offsets, \
-            "row width from the engine's statistics"
-    widths = _sample_widths(q, layout) if sample else None
-    if widths is None:
-        guess = base + TEXT_GUESS * len(layout.varying)
-        return guess, f"text widths guessed at {TEXT_GUESS} bytes (a sample would scan it all)"
-    return layout.fixed + round(sum(widths)), \
-        f"text widths from a {SAMPLE_ROWS:,}-row sample"
+            "row width from the engine's statistics", None
+    guess = base + TEXT_GUESS * len(layout.varying)
+    return guess, f"text widths guessed at {TEXT_GUESS} bytes (a sample would scan it all)", None
 
 
 def _rows(q: QueryRef, count: bool) -> tuple[PlanEstimate, str, bool]:
@@ -177,52 +259,98 @@ def _rows(q: QueryRef, count: bool) -> tuple[PlanEstimate, str, bool]:
 
 def estimate(q: QueryRef, *, count: bool = False, strict: bool = False) -> Estimate:
     """The size of ``q``'s result: see :meth:`QueryRef.estimate`."""
+    return _measure(q, count=count, strict=strict)[0]
+
+
+def _measure(q: QueryRef, *, count: bool = False, strict: bool = False
+             ) -> tuple[Estimate, PlanEstimate, Widths | None]:
+    """The estimate, the planner's figures behind it, and the widths measured (if any).
+
+    The one computation behind ``estimate()``, ``dry_run=True``, the sinks' pre-flight and the
+    CLI's refusal, so they all give the same bytes for the same query.
+    """
     plan, method, exact = _rows(q, count)
     if plan.rows is None:
         if strict:
             msg = (f"no estimate on {q.connection.backend.describe()}: {plan.detail}; "
                    "estimate(count=True) counts the rows exactly")
             raise UnsupportedError(msg)
-        return Estimate(None, None, method, False, plan.detail)
+        return Estimate(None, None, method, False, plan.detail), plan, None
     layout = _layout(q.schema)
-    width, how = _width(q, layout, plan, sample=plan.rows > 0)
-    return Estimate(plan.rows, plan.rows * width, method, exact, f"{plan.detail}; {how}")
+    width, how, widths = _width(q, layout, plan, sample=plan.rows > 0)
+    details = f"{plan.detail}; {how}; bytes are Arrow bytes (to_arrow's size; to_pandas " \
+        "holds about the same for numbers and text)"
+    return Estimate(plan.rows, plan.rows * width, method, exact, details), plan, widths
 
 
-def preflight(q: QueryRef, *, budget: int | None, mode: str | None) -> None:
-    """Refuse ``q`` before it runs when it is estimated at more than FAR_OVER x ``budget``.
+@dataclass(frozen=True)
+class Preflight:
+    """What the pre-flight learnt for the fetch: rows (when known) and widths (when measured)."""
 
-    Cheap by default (``mode="estimate"``: the planner, never a scan); ``"count"`` counts
-    exactly first; ``None`` skips the check. A planner figure that rests on guesses (a
-    filter's selectivity) is never refused on: the fetch layer decides. A text sample runs
-    only when its answer could turn the decision: the row count times the fixed widths is
-    under the line, and text values of up to TEXT_CAP bytes would cross it.
+    rows: int | None
+    widths: Widths | None
+
+
+def preflight(q: QueryRef, *, budget: Budget, mode: str | None) -> Preflight:
+    """Refuse ``q`` before it runs when it cannot fit ``budget``.
+
+    Cheap by default (``mode="estimate"``: the planner, and the widths of text, binary and
+    nested columns measured by the engine over a random sample; ``"count"`` counts exactly
+    first; ``None`` skips the check). Refused, before a row moves:
+
+    - a firm row count times the widths, more than FAR_OVER x the budget (a planner figure
+      that rests on guesses, a filter's selectivity, is left to the fetch layer);
+    - a result whose smallest unit the engine hands over (DuckDB: a 2,048-row vector) holds
+      more than the budget plus one batch, by the widest row sampled: no fetch size could
+      bound it.
     """
-    if budget is None or mode is None:
-        return
-    line = budget * FAR_OVER
+    limit_bytes = budget.max_bytes
+    if limit_bytes is None or mode is None:
+        return Preflight(None, None)
     layout = _layout(q.schema)
     limit = _limit_of(q.tree)  # a preview's LIMIT 11: no need to ask the engine
-    if limit is not None and limit * (layout.fixed + layout.offsets
-                                      + TEXT_CAP * len(layout.varying)) <= line:
-        return
-    plan, _, _ = _rows(q, mode == "count")
-    if plan.rows is None or not plan.firm:
-        return
-    low = plan.rows * (max(plan.width or 0, layout.fixed) + layout.offsets)
-    if low > line:
-        _refuse(plan, low, budget, "the schema's fixed widths")
-    if not layout.varying or plan.width is not None or \
-            low + plan.rows * TEXT_CAP * len(layout.varying) <= line:
-        return
-    width, how = _width(q, layout, plan, sample=True)
-    if plan.rows * width > line:
-        _refuse(plan, plan.rows * width, budget, how)
+    if limit is not None and limit <= SMALL_LIMIT and limit * (
+            layout.fixed + layout.offsets + TEXT_CAP * len(layout.varying)) <= limit_bytes:
+        return Preflight(limit, None)
+    est, plan, widths = _measure(q, count=mode == "count")
+    if plan.rows is None:
+        widths = measure_widths(q, layout, None) if layout.varying else None
+        _refuse_unit(q, budget, None, widths, plan)
+        return Preflight(None, widths)
+    firm = plan.firm or mode == "count"
+    assert est.bytes is not None
+    if firm and est.bytes > limit_bytes * FAR_OVER:
+        _refuse(budget, plan, est, f"refused at more than {FAR_OVER}x the budget")
+    _refuse_unit(q, budget, plan.rows, widths, plan)
+    return Preflight(plan.rows if firm else None, widths)
 
 
-def _refuse(plan: PlanEstimate, nbytes: int, budget: int, how: str) -> None:
-    detail = (f"(estimated from {plan.detail}: {plan.rows:,} rows, {how}; refused at more "
-              f"than {FAR_OVER}x the budget. If the estimate is wrong: preflight='count' "
-              "counts exactly first, preflight=None skips this check.)")
-    _guard.refuse_up_front(rows=plan.rows, nbytes=nbytes, max_bytes=budget, max_rows=None,
-                           detail=detail)
+#: a LIMIT this small needs no pre-flight when its rows fit the budget at TEXT_CAP bytes a value
+SMALL_LIMIT = 100
+#: bytes a text value is assumed to take at most in a small LIMIT (a preview)
+TEXT_CAP = 1024
+
+
+def _refuse_unit(q: QueryRef, budget: Budget, rows: int | None, widths: Widths | None,
+                 plan: PlanEstimate) -> None:
+    """Refuse when one unit of the engine's output (its smallest batch) is over the bound."""
+    from queryref._budget import BATCH_BYTES_CAP
+
+    if widths is None or not widths.rows or budget.max_bytes is None:
+        return
+    unit = q.connection.backend.batch_unit
+    unit_rows = unit if rows is None else min(rows, unit)
+    nbytes = unit_rows * widths.widest
+    if nbytes > budget.max_bytes + BATCH_BYTES_CAP:
+        detail = (f"(estimated from {plan.detail}; widths measured in the database: rows of up "
+                  f"to {widths.widest:,} bytes, and {q.connection.backend.name} hands rows over "
+                  f"{unit:,} at a time, so one batch would hold about {nbytes:,} bytes. "
+                  "preflight=None skips this check.)")
+        budget.refuse(rows=rows, nbytes=nbytes, detail=detail)
+
+
+def _refuse(budget: Budget, plan: PlanEstimate, est: Estimate, why: str) -> None:
+    detail = (f"(estimated from {est.details.split('; bytes are')[0]}: {plan.rows:,} rows; "
+              f"{why}. If the estimate is wrong: preflight='count' counts exactly first, "
+              "preflight=None skips this check.)")
+    budget.refuse(rows=plan.rows, nbytes=est.bytes, detail=detail)

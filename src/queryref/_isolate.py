@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from queryref._budget import Budget
 from queryref._options import _UNSET, resolve
 from queryref._partitions import Partition, split
 from queryref._progress import Progress
-from queryref.errors import ParameterError, PartitionError, ResultTooLarge
+from queryref.errors import ParameterError, PartitionError
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef
@@ -159,10 +160,8 @@ def _keep(tables: list[pa.Table], table: pa.Table | None, total: int, budget: in
     if table is None:
         return total
     total += table.nbytes
-    if budget is not None and total > budget:
-        tables.clear()
-        raise ResultTooLarge(stage="fetch", limit_bytes=budget, seen_bytes=total,
-                             detail=f"(map_partitions results, at the partition {label})")
+    Budget(budget, what=f"map_partitions results, at the partition {label}").add(
+        nbytes=total, drop=tables.clear)
     tables.append(table)
     return total
 
@@ -239,12 +238,9 @@ def _run_children(q: QueryRef, parts: list[Partition], fn: Callable[[Any], Any],
                 _remove(run.files)
                 if table is not None:
                     total += table.nbytes
-                    if budget is not None and total > budget:
-                        done.clear()
-                        raise ResultTooLarge(
-                            stage="fetch", limit_bytes=budget, seen_bytes=total,
-                            detail=f"(map_partitions results, at the partition "
-                                   f"{parts[index].label})")
+                    Budget(budget, what=f"map_partitions results, at the partition "
+                                        f"{parts[index].label}").add(nbytes=total,
+                                                                     drop=done.clear)
                 done[index] = table
                 meter.step(table.num_rows if table is not None else 0,
                            table.nbytes if table is not None else 0)

@@ -45,8 +45,10 @@ class Options:
     progress:
         Show progress on long sinks: ``True``, ``False`` or ``"auto"`` (when a terminal waits).
     max_batch_bytes:
-        Bound on each streamed batch's Arrow bytes (``"64MB"``), on top of ``batch_rows``:
-        the engine's batches are split or combined to fit. ``None`` (default): as they come.
+        Bound on each streamed batch's Arrow bytes, on top of ``batch_rows`` (default
+        16 MiB): the engine fetches in sizes that keep to it and its batches are split or
+        combined to fit, so a streamed batch is bounded whatever the row width. ``None``:
+        ``batch_rows`` rows a batch however many bytes they take.
 
     >>> import queryref as qr
     >>> with qr.options.context(max_rows=5):
@@ -59,7 +61,7 @@ class Options:
     batch_rows: int = 100_000
     preflight: str | None = "estimate"
     progress: bool | str = "auto"
-    max_batch_bytes: int | None = None
+    max_batch_bytes: int | None = 16 * 2**20
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()

@@ -47,11 +47,12 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from queryref import _convert
+from queryref._budget import Budget
 from queryref._memory import release_free_memory
 from queryref._options import resolve
 from queryref._sizes import format_bytes
 from queryref._sql import column, ident, render
-from queryref.errors import QueryRefError, ResultTooLarge
+from queryref.errors import QueryRefError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,9 +214,7 @@ def _categories(q: QueryRef, name: str, source: pa.DataType, budget: int | None)
     """The column's distinct non-NULL values, fetched from the warehouse, sorted."""
     tree = exp.select(column(name)).distinct().from_(_from_result(q))
     values = _run(q, tree).column(0).combine_chunks()
-    if budget is not None and values.nbytes > budget:
-        raise ResultTooLarge(stage="fetch", limit_bytes=budget, seen_bytes=values.nbytes,
-                             detail=f"(the categories of {name!r})")
+    Budget(budget, what=f"the categories of {name!r}").add(nbytes=values.nbytes)
     values = pc.drop_null(values).cast(pa.string())
     return pc.take(values, pc.sort_indices(values))
 
@@ -418,8 +417,7 @@ def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
     shrink = plan(q, budget)
     remaining = None if budget is None else budget - shrink.reserved_bytes
     if remaining is not None and remaining < 0:
-        raise ResultTooLarge(stage="fetch", limit_bytes=budget, seen_bytes=shrink.reserved_bytes,
-                             detail="(the categories alone)")
+        Budget(budget, what="the categories alone").add(nbytes=shrink.reserved_bytes)
     holder: list[ShrinkBuilder] = []
 
     def sink_for(schema: pa.Schema) -> ShrinkBuilder:

@@ -12,19 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from queryref import _convert, _estimate, _guard
+from queryref import _budget, _convert, _estimate
+from queryref._budget import Budget
 from queryref._options import _UNSET, resolve
 from queryref._progress import Progress
 from queryref._sql import file_path, ident, render
 from queryref.backends._base import CAST_TO_DOUBLE
 from queryref.backends._common import check_timeout
-from queryref.errors import ParameterError, ResultTooLarge, UnsupportedError
+from queryref.errors import ParameterError, UnsupportedError
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-    from queryref._estimate import Estimate
+    from queryref._estimate import Estimate, Widths
     from queryref._queryref import QueryRef
     from queryref.backends import Stream
 
@@ -44,16 +45,28 @@ class CSVWritten(ParquetWritten):
     """What ``to_csv`` wrote: the file, its rows and bytes, and how long it took."""
 
 
-def _open(q: QueryRef, batch_rows: int, max_bytes: int | None = None,
-          timeout: float | None = None) -> Stream:
-    # the schema sizes batches under a budget; without one, no zero-row query to find it
-    rows = batch_rows if max_bytes is None else \
-        _guard.batch_rows_for(q.schema, batch_rows, max_bytes)
+def _open(q: QueryRef, batch_rows: int, batch_bytes: int | None = None,
+          timeout: float | None = None, widths: Widths | None = None) -> Stream:
+    """Open ``q``'s stream, its batches bounded by ``batch_rows`` and ``batch_bytes``.
+
+    An engine that produces rows in units of its own (DuckDB's 2,048-row vectors) cannot
+    adapt its batch size once the query runs: its rows per batch come from the schema's
+    fixed widths, or the widths the pre-flight measured, else one unit. The other engines
+    take ``batch_bytes`` and size their fetches from what arrives (no schema query first).
+    """
+    backend = q.connection.backend
+    rows = batch_rows
+    if batch_bytes is not None and backend.batch_unit > 1:
+        rows = _budget.batch_rows_for(q.schema, batch_rows, batch_bytes,
+                                      width=widths.mean if widths and widths.rows else None,
+                                      unit=backend.batch_unit)
     sql = _strict_sql(q.tree, q.dialect)
-    if check_timeout(timeout) is None:
-        stream = q.connection.backend.stream(sql, rows)
-    else:
-        stream = q.connection.backend.stream(sql, rows, timeout=timeout)
+    options: dict[str, Any] = {}
+    if check_timeout(timeout) is not None:
+        options["timeout"] = timeout
+    if batch_bytes is not None:
+        options["batch_bytes"] = batch_bytes
+    stream = backend.stream(sql, rows, **options)
     q.connection._streams.add(stream)  # stopped if the connection closes first
     return stream
 
@@ -74,28 +87,28 @@ def _collect(q: QueryRef, sink_for: Callable[[pa.Schema], Any], *, max_bytes: An
              max_rows: Any, batch_rows: Any,
              size_of: Callable[[pa.RecordBatch], int] | None = None,
              timeout: float | None = None, preflight: Any = None,
-             read_ahead: bool = False) -> Any:
+             read_ahead: bool = False, what: str = "") -> Any:
     """Run ``q`` under the budget into the sink ``sink_for(schema)`` makes; return the sink.
 
-    ``preflight`` (``"estimate"``, ``"count"``, None: off) refuses up front what is estimated
-    far over the budget (:mod:`queryref._estimate`), before the query is opened. ``size_of``
-    measures a batch for the budget (default: the sink's own ``size_of``). With
-    ``read_ahead`` the next batch is read on a thread while the sink takes this one, where
-    the engine allows it (:mod:`queryref._prefetch`).
+    ``preflight`` (``"estimate"``, ``"count"``, None: off) refuses up front what cannot fit
+    (:mod:`queryref._estimate`), before the query is opened; what it measured sizes the
+    batches. ``size_of`` measures a batch for the budget (default: the sink's own
+    ``size_of``). With ``read_ahead`` the next batch is read on a thread while the sink takes
+    this one, where the engine allows it (:mod:`queryref._prefetch`).
     """
-    budget = resolve("max_bytes", max_bytes)
-    rows_cap = resolve("max_rows", max_rows)
+    budget = Budget(resolve("max_bytes", max_bytes), resolve("max_rows", max_rows), what=what)
     per_batch = resolve("batch_rows", batch_rows)
-    run = q.limit(rows_cap + 1) if rows_cap is not None else q
-    _estimate.preflight(run, budget=budget, mode=resolve("preflight", preflight))
-    stream = _open(run, per_batch, budget, timeout)
+    run = q.limit(budget.max_rows + 1) if budget.max_rows is not None else q
+    found = _estimate.preflight(run, budget=budget, mode=resolve("preflight", preflight))
+    stream = _open(run, per_batch, _budget.batch_bytes(budget.max_bytes), timeout,
+                   found.widths)
     if read_ahead:
         from queryref._prefetch import read_ahead as ahead
 
         stream = ahead(stream)
     sink = sink_for(stream.schema)
-    _guard.collect(stream, sink, max_bytes=budget, max_rows=rows_cap,
-                   size_of=size_of or sink.size_of, progress=resolve("progress", _UNSET))
+    budget.collect(stream, sink, size_of=size_of or sink.size_of,
+                   progress=resolve("progress", _UNSET))
     return sink
 
 
@@ -115,14 +128,14 @@ def dry_run(q: QueryRef, *, max_rows: Any = None, preflight: Any = _UNSET,
 def preflight_file(q: QueryRef, *, max_bytes: Any, preflight: Any = _UNSET) -> None:
     """A file sink's pre-flight check, against its own ``max_bytes`` when it has one."""
     if max_bytes is not None:
-        _estimate.preflight(q, budget=resolve("max_bytes", max_bytes),
+        _estimate.preflight(q, budget=Budget(resolve("max_bytes", max_bytes)),
                             mode=resolve("preflight", preflight))
 
 
 def to_arrow(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
              timeout: float | None = None, preflight: Any = _UNSET) -> pa.Table:
     """A guarded ``pyarrow.Table``."""
-    sink = _collect(q, _guard.ArrowSink, max_bytes=max_bytes, max_rows=max_rows,
+    sink = _collect(q, _budget.ArrowSink, max_bytes=max_bytes, max_rows=max_rows,
                     batch_rows=batch_rows, size_of=lambda b: b.nbytes, timeout=timeout,
                     preflight=preflight)
     return sink.finish()
@@ -202,19 +215,18 @@ def to_arrow_batches(q: QueryRef, *, batch_rows: Any, timeout: float | None = No
                      max_batch_bytes: Any = _UNSET) -> pa.RecordBatchReader:
     """A ``RecordBatchReader`` over the running query; memory holds one batch at a time."""
     rows = resolve("batch_rows", batch_rows)
-    stream = _open(q, rows, timeout=timeout)
-    return pa.RecordBatchReader.from_batches(stream.schema,
-                                             _bounded(stream, rows, max_batch_bytes))
-
-
-def _bounded(stream: Stream, batch_rows: int, max_batch_bytes: Any) -> Iterator[pa.RecordBatch]:
-    """The stream's batches, re-cut to ``max_batch_bytes`` if set (see :mod:`._rebatch`)."""
     limit = resolve("max_batch_bytes", max_batch_bytes)
-    if limit is None:
-        return iter(stream)
+    stream = _open(q, rows, limit, timeout=timeout)
+    return pa.RecordBatchReader.from_batches(stream.schema, _bounded(stream, rows, limit))
+
+
+def _bounded(stream: Stream, batch_rows: int, limit: int | None) -> Iterator[pa.RecordBatch]:
+    """The stream's batches re-cut to exactly ``batch_rows`` rows (but the last), or fewer
+    where ``limit`` bytes would be crossed (see :mod:`._rebatch`)."""
     from queryref._rebatch import rebatch
 
-    return rebatch(iter(stream), limit, batch_rows)
+    with stream:
+        yield from rebatch(iter(stream), limit, batch_rows)
 
 
 def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
@@ -233,12 +245,12 @@ def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
         return _shrink.to_pandas_batches(q, batch_rows=batch_rows, decimals=decimals,
                                          timeout=timeout, max_batch_bytes=max_batch_bytes)
     rows = resolve("batch_rows", batch_rows)
-    stream = _open(q, rows, timeout=timeout)
+    limit = resolve("max_batch_bytes", max_batch_bytes)
+    stream = _open(q, rows, limit, timeout=timeout)
 
     def frames() -> Iterator[pd.DataFrame]:
-        with stream:
-            for batch in _bounded(stream, rows, max_batch_bytes):
-                yield _convert.batch_to_pandas(batch, decimals, dtype_backend)
+        for batch in _bounded(stream, rows, limit):
+            yield _convert.batch_to_pandas(batch, decimals, dtype_backend)
 
     return frames()
 
@@ -325,15 +337,13 @@ def _copy_watched(copy: Callable[[], int | None], tmp: str, label: str) -> int |
 
 def _write_stream(q: QueryRef, path: str, fmt: str, label: str, budget: int | None,
                   batch_rows: int, timeout: float | None = None) -> int:
-    stream = _open(q, batch_rows, timeout=timeout)
+    stream = _open(q, batch_rows, resolve("max_batch_bytes", _UNSET), timeout=timeout)
     meter = Progress(label, resolve("progress", _UNSET))
+    limits = Budget(budget)
     with stream, _writer(path, fmt, stream.schema) as writer:
         for batch in stream:
             meter.add(batch.num_rows, batch.nbytes)
-            if budget is not None and meter.bytes > budget:
-                stream.cancel()
-                raise ResultTooLarge(stage="fetch", limit_bytes=budget, seen_bytes=meter.bytes,
-                                     seen_rows=meter.rows)
+            limits.add(rows=batch.num_rows, nbytes=batch.nbytes, stop=stream.cancel)
             writer.write_batch(batch)
     meter.done()
     return meter.rows

@@ -12,7 +12,57 @@ _UNITS = {
     "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
+#: how a unit is printed back (the user's unit, in its usual case)
+_SPELLING = {"b": "B", "": "B", "kb": "kB", "mb": "MB", "gb": "GB", "tb": "TB", "k": "KiB",
+             "m": "MiB", "g": "GiB", "t": "TiB", "kib": "KiB", "mib": "MiB", "gib": "GiB",
+             "tib": "TiB"}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+class Size(int):
+    """A number of bytes that remembers how the user wrote it (``"20MB"``), so messages echo
+    the budget in the user's unit: ``format_budget(parse_bytes("20MB"))`` is ``"20 MB"``."""
+
+    written: str
+
+    def __new__(cls, value: int, written: str) -> Size:
+        size = super().__new__(cls, value)
+        size.written = written
+        return size
+
+    def __reduce__(self) -> tuple[type[Size], tuple[int, str]]:
+        return Size, (int(self), self.written)
+
+
+def format_budget(n: int) -> str:
+    """A budget for people: as the user wrote it when known, else like :func:`format_bytes`.
+
+    >>> format_budget(parse_bytes("20MB")), format_budget(parse_bytes("1.5gib"))
+    ('20 MB', '1.5 GiB')
+    >>> format_budget(2**20)
+    '1.0 MiB'
+    """
+    if isinstance(n, Size):
+        return n.written
+    return format_bytes(n)
+
+
+def format_like(n: int | float, budget: int | None) -> str:
+    """``n`` bytes in the unit family of ``budget`` as the user wrote it (decimal ``MB`` for
+    a budget written in MB, so the two figures of a message compare at a glance).
+
+    >>> format_like(20_300_000, parse_bytes("20MB")), format_like(20_300_000, 2**20)
+    ('20.3 MB', '19.4 MiB')
+    """
+    written = getattr(budget, "written", "")
+    if not written.endswith(("kB", "MB", "GB", "TB")):
+        return format_bytes(n)
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
 
 
 def parse_bytes(value: int | float | str | None) -> int | None:
@@ -21,8 +71,8 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     >>> parse_bytes("200MB"), parse_bytes("1GiB"), parse_bytes(512)
     (200000000, 1073741824, 512)
     """
-    if value is None:
-        return None
+    if value is None or isinstance(value, Size):
+        return value
     if isinstance(value, bool):
         raise ParameterError(f"a size must be bytes or text like '200MB', not {value!r}")
     if isinstance(value, int | float):
@@ -34,7 +84,9 @@ def parse_bytes(value: int | float | str | None) -> int | None:
     if isinstance(value, str):
         m = _SIZE.match(value)
         if m and m.group(2).lower() in _UNITS:
-            return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+            number, unit = m.group(1), m.group(2)
+            nbytes = int(float(number) * _UNITS[unit.lower()])
+            return Size(nbytes, f"{number} {_SPELLING.get(unit.lower(), unit)}".strip())
     raise ParameterError(
         f"cannot read {value!r} as a size; write bytes (1_000_000) or text like '200MB' or '2GiB'"
     )

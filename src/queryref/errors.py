@@ -52,7 +52,7 @@ class ResultTooLarge(QueryRefError, MemoryError):
         seen_rows: int | None = None,
         detail: str = "",
     ) -> None:
-        from queryref._sizes import format_bytes
+        from queryref._sizes import format_budget, format_like
 
         self.stage = stage
         self.limit_bytes = limit_bytes
@@ -63,8 +63,8 @@ class ResultTooLarge(QueryRefError, MemoryError):
         if limit_rows is not None and seen_rows is not None and seen_rows > limit_rows:
             what = f"the result {when} more than {limit_rows:,} rows (max_rows={limit_rows:,})"
         else:
-            seen = format_bytes(seen_bytes or 0)
-            lim = format_bytes(limit_bytes or 0)
+            seen = format_like(seen_bytes or 0, limit_bytes)
+            lim = format_budget(limit_bytes or 0)
             after = "for" if stage == "estimate" else "after"
             rows = f" {after} {seen_rows:,} rows" if seen_rows is not None else ""
             what = f"the result {when} {seen}{rows}, over the budget of {lim}"

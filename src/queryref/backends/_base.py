@@ -132,13 +132,20 @@ class Backend(abc.ABC):
     dialect: ClassVar[str]
     #: whether the engine resolves unquoted and quoted identifiers case-insensitively
     case_insensitive: ClassVar[bool] = False
+    #: the fewest rows the engine produces at once, whatever the fetch size (DuckDB's vector):
+    #: a result whose rows are so wide that this many cross the budget is refused up front
+    batch_unit: ClassVar[int] = 1
 
     @abc.abstractmethod
-    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
+               batch_bytes: int | None = None) -> Stream:
         """Run a query and return its result as a stream of Arrow batches.
 
         ``timeout`` (seconds, covering the run and the reading): past it the query is
         cancelled in the database and reading raises :class:`~queryref.errors.QueryTimeout`.
+        ``batch_bytes``: fetch so that a batch holds about this many bytes at most, whatever
+        the row width (engines that fetch rows in sizes of their choosing measure what
+        arrives and size the next fetch from it); None: ``batch_rows`` rows a batch.
         """
 
     @abc.abstractmethod

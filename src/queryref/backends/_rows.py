@@ -118,3 +118,83 @@ def to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch
             )
             raise BackendError(msg) from None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class Fetcher:
+    """Rows from a DB-API cursor in lists of at most ``batch_rows`` rows and, with
+    ``batch_bytes``, about that many bytes.
+
+    A server-side cursor hands rows over as they are asked for, so the rows asked for at
+    once bound what is in memory. Without a byte bound that is ``batch_rows``; with one, rows
+    are asked for in small fetches, each sized from the widest rows seen so far (measured
+    in Python as they arrive, then in Arrow once a batch is built), so a batch ends close to
+    ``batch_bytes`` whatever the row width: 20-byte rows come 65,536 to a 1 MiB batch, 20 KB
+    rows 52. One fetch holds at most FETCH_ROWS rows, so rows far wider than those before
+    them (a narrow head, then wide text) overshoot by at most that many rows.
+    """
+
+    FETCH_ROWS = 256
+    FIRST_ROWS = 16
+
+    def __init__(self, cursor: Any, description: Sequence[Sequence[Any]], dialect: str,
+                 batch_rows: int, batch_bytes: int | None, ahead: Sequence[Any] = ()) -> None:
+        self._cursor = cursor
+        self._ahead = list(ahead)  # rows read before us (SQLAlchemy's first buffered row)
+        self._rows = max(batch_rows, 1)
+        self._bytes = batch_bytes
+        declared = declared_types(description, dialect)
+        self._varying = [i for i, t in enumerate(declared) if t is None or not _fixed(t)]
+        self._fixed = 8 * len(description)
+        self._width = float(self._fixed)  # bytes a row, the widest seen
+
+    def next(self) -> list[Any]:
+        """The next rows (an empty list at the end)."""
+        out, self._ahead = self._ahead, []
+        if self._bytes is None or not self._varying:
+            more = self._cursor.fetchmany(max(self._rows_for(self._bytes) - len(out), 1))
+            return out + list(more)
+        nbytes = self._measure(out)
+        step = self.FIRST_ROWS
+        while len(out) < self._rows and nbytes < self._bytes:
+            room = (self._bytes - nbytes) / self._width
+            k = int(max(1, min(step, room, self._rows - len(out))))
+            if len(out) >= self._rows:
+                break
+            chunk = self._cursor.fetchmany(k)
+            if not chunk:
+                break
+            size = self._measure(chunk)
+            self._width = max(self._width, size / len(chunk))
+            out.extend(chunk)
+            nbytes += size
+            step = min(step * 2, self.FETCH_ROWS)
+            del chunk
+        return out
+
+    def _rows_for(self, nbytes: int | None) -> int:
+        if nbytes is None:
+            return self._rows
+        return int(max(1, min(self._rows, nbytes // max(self._width, 1))))
+
+    def _measure(self, rows: Sequence[Sequence[Any]]) -> int:
+        size = self._fixed * len(rows)
+        for i in self._varying:
+            for row in rows:
+                v = row[i]
+                if isinstance(v, str | bytes | bytearray | memoryview):
+                    size += len(v)
+        return size
+
+    def saw(self, batch: pa.RecordBatch) -> None:
+        """Learn the row width from a batch built in Arrow (exact for fixed-width results)."""
+        if batch.num_rows:
+            width = batch.nbytes / batch.num_rows
+            self._width = max(self._width, width) if self._varying else width
+
+
+def _fixed(t: pa.DataType) -> bool:
+    try:
+        t.bit_width  # noqa: B018
+    except ValueError:
+        return False
+    return True

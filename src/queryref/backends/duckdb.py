@@ -75,6 +75,7 @@ class DuckDBBackend(Backend):
     name = "duckdb"
     dialect = "duckdb"
     case_insensitive = True
+    batch_unit = 2048  # DuckDB's vector: a reader's batch never splits one
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, owned: bool, label: str) -> None:
         self._con = con
@@ -127,7 +128,10 @@ class DuckDBBackend(Backend):
             release()
 
     # -- the interface --------------------------------------------------------------------
-    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
+               batch_bytes: int | None = None) -> Stream:
+        # (DuckDB's reader cannot change its batch size once open: the caller sizes
+        # batch_rows from the row width, and the budget cuts what comes bigger)
         con, release = self._acquire()
         deadline = Deadline(timeout, con.interrupt)
 

@@ -191,12 +191,15 @@ class PostgresBackend(Backend):
             self._release(con, failed=failed)
 
     # -- the interface ----------------------------------------------------------------------
-    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
+               batch_bytes: int | None = None) -> Stream:
         con = self._acquire()
         cur = con.cursor()
-        # The driver sizes batches in bytes: ~64 bytes a row keeps them near batch_rows, and
-        # batches that come bigger are handed on in slices of batch_rows.
-        hint = str(max(batch_rows * 64, 1 << 16))
+        # The driver sizes batches in bytes (a batch ends with the row that crosses the hint):
+        # ~64 bytes a row keeps them near batch_rows, batch_bytes bounds them whatever the
+        # row width, and batches that come with more rows are handed on in slices.
+        rows_hint = max(batch_rows * 64, 1 << 16)
+        hint = str(rows_hint if batch_bytes is None else min(rows_hint, max(batch_bytes, 1 << 16)))
         try:
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": hint})
         except Exception:  # older drivers: their default (16 MB) batches

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref._budget import split
 from queryref._sql import ident, literal, render
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import SECRET_KEY, Deadline, redact, wrap_error
@@ -154,10 +155,13 @@ class SnowflakeBackend(Backend):
             raise
         return cur
 
-    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
+               batch_bytes: int | None = None) -> Stream:
         """Run the query (the connector's own ``timeout`` stops it in Snowflake), then read.
 
-        Reading past ``timeout`` stops between batches with QueryTimeout.
+        Reading past ``timeout`` stops between batches with QueryTimeout. Snowflake's server
+        chooses its result chunks: one is downloaded at a time, and handed on in slices of
+        at most ``batch_rows`` rows and ``batch_bytes`` bytes.
         """
         cur = self._cursor_run(sql, timeout)
         deadline = Deadline(timeout, lambda: None)
@@ -176,7 +180,9 @@ class SnowflakeBackend(Backend):
                     return
                 if table.schema != schema:
                     table = self._guard(partial(table.cast, schema))
-                yield from table.to_batches(max_chunksize=batch_rows)
+                for batch in table.to_batches(max_chunksize=batch_rows):
+                    yield from ((batch,) if batch_bytes is None else split(batch, batch_bytes))
+                del table
 
         def close() -> None:
             deadline.stop()

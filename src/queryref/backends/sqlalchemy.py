@@ -278,16 +278,23 @@ class SQLAlchemyBackend(Backend):
                       deadline=deadline)
 
     # -- the interface ----------------------------------------------------------------------
-    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None) -> Stream:
+    def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
+               batch_bytes: int | None = None) -> Stream:
+        """Rows through a server-side cursor, read straight from the DB-API cursor (SQLAlchemy's
+        own buffer would read ``yield_per`` rows at once, whatever their width): with
+        ``batch_bytes``, in small fetches sized from the bytes of the rows that came before."""
         conn = self._connect()
         cancel = self._canceller(conn)
         deadline = Deadline(timeout, cancel)
         state = {"done": False}
         try:
-            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+            streaming = conn.execution_options(stream_results=True)
             result = streaming.exec_driver_sql(self._driver_sql(sql))
-            description = result.cursor.description if result.cursor is not None else None
-            first = [tuple(r) for r in result.fetchmany(batch_rows)] if description else []
+            cursor = result.cursor
+            description = cursor.description if cursor is not None else None
+            reader = _rows.Fetcher(cursor, description, self.dialect, batch_rows,
+                                   batch_bytes, _buffered(result)) if description else None
+            first = reader.next() if reader is not None else []
         except Exception as err:
             deadline.stop()
             self._abandon(conn, None)
@@ -296,7 +303,7 @@ class SQLAlchemyBackend(Backend):
             deadline.stop()
             self._abandon(conn, cancel)
             raise
-        if not description:
+        if not description or reader is None:
             deadline.stop()
             self._disconnect(conn)
             raise BackendError("the statement returned no result set: use con.execute()")
@@ -304,11 +311,15 @@ class SQLAlchemyBackend(Backend):
         def batches() -> Iterator[pa.RecordBatch]:
             rows = first
             while rows:
-                yield _rows.to_batch(rows, schema)
+                batch = _rows.to_batch(rows, schema)
+                del rows
+                reader.saw(batch)
+                yield batch
+                del batch
                 if deadline.expired:  # past the deadline: stop reading what is buffered
                     raise deadline.error()
                 try:
-                    rows = [tuple(r) for r in result.fetchmany(batch_rows)]
+                    rows = reader.next()
                 except Exception as err:
                     self._fail(err, deadline)
             state["done"] = True
@@ -446,6 +457,17 @@ class SQLAlchemyBackend(Backend):
         if self._sa_name in ("sqlite", "duckdb"):
             return None
         return str(self._engine.url.render_as_string(hide_password=False))
+
+
+def _buffered(result: Any) -> list[Any]:
+    """The rows SQLAlchemy read ahead of us from a server-side cursor (its buffer starts with
+    one), taken out of its buffer: the rest is read from the DB-API cursor directly."""
+    buffer = getattr(getattr(result, "cursor_strategy", None), "_rowbuffer", None)
+    if not buffer:
+        return []
+    rows = [tuple(r) for r in buffer]
+    buffer.clear()
+    return rows
 
 
 def _fully_read(result: Any) -> bool:
