@@ -34,7 +34,7 @@ from sqlglot import exp
 
 from queryref._sql import column, ident
 from queryref.backends._base import PlanEstimate
-from queryref.errors import UnsupportedError
+from queryref.errors import QueryRefError, UnsupportedError
 
 if TYPE_CHECKING:
     from queryref._budget import Budget
@@ -154,7 +154,7 @@ def _width_expr(field: pa.Field, dialect: str) -> exp.Expr:
                 pass
         return exp.Anonymous(this="strlen", expressions=[exp.cast(col, "VARCHAR")])
     if dialect == "postgres":
-        value = col if binary or text else exp.cast(col, "TEXT")
+        value = col if binary else exp.cast(col, "TEXT")  # (json, jsonb, arrays: as text)
         return exp.Anonymous(this="octet_length", expressions=[value])
     if dialect == "mysql":
         return exp.Anonymous(this="LENGTH", expressions=[col])
@@ -199,8 +199,12 @@ def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | N
     cached = _MEASURED.get(key)
     if cached is not None and time.monotonic() - cached[0] < MEASURED_TTL:
         return cached[1]
-    with q.connection.backend.stream(sql, 16) as stream:  # (by position: Snowflake upper-cases)
-        row = next(([c[0].as_py() for c in b.columns] for b in stream if b.num_rows), None)
+    try:
+        with q.connection.backend.stream(sql, 16) as stream:  # (by position: Snowflake
+            row = next(([c[0].as_py() for c in b.columns] for b in stream if b.num_rows),
+                       None)                               # upper-cases names)
+    except QueryRefError:  # a type the width SQL does not fit: the fetch layer bounds it
+        return None
     measured = _widths_of(row, layout, len(ws))
     if len(_MEASURED) >= 256:
         _MEASURED.clear()
