@@ -5,8 +5,13 @@ tables below: filters with NULL-laden three-valued predicates, mutates, select/d
 group_by + agg, joins with customers (duplicate and NULL keys, a colliding ``region``), window
 functions (row_number/rank/dense_rank/lag/lead over a total order; sum/count/min/max/mean over
 partitions, running or whole), order_by + limit, distinct and set operations (union, intersect,
-except; distinct and ALL). Each step runs through queryref (``on_qr``) and, step by step,
-through a pandas reference written from SQL semantics, never from queryref's SQL (``on_pd``).
+except; distinct and ALL). A third of the pipelines start from ``con.sql(text)`` instead of
+the table, over SQL shaped like the public query sets' (:class:`SqlSource`: WITH clauses, one
+of them named like a real table; windows in the projection; GROUP BY positions; set
+operations; ORDER BY positions, output names and expressions, with LIMIT). Each step runs
+through queryref (``on_qr``) and, step by step, through a pandas reference written from SQL
+semantics, never from queryref's SQL (``on_pd``). An order, once there, is checked through
+the steps that promise to keep it (filter, mutate, select, rename, drop, windows).
 Used by ``test_property.py`` (DuckDB: ``to_pandas`` and ``count``) and
 ``reliability/test_differential.py`` (DuckDB, PostgreSQL and pandas must agree; TLP on every
 engine).
@@ -56,6 +61,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlglot
 from hypothesis import strategies as st
 
 import queryref as qr
@@ -564,6 +570,20 @@ class Step(_Code):
         raise NotImplementedError
 
 
+def keep_order(before: State, after: State, *, changed: frozenset[str] | set[str] = frozenset(),
+               renamed: dict[str, str] | None = None) -> State:
+    """``after`` in ``before``'s order, where it had one: filter, mutate, select, rename, drop
+    and window steps keep a QueryRef's order (the promise of issue 13; the pandas reference
+    keeps its rows' order through them too). It is checked on the sort keys while they are
+    still columns with their values (a mutate that replaces one ends the check)."""
+    if before.order is None or set(before.order) & changed:
+        return replace(after, order=None, total=False)
+    order = tuple((renamed or {}).get(k, k) for k in before.order)
+    if not set(order) <= set(after.names):
+        return replace(after, order=None, total=False)
+    return replace(after, order=order, total=any(u <= set(order) for u in after.unique))
+
+
 @dataclass(repr=False)
 class Filter(Step):
     preds: list[P]
@@ -578,7 +598,7 @@ class Filter(Step):
         return df[_truth(mask)]
 
     def advance(self, s: State) -> State:
-        return replace(s, order=None, total=False)
+        return keep_order(s, s)
 
     def __repr__(self) -> str:
         return f".filter({', '.join(map(repr, self.preds))})"
@@ -606,8 +626,9 @@ class Mutate(Step):
         for _, name, v in self.assigns:
             cols[name] = replace(v.meta, const=isinstance(v, Lit), shadow=name in cols)
         replaced = {name for _, name, _ in self.assigns}
-        return replace(s, cols=tuple(cols.items()), order=None, total=False,
-                       unique=tuple(u for u in s.unique if not u & replaced))
+        return keep_order(s, replace(s, cols=tuple(cols.items()),
+                                     unique=tuple(u for u in s.unique if not u & replaced)),
+                          changed=replaced)
 
     def __repr__(self) -> str:
         def value(v: V) -> str:
@@ -628,9 +649,9 @@ class Select(Step):
 
     def advance(self, s: State) -> State:
         kept = set(self.names)
-        return replace(s, cols=tuple((n, s.meta(n)) for n in self.names), order=None,
-                       avoid=s.avoid & kept,
-                       total=False, unique=tuple(u for u in s.unique if u <= kept))
+        return keep_order(s, replace(s, cols=tuple((n, s.meta(n)) for n in self.names),
+                                     avoid=s.avoid & kept,
+                                     unique=tuple(u for u in s.unique if u <= kept)))
 
     def __repr__(self) -> str:
         return f".select({', '.join(map(repr, self.names))})"
@@ -648,8 +669,8 @@ class Drop(Step):
 
     def advance(self, s: State) -> State:
         gone = {n for _, n in self.names}
-        return replace(s, cols=tuple(c for c in s.cols if c[0] not in gone), order=None,
-                       total=False, unique=tuple(u for u in s.unique if not u & gone))
+        return keep_order(s, replace(s, cols=tuple(c for c in s.cols if c[0] not in gone),
+                                     unique=tuple(u for u in s.unique if not u & gone)))
 
     def __repr__(self) -> str:
         return f".drop({', '.join(repr(a) for a, _ in self.names)})"
@@ -667,10 +688,10 @@ class Rename(Step):
 
     def advance(self, s: State) -> State:
         m = {old: new for _, old, new in self.pairs}
-        return replace(s, cols=tuple((m.get(n, n), meta) for n, meta in s.cols), order=None,
-                       avoid=frozenset(m.get(n, n) for n in s.avoid),
-                       total=False, unique=tuple(frozenset(m.get(n, n) for n in u)
-                                                 for u in s.unique))
+        return keep_order(s, replace(s, cols=tuple((m.get(n, n), meta) for n, meta in s.cols),
+                                     avoid=frozenset(m.get(n, n) for n in s.avoid),
+                                     unique=tuple(frozenset(m.get(n, n) for n in u)
+                                                  for u in s.unique)), renamed=m)
 
     def __repr__(self) -> str:
         return f".rename({ {a: n for a, _, n in self.pairs}!r})"
@@ -1029,7 +1050,7 @@ class Window(Step):
         return out
 
     def advance(self, s: State) -> State:
-        return replace(s, cols=(*s.cols, (self.name, self.meta)), order=None, total=False)
+        return keep_order(s, replace(s, cols=(*s.cols, (self.name, self.meta))))
 
     def __repr__(self) -> str:
         if self.fn in ("row_number", "rank", "dense_rank"):
@@ -1055,6 +1076,35 @@ def _row_keys(df: pd.DataFrame) -> list[tuple[Any, ...]]:
     return list(zip(*cols, strict=True)) if cols else [() for _ in range(len(df))]
 
 
+def set_rows(kind: str, distinct: bool, df: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """``df UNION/INTERSECT/EXCEPT [ALL] right`` (NULLs equal each other, as in SQL)."""
+    if kind == "union":
+        both = pd.concat([df, right.set_axis(df.columns, axis=1)], ignore_index=True)
+        if not distinct:
+            return both
+        seen: set[tuple[Any, ...]] = set()
+        keep = [i for i, k in enumerate(_row_keys(both)) if not (k in seen or seen.add(k))]
+        return both.iloc[keep]
+    theirs = Counter(_row_keys(right))
+    keep, seen = [], set()
+    for i, k in enumerate(_row_keys(df)):
+        if distinct:
+            if k in seen:
+                continue
+            seen.add(k)
+            if (k in theirs) == (kind == "intersect"):
+                keep.append(i)
+        elif kind == "intersect":  # ALL: as many copies as both sides have
+            if theirs[k] > 0:
+                theirs[k] -= 1
+                keep.append(i)
+        elif theirs[k] > 0:  # EXCEPT ALL: each right copy takes one left copy away
+            theirs[k] -= 1
+        else:
+            keep.append(i)
+    return df.iloc[keep]
+
+
 @dataclass(repr=False)
 class SetOp(Step):
     """``q.union(q.filter(p))`` and friends: the right side is this query, maybe filtered."""
@@ -1073,31 +1123,7 @@ class SetOp(Step):
 
     def on_pd(self, df: pd.DataFrame) -> pd.DataFrame:
         right = Filter(self.right_preds).on_pd(df) if self.right_preds else df
-        if self.kind == "union":
-            both = pd.concat([df, right], ignore_index=True)
-            if not self.distinct:
-                return both
-            seen: set[tuple[Any, ...]] = set()
-            keep = [i for i, k in enumerate(_row_keys(both)) if not (k in seen or seen.add(k))]
-            return both.iloc[keep]
-        theirs = Counter(_row_keys(right))
-        keep, seen = [], set()
-        for i, k in enumerate(_row_keys(df)):
-            if self.distinct:
-                if k in seen:
-                    continue
-                seen.add(k)
-                if (k in theirs) == (self.kind == "intersect"):
-                    keep.append(i)
-            elif self.kind == "intersect":  # ALL: as many copies as both sides have
-                if theirs[k] > 0:
-                    theirs[k] -= 1
-                    keep.append(i)
-            elif theirs[k] > 0:  # EXCEPT ALL: each right copy takes one left copy away
-                theirs[k] -= 1
-            else:
-                keep.append(i)
-        return df.iloc[keep]
+        return set_rows(self.kind, self.distinct, df, right)
 
     def advance(self, s: State) -> State:
         if self.kind == "union":
@@ -1115,13 +1141,253 @@ class SetOp(Step):
         return f".{method}({right}, distinct={self.distinct})"
 
 
+# -- SQL sources: con.sql over SQL written the way people write it ------------------------------
+# A pipeline may start from ``con.sql(text)`` instead of the orders table: SQL over the fuzz
+# tables with the shapes found in real query sets (TPC-H, TPC-DS): a WITH clause (its CTE
+# sometimes named like the real FuzzCustomers table, which a later join reads), windows in the
+# projection, GROUP BY positions, set operations, and an ORDER BY (positions, output names,
+# expressions over inputs or over a CTE's columns the outer query passes on, explicit NULLS
+# placement) with a LIMIT when the order is total. The text is valid on DuckDB and PostgreSQL as
+# it is; other engines get sqlglot's transpilation (engines that cannot run it list
+# "sql_source" in ENGINE_GAPS). The reference computes the same rows in pandas.
+def _sql_ident(name: str) -> str:
+    return name if name == name.lower() else f'"{name}"'
+
+
+def _sql_value(v: Any) -> str:
+    return f"'{v}'" if isinstance(v, str) else repr(v)
+
+
+_SQL_CMP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
+
+
+def _sql_of(x: Any) -> str:
+    """SQL text of the predicates :func:`_source_pred` draws."""
+    if isinstance(x, Col):
+        return _sql_ident(x.name)
+    if isinstance(x, Lit):
+        return _sql_value(x.value)
+    if isinstance(x, Cmp):
+        return f"{_sql_of(x.a)} {_SQL_CMP[x.op]} {_sql_of(x.b)}"
+    if isinstance(x, IsNull):
+        return f"{_sql_of(x.a)} IS {'NOT ' if x.negate else ''}NULL"
+    if isinstance(x, And):
+        return f"({_sql_of(x.a)} AND {_sql_of(x.b)})"
+    if isinstance(x, Or):
+        return f"({_sql_of(x.a)} OR {_sql_of(x.b)})"
+    assert isinstance(x, Not), x
+    return f"NOT ({_sql_of(x.a)})"
+
+
+def _source_pred(draw: Draw, depth: int = 1) -> P:
+    """A WHERE predicate over the orders table, in the forms :func:`_sql_of` writes."""
+    kind = pick(draw, ["num", "text", "null", "and", "or", "not"] if depth else
+                ["num", "text", "null"])
+    if kind in ("and", "or"):
+        a, b = _source_pred(draw, depth - 1), _source_pred(draw, depth - 1)
+        return And(a, b) if kind == "and" else Or(a, b)
+    if kind == "not":
+        return Not(_source_pred(draw, depth - 1))
+    if kind == "num":
+        name = pick(draw, ["qty", "amount", "CustomerId", "id"])
+        v = pick(draw, [5, 10, 0, 100, 200, 20])
+        return Cmp(pick(draw, list(_CMP)), Col(name, ORDERS_KINDS[name]),
+                   Lit(v, Meta("num", abs(v))))
+    if kind == "text":
+        name = pick(draw, ["region", "Status"])
+        return Cmp(pick(draw, ["==", "!=", "<", ">="]), Col(name, TEXT),
+                   Lit(pick(draw, ["north", "open", "east", "held", "m"]), TEXT))
+    return IsNull(Col(pick(draw, ["region", "amount", "qty", "Status"]), TEXT), coin(draw))
+
+
+def _running_sum(d: pd.DataFrame) -> pd.Series:
+    """``SUM(qty) OVER (PARTITION BY region ORDER BY id)``: NULLs skipped, NULL until the
+    partition's first value; NULL regions are one partition."""
+    work = d.sort_values("id")
+    part = work["region"].astype(object).where(work["region"].notna(), "\0")
+    qty = work["qty"].astype("float64")
+    total = qty.fillna(0.0).groupby(part, sort=False).cumsum()
+    seen = qty.notna().groupby(part, sort=False).cumsum()
+    return pd.Series(pd.array(total.where(seen > 0).reindex(d.index), dtype=NUM), index=d.index)
+
+
+# alias: (SQL over the orders table, the same in pandas, metadata); "a" is the key
+SOURCE_ITEMS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series], Meta]] = {
+    "a": ("id", lambda d: d["id"], ORDERS_KINDS["id"]),
+    "b2": ("amount * 2", lambda d: d["amount"] * 2, Meta("num", 1000)),
+    "q1": ("qty + 1", lambda d: d["qty"] + 1, Meta("num", 21)),
+    "r": ("region", lambda d: d["region"], TEXT),
+    "Status": ('"Status"', lambda d: d["Status"], TEXT),
+    "CustomerId": ('"CustomerId"', lambda d: d["CustomerId"], ORDERS_KINDS["CustomerId"]),
+    "amount": ("amount", lambda d: d["amount"], ORDERS_KINDS["amount"]),
+}
+WINDOW_ITEMS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series], Meta]] = {
+    "rn": ("ROW_NUMBER() OVER (ORDER BY id)",
+           lambda d: d["id"].rank(method="first").astype(NUM), Meta("num", 400)),
+    "rs": ("SUM(qty) OVER (PARTITION BY region ORDER BY id)", _running_sum, Meta("num", 8000)),
+}
+
+
+def _sorted_by(df: pd.DataFrame, keys: list[tuple[pd.Series, bool, bool]]) -> pd.DataFrame:
+    """Rows in the order of (value, descending, NULLs first) keys, ties kept as they are."""
+    work = df.reset_index(drop=True)
+    cols, ascending = {}, []
+    for i, (v, desc, nulls_first) in enumerate(keys):
+        v = v.reset_index(drop=True)
+        cols[f"__n{i}"] = v.notna() if nulls_first else v.isna()
+        cols[f"__k{i}"] = v
+        ascending += [True, not desc]
+    order = pd.DataFrame(cols).sort_values(list(cols), ascending=ascending,
+                                           na_position="last", kind="stable").index
+    return work.loc[order].reset_index(drop=True)
+
+
+@dataclass(repr=False)
+class SqlSource(Step):
+    """``con.sql(text)``: the pipeline's first step (it replaces the orders table)."""
+
+    text: str  # DuckDB and PostgreSQL read it as it is
+    frame: pd.DataFrame  # its rows, from pandas (in its order, where it has one)
+    state: State
+
+    def on_qr(self, q: qr.QueryRef, env: Env) -> qr.QueryRef:
+        con = env.orders.connection
+        text = self.text
+        if con.dialect not in ("duckdb", "postgres"):
+            text = sqlglot.transpile(text, read="postgres", write=con.dialect)[0]
+        return con.sql(text)
+
+    def on_pd(self, df: pd.DataFrame) -> pd.DataFrame:
+        return self.frame
+
+    def advance(self, s: State) -> State:
+        return replace(self.state, respell=s.respell, gaps=s.gaps)
+
+    def __repr__(self) -> str:
+        return f"con.sql({self.text!r})"
+
+
+def _order_clause(draw: Draw, names: list[str], frame: pd.DataFrame, metas: dict[str, Meta],
+                  total_key: list[str], exprs: dict[str, str] | None = None,
+                  names_only: bool = False) -> tuple[str, pd.DataFrame, list[str], bool]:
+    """An ORDER BY over the output columns: each key a position, an output name or (unless
+    ``names_only``) an expression (``-b2`` over a column the query reads as ``b2``, or the
+    output's own expression over the inputs, ``exprs``). ``total_key`` is appended when drawn
+    (the order is then total). Returns the clause, the rows in that order, the output columns
+    the keys sort on, and whether the order is total."""
+    chosen = some(draw, names, 1, 2)
+    if total_key and coin(draw):
+        chosen += [k for k in total_key if k not in chosen]
+    terms, keys = [], []
+    for name in chosen:
+        desc, nulls_first = coin(draw), one_in(draw, 3)
+        styles = ["position", "name"]
+        if not names_only and metas[name].kind == "num":
+            styles += ["negated"]
+        if not names_only and exprs and name in exprs and exprs[name] != _sql_ident(name):
+            styles += ["expression"]
+        style = pick(draw, styles)
+        value = frame[name]
+        if style == "position":
+            written = str(names.index(name) + 1)
+        elif style == "name":
+            written = _sql_ident(name)
+        elif style == "negated":  # -x ASC is x DESC: written one way, sorted the other
+            src = exprs[name] if exprs else _sql_ident(name)
+            written = f"-({src})" if exprs else f"-{src}"
+            value = -value
+        else:
+            written = exprs[name]  # type: ignore[index]
+        nulls = "FIRST" if nulls_first else "LAST"
+        terms.append(f"{written} {'DESC' if desc else 'ASC'} NULLS {nulls}")
+        keys.append((value, desc, nulls_first))
+    total = bool(total_key) and set(total_key) <= set(chosen)
+    return "ORDER BY " + ", ".join(terms), _sorted_by(frame, keys), chosen, total
+
+
+@st.composite
+def sql_source(draw: Draw) -> SqlSource:
+    """A ``con.sql`` source (see the section's comment)."""
+    shape = pick(draw, ["select", "cte", "group", "setop", "cte"])
+    where = _source_pred(draw) if not one_in(draw, 3) else None
+    base = ORDERS_PD[_truth(where.pd(ORDERS_PD))] if where is not None else ORDERS_PD
+    where_sql = f" WHERE {_sql_of(where)}" if where is not None else ""
+    pool = list(SOURCE_ITEMS) + (list(WINDOW_ITEMS) if shape != "setop" else [])
+    items = {**SOURCE_ITEMS, **WINDOW_ITEMS}
+    unique: tuple[frozenset[str], ...] = ()
+    if shape == "group":
+        # GROUP BY positions; COUNT(*) and SUM over the groups
+        frame = GroupAgg(["region", "Status"], [], [
+            ("n", "count_star", None, Meta("num", 400)),
+            ("s", "sum", Col("qty", ORDERS_KINDS["qty"]), Meta("num", 8000))]).on_pd(base)
+        frame = frame.rename(columns={"region": "r"}).reset_index(drop=True)
+        metas = {"r": TEXT, "Status": TEXT, "n": Meta("num", 400), "s": Meta("num", 8000)}
+        select = f'SELECT region AS r, "Status", COUNT(*) AS n, SUM(qty) AS s ' \
+                 f'FROM {ORDERS_TABLE}{where_sql} GROUP BY 1, 2'
+        names, unique = list(frame.columns), (frozenset({"r", "Status"}),)
+        exprs = {"r": "region", "Status": '"Status"', "n": "COUNT(*)", "s": "SUM(qty)"}
+        total_key = ["r", "Status"]
+        order_names_only = False
+    else:
+        names = some(draw, pool, 1, 4)
+        if "a" not in names and not one_in(draw, 4):
+            names.insert(draw(_ints(0, len(names))), "a")
+        metas = {n: items[n][2] for n in names}
+        frame = pd.DataFrame({n: items[n][1](base) for n in names}).reset_index(drop=True)
+        proj = ", ".join(items[n][0] if items[n][0] == _sql_ident(n) else
+                         f"{items[n][0]} AS {_sql_ident(n)}" for n in names)
+        exprs = {n: items[n][0] for n in names}
+        unique = (frozenset({"a"}),) if "a" in names else ()
+        total_key = ["a"] if "a" in names else []
+        order_names_only = False
+        if shape == "select":
+            select = f'SELECT {proj} FROM {ORDERS_TABLE}{where_sql}'
+        elif shape == "cte":
+            cte = pick(draw, ["base", CUSTOMERS_TABLE, "o"])
+            outer = ", ".join(_sql_ident(n) for n in names)
+            select = f'WITH {cte} AS (SELECT {proj} FROM {ORDERS_TABLE}{where_sql}) ' \
+                     f"SELECT {outer} FROM {cte}"
+            exprs = {n: _sql_ident(n) for n in names}  # the outer query reads the CTE's names
+        else:
+            kind = pick(draw, ["union", "union", "intersect", "except"])
+            distinct = coin(draw)
+            other = _source_pred(draw)
+            right_base = ORDERS_PD[_truth(other.pd(ORDERS_PD))]
+            right = pd.DataFrame({n: items[n][1](right_base) for n in names})
+            frame = set_rows(kind, distinct, frame, right).reset_index(drop=True)
+            op = {"union": "UNION", "intersect": "INTERSECT", "except": "EXCEPT"}[kind]
+            select = f'SELECT {proj} FROM {ORDERS_TABLE}{where_sql} ' \
+                     f'{op}{"" if distinct else " ALL"} ' \
+                     f'SELECT {proj} FROM {ORDERS_TABLE} WHERE {_sql_of(other)}'
+            if kind == "union" and not distinct:
+                unique, total_key = (), []
+            elif distinct:
+                unique = (*unique, frozenset(names))
+                total_key = total_key or list(names)
+            exprs, order_names_only = None, True  # a set operation sorts on its outputs
+    state = State(cols=tuple((n, metas[n]) for n in names), unique=unique, rows=2 * len(ORDERS),
+                  grouped=shape == "group")
+    text = select
+    if not one_in(draw, 4):
+        clause, frame, keys, total = _order_clause(draw, names, frame, metas, total_key, exprs,
+                                                   order_names_only)
+        text += " " + clause
+        state = replace(state, order=tuple(keys), total=total, sorted_sql=True)
+        if total and coin(draw):
+            n = draw(_ints(0, 30))
+            text += f" LIMIT {n}"
+            frame = frame.iloc[:n]
+    return SqlSource(text, frame.reset_index(drop=True), state)
+
+
 @dataclass(repr=False)
 class Pipeline(_Code):
     steps: list[Step]
     final: State  # the generator's state after the last step
 
     def __repr__(self) -> str:
-        return "orders" + "".join(map(repr, self.steps))
+        steps = "".join(map(repr, self.steps))
+        return steps if self.steps and isinstance(self.steps[0], SqlSource) else "orders" + steps
 
 
 # -- generators ------------------------------------------------------------------------------
@@ -1497,7 +1763,9 @@ def _available(s: State) -> list[tuple[str, Callable[..., Step]]]:
 
 # Engine gaps the generator steers around (each pinned by a test that it raises a typed error):
 # MariaDB's LAG/LEAD take no default value; Snowflake has no INTERSECT ALL / EXCEPT ALL.
-ENGINE_GAPS = {"mariadb": frozenset({"lag_default"}), "snowflake": frozenset({"set_all"})}
+# Both also skip the SQL sources for now (their text is DuckDB's and PostgreSQL's; see SqlSource).
+ENGINE_GAPS = {"mariadb": frozenset({"lag_default", "sql_source"}),
+               "snowflake": frozenset({"set_all", "sql_source"})}
 
 
 @st.composite
@@ -1508,7 +1776,11 @@ def pipelines(draw: Draw, max_steps: int = 6, respell: bool = True,
     names = itertools.count()
     s = replace(ORDERS_STATE, respell=respell, gaps=gaps)
     steps: list[Step] = []
-    for _ in range(draw(_ints(1, max_steps))):
+    if "sql_source" not in gaps and one_in(draw, 3):  # con.sql over SQL like real query sets
+        source = draw(sql_source())
+        steps.append(source)
+        s = source.advance(s)
+    for _ in range(draw(_ints(0 if steps else 1, max_steps - len(steps)))):
         _, make = pick(draw, _available(s))
         step = make(draw, s, names)
         steps.append(step)
