@@ -3,7 +3,9 @@
 The generator and the reference are in ``_pipelines.py`` (filters with NULL-laden predicates,
 mutates, select/drop/rename, group_by + agg, joins with duplicate and NULL keys and colliding
 names, windows, order_by + limit, distinct, set operations, over data with a quarter NULLs in
-every nullable column, names now and then written in another case). Here each result comes
+every nullable column, names now and then written in another case; a third of the pipelines
+start from ``con.sql`` over SQL shaped like TPC-H's and TPC-DS's: CTEs, positional and
+expression sort keys, LIMIT, windows, set operations, GROUP BY positions). Here each result comes
 through ``to_pandas`` (with its pre-flight estimate) and ``count()`` must agree;
 ``reliability/test_differential.py`` runs the same kind of pipelines on DuckDB and PostgreSQL
 through ``to_arrow`` against the same reference (1,900 of them), and TLP on every engine.

@@ -2,9 +2,11 @@
 
 1. ``test_duckdb_postgres_and_pandas_agree``: Hypothesis draws pipelines (``_pipelines.py``:
    filters with NULL-laden predicates, mutates, aggregates, joins with duplicate and NULL keys
-   and colliding names, windows, distinct, sorts, limits, set operations) over tables with a
-   quarter NULLs in every nullable column and mixed-case names; each runs through queryref on
-   DuckDB and on PostgreSQL, and through the pandas reference: all three must agree.
+   and colliding names, windows, distinct, sorts, limits, set operations; a third start from
+   ``con.sql`` over generated SQL with CTEs, positional and expression sort keys, LIMIT,
+   windows and set operations) over tables with a quarter NULLs in every nullable column
+   and mixed-case names; each runs through queryref on DuckDB and on PostgreSQL, and
+   through the pandas reference: all three must agree.
 2. ``test_ternary_logic_partitioning``: SQLancer's TLP on every engine (DuckDB, PostgreSQL,
    MariaDB, Snowflake through fakesnow): for a drawn pipeline ``q`` and predicate ``p``,
    ``|q| = |q where p| + |q where not p| + |q where p is null|``, the four counts fetched in
