@@ -116,3 +116,82 @@ def test_context_manager():
         assert con.sql("SELECT 1 AS a").count() == 1
     with pytest.raises(BackendError):
         con.sql("SELECT 1 AS a").to_pandas()
+
+
+# -- embedded DuckDB: extensions and file access (issue 15, item 4) -----------------------------
+def test_duckdb_loads_no_extension_behind_a_query():
+    con = qr.connect()
+    settings = con.sql(
+        "SELECT current_setting('autoinstall_known_extensions') AS i, "
+        "current_setting('autoload_known_extensions') AS l, "
+        "current_setting('allow_community_extensions') AS c").to_arrow().to_pylist()
+    assert settings == [{"i": False, "l": False, "c": False}]
+    with pytest.raises(BackendError):  # once off, community extensions stay off
+        con.execute("SET allow_community_extensions = true")
+    # the built-in ones still work: JSON, time zones (ICU), Parquet
+    assert con.sql("SELECT to_json({'a': 1}) AS j").to_arrow().column(0)[0].as_py() == '{"a":1}'
+
+
+@pytest.fixture()
+def confined(tmp_path):
+    inside, outside = tmp_path / "in", tmp_path / "out"
+    inside.mkdir()
+    outside.mkdir()
+    for folder in (inside, outside):
+        (folder / "t.csv").write_text("a,b\n1,2\n")
+        (folder / "secret.txt").write_text("secret")
+    con = qr.connect(allowed_paths=[inside])
+    yield con, inside, outside
+    con.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_text('{d}/secret.txt')",
+    "SELECT * FROM read_blob('{d}/secret.txt')",
+    "SELECT * FROM glob('{d}/*')",
+    "SELECT * FROM read_csv('{d}/t.csv')",
+    "SELECT * FROM read_csv('{d}/../out/t.csv')",
+])
+def test_allowed_paths_refuse_files_outside(confined, sql):
+    con, inside, outside = confined
+    with pytest.raises(qr.errors.PathNotAllowed, match="allowed_paths"):
+        con.sql(sql.format(d=outside)).to_arrow()
+    with pytest.raises(PermissionError):  # (the built-in kind too)
+        con.sql(sql.format(d=outside)).to_arrow()
+    if "../out" not in sql:
+        assert con.sql(sql.format(d=inside)).to_arrow().num_rows >= 1
+
+
+def test_allowed_paths_keep_files_inside_working(confined):
+    con, inside, outside = confined
+    q = con.sql("SELECT range AS x FROM range(5)")
+    q.to_parquet(inside / "x.parquet")
+    q.to_csv(inside / "x.csv")
+    assert con.read_parquet(str(inside / "x.parquet")).count() == 5
+    assert con.sql(f"SELECT * FROM read_csv('{inside}/x.csv')").count() == 5
+    with pytest.raises(qr.errors.PathNotAllowed):
+        con.read_parquet(str(outside / "x.parquet")).to_arrow()
+    with pytest.raises(qr.errors.PathNotAllowed):
+        q.to_parquet(outside / "x.parquet")
+    assert not (outside / "x.parquet").exists()
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt", "t.csv"]  # no temp left
+    for statement in ("SET enable_external_access = true",
+                      "SET allowed_directories = ['/']",
+                      f"ATTACH '{outside}/other.duckdb'"):
+        with pytest.raises(BackendError):  # the confinement cannot be lifted
+            con.execute(statement)
+
+
+def test_allowed_paths_on_a_database_file(tmp_path):
+    db = tmp_path / "db" / "f.duckdb"
+    db.parent.mkdir()
+    (tmp_path / "data").mkdir()
+    with qr.connect(f"duckdb:///{db}", allowed_paths=[tmp_path / "data"]) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(10)")
+        con.execute("CHECKPOINT")
+        assert con.table("t").count() == 10
+        (db.parent / "secret.txt").write_text("secret")  # (beside the database: not allowed)
+        with pytest.raises(qr.errors.PathNotAllowed):
+            con.sql(f"SELECT * FROM read_text('{db.parent}/secret.txt')").to_arrow()
+    with pytest.raises(ParameterError):
+        qr.connect(allowed_paths=[3])

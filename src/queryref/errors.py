@@ -19,6 +19,7 @@ __all__ = [
     "CellReferenceError",
     "ParameterError",
     "PartitionError",
+    "PathNotAllowed",
     "PoolExhausted",
     "QueryCancelled",
     "QueryRefError",
@@ -183,6 +184,14 @@ class PartitionError(QueryRefError, RuntimeError):
 
 class BackendError(QueryRefError):
     """The database refused or failed the query. ``__cause__`` holds the driver's error."""
+
+
+class PathNotAllowed(BackendError, PermissionError):
+    """A query read or wrote a file outside the directories the connection was confined to
+    (``qr.connect(allowed_paths=[...])``): the engine refused it before touching the file.
+
+    Put the file inside one of those directories, or open a connection that allows it.
+    """
 
 
 class PoolExhausted(BackendError, TimeoutError):

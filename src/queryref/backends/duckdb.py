@@ -26,7 +26,7 @@ from sqlglot import exp
 from queryref.backends import _common
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, interruptible
-from queryref.errors import BackendError, QueryCancelled, SQLParseError
+from queryref.errors import BackendError, PathNotAllowed, QueryCancelled, SQLParseError
 
 T = TypeVar("T")
 
@@ -37,6 +37,9 @@ def _translate(err: BaseException) -> Exception:
         return QueryCancelled("the query was interrupted in DuckDB")
     if isinstance(err, duckdb.ParserException):
         return SQLParseError(message.split("\n")[0])
+    if isinstance(err, duckdb.PermissionException) and "disabled by configuration" in message:
+        return PathNotAllowed(f"DuckDB: {message.split(' - ')[0]}: outside the directories this "
+                              "connection allows (qr.connect(allowed_paths=[...]))")
     return BackendError(f"DuckDB: {message}")
 
 
@@ -69,6 +72,38 @@ def _filters(node: dict[str, Any]) -> bool:
         not str(f).startswith("optional:") for f in found)
 
 
+#: settings of the databases queryref opens: no extension is downloaded or loaded behind a
+#: query's back (``con.execute("INSTALL x; LOAD x")`` is the explicit door; community
+#: extensions stay off for the database's life)
+DEFAULTS: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
+
+
+def _confine(con: duckdb.DuckDBPyConnection, allowed: Any) -> None:
+    """Allow file access from SQL only under the ``allowed`` directories, for good.
+
+    DuckDB takes ``allowed_directories`` only once the database runs, then
+    ``enable_external_access=false`` locks it (it cannot be turned back on).
+    """
+    import os
+
+    from queryref.errors import ParameterError
+
+    if isinstance(allowed, str | os.PathLike):
+        allowed = [allowed]
+    folders = []
+    for path in allowed:
+        if not isinstance(path, str | os.PathLike):
+            raise ParameterError(f"allowed_paths takes directories, not {path!r}")
+        folders.append(os.path.join(os.path.realpath(os.fspath(path)), ""))
+    listed = exp.Array(expressions=[exp.Literal.string(f) for f in folders]).sql("duckdb")
+    _guard(lambda: con.execute(f"SET allowed_directories = {listed}"))
+    _guard(lambda: con.execute("SET enable_external_access = false"))
+
+
 class DuckDBBackend(Backend):
     """Embedded DuckDB, in memory or on a file."""
 
@@ -90,9 +125,23 @@ class DuckDBBackend(Backend):
         self._on_main: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, database: str = ":memory:", **config: Any) -> DuckDBBackend:
-        """Open (or create) a DuckDB database; ``":memory:"`` for a private in-memory one."""
-        con = _guard(lambda: duckdb.connect(database, config=config or {}))
+    def open(cls, database: str = ":memory:", *, allowed_paths: Any = None,
+             **config: Any) -> DuckDBBackend:
+        """Open (or create) a DuckDB database; ``":memory:"`` for a private in-memory one.
+
+        ``config`` is DuckDB's (``threads``, ``memory_limit``, ...) over :data:`DEFAULTS`.
+        ``allowed_paths``: directories SQL may read and write files in (``read_csv``,
+        ``glob``, ``COPY``, ``ATTACH``...); any other file access is refused by DuckDB
+        (``PathNotAllowed``), and the confinement cannot be lifted on that database.
+        """
+        settings = {**DEFAULTS, **config}
+        con = _guard(lambda: duckdb.connect(database, config=settings))
+        if allowed_paths is not None:
+            try:
+                _confine(con, allowed_paths)
+            except BaseException:
+                con.close()
+                raise
         return cls(con, owned=True, label=database)
 
     # -- connections: the main one when free, else a cursor on the same database ----------
