@@ -230,6 +230,17 @@ class Pool(Generic[C]):
         if not keep and owned:
             self._quietly_close(con)
 
+    def discard_idle(self) -> None:
+        """Close the idle connections (one of them was found ended by the server, which
+        likely ended the others too: a restart, an idle timeout, an administrator)."""
+        with self._cond:
+            idle = [con for con in self._idle if self._owned(con)]
+            self._idle = [con for con in self._idle if not self._owned(con)]
+            self._opened -= len(idle)
+            self._cond.notify_all()
+        for con in idle:
+            self._quietly_close(con)
+
     def close(self) -> None:
         """Close the idle connections now, and each busy one when it is given back."""
         with self._cond:

@@ -14,11 +14,22 @@ the URL's query string). A query started while a stream is still open, or from a
 gets another connection to the same database. A stream closed before its end is cancelled in
 the server first, so the connection goes back ready (not draining the rest of the result);
 after an error a connection goes back only if it still answers.
+
+Queries (streams, schemas, plans) run in a read-only transaction the server enforces
+(``BEGIN TRANSACTION READ ONLY``), rolled back at the end: what a function in a query could
+leave (a ``set_config`` hidden in ``query_to_xml``, a large object, a notification) goes with
+it, and before the connection goes back its session-level advisory locks are released, so the
+next query finds a clean session (:data:`CHECKIN`). ``execute`` and ``create_table`` are the
+doors for writes and run in autocommit as before. The ``BEGIN`` also tells a connection the
+server ended while it sat in the pool: the pool's other idle connections are dropped (the
+server likely ended them too) and the query goes to a fresh one; a query whose connection is
+lost before its first row reached the caller is run once more.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +52,15 @@ from queryref.errors import ParameterError
 _NUMERIC_FALLBACK = pa.float64()
 #: plan keys whose row counts rest on selectivity estimates (guesses without statistics)
 _GUESSED = ("Filter", "Join Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond")
+#: how a query's connection starts: a transaction in which the server refuses writes
+BEGIN = "BEGIN TRANSACTION READ ONLY"
+#: how it ends before going back to the pool: the transaction rolled back (with whatever a
+#: function in the query changed: settings, large objects, notifications), then what a
+#: rollback keeps: the advisory locks a query took at session level released, and the
+#: session's random() seeded afresh (a ``setseed`` would make the next queries' draws known)
+CHECKIN = ("ROLLBACK", "DO $$BEGIN PERFORM pg_advisory_unlock_all(); PERFORM setseed("
+           "('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::int "
+           "/ 2147483648.0); END$$")
 
 
 def _numeric_type(field: pa.Field) -> pa.DataType:
@@ -168,12 +188,50 @@ class PostgresBackend(Backend):
     def _acquire(self) -> Any:
         return self._pool.acquire()
 
-    def _release(self, con: Any, *, failed: bool = False) -> None:
+    def _release(self, con: Any, *, failed: bool = False) -> bool:
         """Back to the pool; after an error, only if the connection still answers."""
-        self._pool.release(con, healthy=not failed or _answers(con))
+        healthy = not failed or _answers(con)
+        self._pool.release(con, healthy=healthy)
+        return healthy
 
-    def _run(self, fn: Callable[[Any], Any]) -> Any:
+    def _checkout(self) -> Any:
+        """A connection in a read-only transaction (see :data:`BEGIN`).
+
+        A connection the server ended while it sat in the pool fails here, before anything
+        ran: it is dropped with the pool's other idle ones, and a fresh one takes its place.
+        """
         con = self._acquire()
+        try:
+            _statements(con, (BEGIN,) if _autocommit(con) else ())
+        except Exception as err:
+            self._pool.release(con, healthy=False)
+            self._pool.discard_idle()
+            if self._uri is None:
+                raise_wrapped(err, "PostgreSQL", self._secrets)
+            con = self._acquire()
+            try:
+                _statements(con, (BEGIN,) if _autocommit(con) else ())
+            except Exception as again:
+                self._pool.release(con, healthy=False)
+                raise_wrapped(again, "PostgreSQL", self._secrets)
+        return con
+
+    def _checkin(self, con: Any) -> bool:
+        """End a query's transaction and give the connection back clean (see :data:`CHECKIN`);
+        False when it no longer answers (it is closed)."""
+        try:
+            _statements(con, CHECKIN if _autocommit(con) else CHECKIN[1:])
+        except Exception:
+            self._pool.release(con, healthy=False)
+            return False
+        self._pool.release(con)
+        return True
+
+    def _run(self, fn: Callable[[Any], Any], *, query: bool = True, retry: bool = True) -> Any:
+        """``fn(cursor)`` on a pooled connection: a query in a read-only transaction (run once
+        more on a fresh connection if its connection was lost), else a statement in
+        autocommit."""
+        con = self._checkout() if query else self._acquire()
         failed = False
         try:
             cur = con.cursor()
@@ -183,17 +241,30 @@ class PostgresBackend(Backend):
                 cur.close()
         except Exception as err:
             failed = True
+            lost = not (self._checkin(con) if query else self._release(con, failed=True))
+            if query and lost and retry:
+                self._pool.discard_idle()
+                return self._run(fn, retry=False)
             raise_wrapped(err, "PostgreSQL", self._secrets)
         except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
             failed = True
+            if query:
+                self._checkin(con)
+            else:
+                self._release(con, failed=True)
             raise
         finally:
-            self._release(con, failed=failed)
+            if not failed:
+                if query:
+                    self._checkin(con)
+                else:
+                    self._release(con)
 
     # -- the interface ----------------------------------------------------------------------
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
-               batch_bytes: int | None = None) -> Stream:
-        con = self._acquire()
+               batch_bytes: int | None = None, retry: bool = True) -> Stream:
+        started = time.monotonic()
+        con = self._checkout()
         cur = con.cursor()
         # The driver sizes batches in bytes (a batch ends with the row that crosses the hint):
         # ~64 bytes a row keeps them near batch_rows, batch_bytes bounds them whatever the
@@ -207,12 +278,13 @@ class PostgresBackend(Backend):
         deadline = Deadline(timeout, cur.adbc_cancel)
         state = {"ended": False, "failed": False}
 
-        def finish() -> None:
+        def finish() -> bool:
             deadline.stop()
             try:
                 cur.close()
-            finally:
-                self._release(con, failed=state["failed"])
+            except Exception:  # the connection is gone: the check-in finds out
+                pass
+            return self._checkin(con)
 
         def start() -> Any:
             cur.execute(sql)
@@ -222,7 +294,13 @@ class PostgresBackend(Backend):
             reader = interruptible(start, cur.adbc_cancel)
         except Exception as err:
             state["failed"] = True
-            finish()
+            lost = not finish()
+            if lost and retry and not deadline.expired:  # no row moved: once more, afresh
+                self._pool.discard_idle()
+                left = None if timeout is None else timeout - (time.monotonic() - started)
+                if left is None or left > 0:
+                    return self.stream(sql, batch_rows, timeout=left, batch_bytes=batch_bytes,
+                                       retry=False)
             raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
         except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
             state["failed"] = True
@@ -276,7 +354,7 @@ class PostgresBackend(Backend):
             cur.execute(sql)
             return cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
 
-        return self._run(run)
+        return self._run(run, query=False)
 
     def explain(self, sql: str) -> str:
         def run(cur: Any) -> list[Any]:
@@ -310,7 +388,8 @@ class PostgresBackend(Backend):
         # ADBC takes names exactly, while in SQL (con.table) an unquoted name means lower case
         table = _as_stored(name.this)
         schema = _as_stored(name.args["db"]) if name.args.get("db") else None
-        self._run(lambda cur: cur.adbc_ingest(table, data, mode=mode, db_schema_name=schema))
+        self._run(lambda cur: cur.adbc_ingest(table, data, mode=mode, db_schema_name=schema),
+                  query=False)
 
     def close(self) -> None:
         """Close the idle connections now and the busy ones as their streams end."""
@@ -330,6 +409,24 @@ def _as_stored(part: exp.Identifier) -> str:
 
 def _close(con: Any) -> None:
     con.close()
+
+
+def _autocommit(con: Any) -> bool:
+    """Whether a connection runs each statement on its own (queryref opens them so; one you
+    pass in may hold a transaction of yours, which a query then joins as it always did)."""
+    return getattr(con, "_autocommit", True) is not False
+
+
+def _statements(con: Any, sql: tuple[str, ...]) -> None:
+    """Run statements that return no rows, on a cursor of their own."""
+    if not sql:
+        return
+    cur = con.cursor()
+    try:
+        for statement in sql:
+            cur.execute(statement)
+    finally:
+        cur.close()
 
 
 def _answers(con: Any) -> bool:

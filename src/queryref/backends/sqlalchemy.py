@@ -12,6 +12,13 @@ connection serves many threads. Its options are SQLAlchemy's own (``pool_size``,
 a pool that stays exhausted raises :class:`~queryref.errors.PoolExhausted` (at once when no
 connection could come back: every one held by a thread that waits for another). ``KILL QUERY``
 goes through a small pool of its own, so stopping a query never waits for a busy pool.
+
+MySQL/MariaDB: every query runs in ``START TRANSACTION READ ONLY`` (the server refuses writes
+whatever a function in the query tries; ``execute`` and ``create_table`` stay the doors for
+writes), and before its connection goes back to the pool the session is cleaned
+(:data:`MYSQL_CHECKIN`: user-level locks released, user variables and ``LAST_INSERT_ID``
+cleared). That first statement also finds a connection the server ended while it sat in the
+pool: SQLAlchemy then drops the pool's older connections and the query goes to a fresh one.
 """
 
 from __future__ import annotations
@@ -44,6 +51,19 @@ DIALECTS: dict[str, str] = {
     "materialize": "materialize", "risingwave": "risingwave", "snowflake": "snowflake",
     "postgresql": "postgres",
 }
+#: how a query's connection starts on MySQL/MariaDB: a transaction the server keeps read-only
+MYSQL_BEGIN = "START TRANSACTION READ ONLY"
+#: how it is cleaned before going back (after the pool's rollback): user-level locks
+#: (``GET_LOCK``) released, ``LAST_INSERT_ID()`` back to 0, and the names of the user variables
+#: left behind (each then set to NULL: MariaDB has no way to drop one short of resetting the
+#: whole connection, which would also undo the driver's own settings made at login)
+MYSQL_CHECKIN = (
+    "SELECT RELEASE_ALL_LOCKS(), LAST_INSERT_ID(0), (SELECT GROUP_CONCAT(CONCAT('@`', "
+    "REPLACE(VARIABLE_NAME, '`', '``'), '` = NULL')) FROM information_schema.USER_VARIABLES "
+    "WHERE VARIABLE_VALUE IS NOT NULL)"
+)
+#: where information_schema.USER_VARIABLES is missing (MySQL): locks and LAST_INSERT_ID only
+MYSQL_CHECKIN_LOCKS = "SELECT RELEASE_ALL_LOCKS(), LAST_INSERT_ID(0), NULL"
 #: sqlglot dialects whose engines match column names case-insensitively
 CASE_INSENSITIVE = frozenset({"mysql", "tsql", "sqlite", "singlestore", "doris", "starrocks"})
 
@@ -171,6 +191,56 @@ class SQLAlchemyBackend(Backend):
             self._open[conn] = me
         return conn
 
+    @property
+    def _mysql(self) -> bool:
+        return self._sa_name in ("mysql", "mariadb")
+
+    def _checkout(self, *, retry: bool = True) -> Any:
+        """A connection for a query: on MySQL/MariaDB in a read-only transaction. A connection
+        the server ended while it sat in the pool fails on that first statement, before
+        anything ran: SQLAlchemy invalidates it (and the pool's older ones), and a fresh one
+        is taken once."""
+        conn = self._connect()
+        if not self._mysql:
+            return conn
+        try:
+            conn.exec_driver_sql(MYSQL_BEGIN)
+        except Exception as err:
+            self._disconnect(conn)
+            if retry and getattr(err, "connection_invalidated", False):
+                return self._checkout(retry=False)
+            self._fail(err)
+        return conn
+
+    def _checkin(self, conn: Any) -> None:
+        """Give a query's connection back clean (see :data:`MYSQL_CHECKIN`); one that no longer
+        answers is dropped."""
+        if self._mysql and not conn.invalidated:
+            try:
+                conn.rollback()
+                self._reset(conn)
+            except Exception:
+                try:
+                    conn.invalidate()
+                except Exception:
+                    pass
+        self._disconnect(conn)
+
+    def _reset(self, conn: Any) -> None:
+        statement = MYSQL_CHECKIN_LOCKS if getattr(self, "_no_user_variables", False) \
+            else MYSQL_CHECKIN
+        try:
+            row = conn.exec_driver_sql(self._driver_sql(statement)).fetchone()
+        except Exception:
+            if statement is MYSQL_CHECKIN_LOCKS:
+                raise
+            conn.rollback()
+            self._no_user_variables = True
+            row = conn.exec_driver_sql(self._driver_sql(MYSQL_CHECKIN_LOCKS)).fetchone()
+        if row is not None and row[2]:
+            conn.exec_driver_sql(self._driver_sql(f"SET {row[2]}"))
+        conn.rollback()
+
     def _pool_sizes(self) -> tuple[int, int, float] | None:
         """``pool_size``, ``max_overflow``, ``pool_timeout`` of a QueuePool; None otherwise."""
         pool = self._engine.pool
@@ -254,7 +324,7 @@ class SQLAlchemyBackend(Backend):
             result.close()
         except Exception:
             conn.invalidate()
-        self._disconnect(conn)
+        self._checkin(conn)
 
     def _abandon(self, conn: Any, cancel: Callable[[], None] | None,
                  result: Any = None) -> None:
@@ -279,11 +349,14 @@ class SQLAlchemyBackend(Backend):
 
     # -- the interface ----------------------------------------------------------------------
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
-               batch_bytes: int | None = None) -> Stream:
+               batch_bytes: int | None = None, retry: bool = True) -> Stream:
         """Rows through a server-side cursor, read straight from the DB-API cursor (SQLAlchemy's
         own buffer would read ``yield_per`` rows at once, whatever their width): with
-        ``batch_bytes``, in small fetches sized from the bytes of the rows that came before."""
-        conn = self._connect()
+        ``batch_bytes``, in small fetches sized from the bytes of the rows that came before.
+
+        A connection lost before the first rows came (the server ended it) is replaced and
+        the query run once more; once rows have moved, the error is the caller's."""
+        conn = self._checkout()
         cancel = self._canceller(conn)
         deadline = Deadline(timeout, cancel)
         state = {"done": False}
@@ -298,6 +371,9 @@ class SQLAlchemyBackend(Backend):
         except Exception as err:
             deadline.stop()
             self._abandon(conn, None)
+            if retry and not deadline.expired and getattr(err, "connection_invalidated", False):
+                return self.stream(sql, batch_rows, timeout=timeout, batch_bytes=batch_bytes,
+                                   retry=False)
             self._fail(err, deadline)
         except BaseException:  # Ctrl-C: the query still runs in the server, stop it there
             deadline.stop()
@@ -345,7 +421,7 @@ class SQLAlchemyBackend(Backend):
         query = sqlglot.parse_one(sql, read=self.dialect)
         probe = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(
             this=exp.to_identifier("_q")))).limit(0).sql(dialect=self.dialect)
-        conn = self._connect()
+        conn = self._checkout()
         try:
             result = conn.exec_driver_sql(self._driver_sql(probe))
             description = result.cursor.description
@@ -353,7 +429,7 @@ class SQLAlchemyBackend(Backend):
         except Exception as err:
             self._fail(err)
         finally:
-            self._disconnect(conn)
+            self._checkin(conn)
         return _rows.schema_for(description, self.dialect, getattr(self._engine.dialect,
                                                                    "dbapi", None))
 
@@ -374,13 +450,13 @@ class SQLAlchemyBackend(Backend):
         return count if isinstance(count, int) and count >= 0 else None
 
     def explain(self, sql: str) -> str:
-        conn = self._connect()
+        conn = self._checkout()
         try:
             rows = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN {sql}")).fetchall()
         except Exception as err:
             self._fail(err)
         finally:
-            self._disconnect(conn)
+            self._checkin(conn)
         return "\n".join("\t".join("" if v is None else str(v) for v in r) for r in rows)
 
     def estimate(self, sql: str) -> PlanEstimate:
@@ -397,13 +473,13 @@ class SQLAlchemyBackend(Backend):
                 "distinct") or any(e.find(exp.AggFunc) for e in top.expressions):
             return PlanEstimate(None, None, f"{self._sa_name}'s plan has no estimate of "
                                             "grouped, distinct or combined rows")
-        conn = self._connect()
+        conn = self._checkout()
         try:
             text = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN FORMAT=JSON {sql}")).scalar()
         except Exception as err:
             self._fail(err)
         finally:
-            self._disconnect(conn)
+            self._checkin(conn)
         plan = _plan_json(text)
         if plan is None:
             return PlanEstimate(None, None, f"{self._sa_name}'s plan is not valid JSON here")
