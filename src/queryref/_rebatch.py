@@ -6,7 +6,9 @@ server decides how big each result chunk is, and a row bound says nothing about 
 The batches the engine hands over are re-cut: a batch over a bound is split by slicing
 (zero-copy views of the engine's batch), and smaller ones are combined (one copy) so every
 batch holds exactly ``max_rows`` rows, but the last, and fewer only where ``max_bytes`` Arrow
-bytes would be crossed. Only a single row wider than ``max_bytes`` comes through alone, over it.
+bytes would be crossed: a batch over ``max_bytes`` goes on in even slices of its own (nothing
+of it waits for the next batch, which would keep both alive). Only a single row wider than
+``max_bytes`` comes through alone, over it.
 
 >>> import pyarrow as pa
 >>> sizes = [(0, 70), (70, 250), (320, 700)]
@@ -14,7 +16,7 @@ bytes would be crossed. Only a single row wider than ``max_bytes`` comes through
 >>> [b.num_rows for b in rebatch(iter(odd), max_bytes=None, max_rows=300)]
 [300, 300, 300, 120]
 >>> [b.num_rows for b in rebatch(iter(odd), max_bytes=1600, max_rows=300)]
-[200, 200, 200, 200, 200, 20]
+[70, 125, 125, 175, 175, 175, 175]
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ def rebatch(batches: Iterator[pa.RecordBatch], max_bytes: int | None,
     pending_bytes = 0
     pending_rows = 0
     for batch in batches:
+        if max_bytes is not None and batch.nbytes > max_bytes:
+            # a batch over the byte bound is handed on in even slices of its own, none of it
+            # kept waiting for the next batch: a slice would hold the engine's whole batch
+            # alive beside the next one, and joining it to that one would copy both
+            if pending:
+                yield _combine(pending)
+                pending, pending_bytes, pending_rows = [], 0, 0
+            yield from _even(batch, max_bytes, max_rows)
+            del batch
+            continue
         for piece in _split(batch, max_bytes, max_rows):
             while piece.num_rows:
                 take = piece.num_rows if max_rows is None else \
@@ -88,6 +100,19 @@ def _split(batch: pa.RecordBatch, max_bytes: int | None,
             piece = batch.slice(start, take)
         yield piece
         start += take
+
+
+def _even(batch: pa.RecordBatch, max_bytes: int,
+          max_rows: int | None) -> Iterator[pa.RecordBatch]:
+    """``batch`` in slices of about equal rows, each within both bounds (a remnant of a few
+    rows would be a batch of its own)."""
+    n = batch.num_rows
+    parts = -(-batch.nbytes // max_bytes)
+    if max_rows is not None:
+        parts = max(parts, -(-n // max_rows))
+    step = max(-(-n // parts), 1)
+    for start in range(0, n, step):
+        yield from _split(batch.slice(start, step), max_bytes, max_rows)
 
 
 def _combine(pieces: list[pa.RecordBatch]) -> pa.RecordBatch:

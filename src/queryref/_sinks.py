@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 import time
@@ -220,13 +221,29 @@ def to_arrow_batches(q: QueryRef, *, batch_rows: Any, timeout: float | None = No
     return pa.RecordBatchReader.from_batches(stream.schema, _bounded(stream, rows, limit))
 
 
-def _bounded(stream: Stream, batch_rows: int, limit: int | None) -> Iterator[pa.RecordBatch]:
+def _bounded(stream: Stream, batch_rows: int, limit: int | None,
+             size_of: Callable[[pa.RecordBatch], int] | None = None
+             ) -> Iterator[pa.RecordBatch]:
     """The stream's batches re-cut to exactly ``batch_rows`` rows (but the last), or fewer
-    where ``limit`` bytes would be crossed (see :mod:`._rebatch`)."""
+    where ``limit`` bytes would be crossed (see :mod:`._rebatch`).
+
+    ``size_of`` measures a batch as its consumer will hold it (pandas: nested values become
+    Python objects, dates 8-byte datetimes): the Arrow bound is scaled down by how much larger
+    the first batch is that way, so the converted batch is what stays within ``limit``.
+    """
     from queryref._rebatch import rebatch
 
     with stream:
-        yield from rebatch(iter(stream), limit, batch_rows)
+        batches = iter(stream)
+        if limit is not None and size_of is not None:
+            first = next((b for b in batches if b.num_rows), None)
+            if first is None:
+                return
+            factor = max(size_of(first) / max(first.nbytes, 1), 1.0)
+            limit = max(int(limit / factor), 1)
+            batches = itertools.chain((first,), batches)
+            del first
+        yield from rebatch(batches, limit, batch_rows)
 
 
 def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
@@ -249,8 +266,11 @@ def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
     stream = _open(q, rows, limit, timeout=timeout)
 
     def frames() -> Iterator[pd.DataFrame]:
-        for batch in _bounded(stream, rows, limit):
-            yield _convert.batch_to_pandas(batch, decimals, dtype_backend)
+        for batch in _bounded(stream, rows, limit, _convert.pandas_nbytes):
+            frame = _convert.batch_to_pandas(batch, decimals, dtype_backend)
+            del batch  # (not held, with the engine's buffers it views, while the caller works)
+            yield frame
+            del frame
 
     return frames()
 
