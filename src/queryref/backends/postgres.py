@@ -418,13 +418,16 @@ def _autocommit(con: Any) -> bool:
 
 
 def _statements(con: Any, sql: tuple[str, ...]) -> None:
-    """Run statements that return no rows, on a cursor of their own."""
+    """Run statements that return no rows, on a cursor of their own (as updates: the driver
+    then sends each once, where ``execute`` would prepare it first, a second round trip)."""
     if not sql:
         return
     cur = con.cursor()
     try:
-        for statement in sql:
-            cur.execute(statement)
+        statement = cur.adbc_statement
+        for text in sql:
+            statement.set_sql_query(text)
+            statement.execute_update()
     finally:
         cur.close()
 
