@@ -101,6 +101,9 @@ def _pg_cases(e: PgEnv) -> list[Case]:
         return int(_one(env.admin, "SELECT COUNT(*) FROM pg_largeobject_metadata "
                         "WHERE oid = {{ lo }}", lo=env.lo)) == 0
 
+    def lo_changed(env: PgEnv) -> bool:
+        return bytes(_one(env.admin, "SELECT lo_get({{ lo }})", lo=env.lo)) != b"keep"
+
     def locks(env: PgEnv) -> bool:
         return int(_one(env.admin, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
                         "AND objid IN (4242, 4243, 4244, 4245)")) > 0
@@ -159,7 +162,7 @@ def _pg_cases(e: PgEnv) -> list[Case]:
         Case("lo_import", "SELECT lo_import('/etc/hostname')", objects),
         Case("query_to_xml(lo_import)", q2x("select lo_import('/etc/hostname')"), objects),
         Case("query_to_xml(lo_unlink)", q2x(f"select lo_unlink({e.lo})"), lo_gone),
-        Case("lo_put", f"SELECT lo_put({e.lo}, 0, 'y')", None),
+        Case("lo_put", f"SELECT lo_put({e.lo}, 0, 'y')", lo_changed),
         Case("pg_try_advisory_lock", "SELECT pg_try_advisory_lock(4242)", locks),
         Case("pg_advisory_lock_shared", "SELECT pg_advisory_lock_shared(4243)", locks),
         Case("pg_try_advisory_xact_lock", "SELECT pg_try_advisory_xact_lock(4244)", locks),
