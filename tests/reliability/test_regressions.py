@@ -85,3 +85,20 @@ def test_snowflake_mutate_after_a_lower_case_alias_keeps_the_definition() -> Non
     with _snowflake.snowflake_connection() as con:
         got = con.sql("SELECT 1 AS one").mutate(x=qr.lit(2)).to_pandas()
         assert got.iloc[0].tolist() == [1, 2]
+
+
+def test_mariadb_wrong_password_message_keeps_its_sentence() -> None:
+    """The redaction took "YES)" of "(using password: YES)" for a secret and cut the rest."""
+    pytest.importorskip("pymysql")
+    from conformance.qr_conformance import MYSQL_URL, unavailable
+
+    base = MYSQL_URL.split("://", 1)[1].rsplit("@", 1)[1]
+    try:
+        qr.connect(MYSQL_URL).close()
+    except QueryRefError as err:
+        unavailable(f"MariaDB is not reachable: {err}")
+    with pytest.raises(QueryRefError) as info:
+        qr.connect(f"mysql+pymysql://root:Wr0ng-pw-7@{base}").sql("SELECT 1 AS x").to_pandas()
+    text = str(info.value)
+    assert "Wr0ng-pw-7" not in text
+    assert text.endswith("(using password: YES)\")"), text

@@ -18,7 +18,9 @@ from queryref.errors import BackendError, QueryCancelled, QueryRefError, QueryTi
 T = TypeVar("T")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
-_KV_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|pwd|passwd)\s*[=:]\s*)(?P<pw>'[^']*'|\S+)")
+# (not MySQL's "(using password: YES)", which says whether one was given: no secret there)
+_KV_PASSWORD = re.compile(
+    r"(?i)(?P<head>\b(?:password|pwd|passwd)\s*[=:]\s*)(?P<pw>'[^']*'|(?!(?:YES|NO)\b)\S+)")
 # A password written as a SQL literal: CREATE ROLE .. PASSWORD 'x', IDENTIFIED BY 'x',
 # PASSWORD('x'), Snowflake's PASSWORD = 'x', DuckDB's CREATE SECRET (.. SECRET 'x', TOKEN 'x').
 # Drivers quote the statement in their errors (ADBC: "Query was: ..."; SQLAlchemy: [SQL: ...]).
@@ -50,6 +52,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     "Query was: CREATE ROLE bob PASSWORD '***'"
     >>> redact("expected host authority, got: bob:hunter2@localhost")
     'expected host authority, got: bob:***@localhost'
+    >>> redact("Access denied for user 'bob'@'h' (using password: YES)")
+    "Access denied for user 'bob'@'h' (using password: YES)"
     """
     out = _SQL_SECRET.sub(r"\g<head>'***'", text)
     out = _URL_PASSWORD.sub(r"\g<head>***\g<tail>", out)
