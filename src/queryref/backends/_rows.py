@@ -29,18 +29,34 @@ _MYSQL_TYPES: dict[int, pa.DataType | None] = {
 _MYSQL_TEXT = {15, 253, 254, 249, 250, 251, 252}
 
 
-def _mysql_type(entry: Sequence[Any]) -> pa.DataType | None:
+def _mysql_type(entry: Sequence[Any], unsigned: bool = False) -> pa.DataType | None:
     code = entry[1]
     if code in (0, 246):
         length, scale = int(entry[4] or entry[3] or 38), int(entry[5] or 0)
         return pa.decimal128(min(max(length, scale + 1, 1), 38), min(scale, 38))
+    if code == 8 and unsigned:  # BIGINT UNSIGNED: up to 2**64 - 1
+        return pa.uint64()
     return _MYSQL_TYPES.get(code)
 
 
-def declared_types(description: Sequence[Sequence[Any]], dialect: str) -> list[pa.DataType | None]:
+def mysql_unsigned(cursor: Any) -> list[bool] | None:
+    """Which columns of a MySQL/MariaDB result are UNSIGNED (the flags the DB-API description
+    leaves out): mysqlclient's ``description_flags``, PyMySQL's result fields; None if
+    unknown."""
+    flags = getattr(cursor, "description_flags", None)
+    if flags is None:
+        fields = getattr(getattr(cursor, "_result", None), "fields", None)
+        flags = [getattr(f, "flags", 0) for f in fields] if fields else None
+    return None if flags is None else [bool(int(f) & 32) for f in flags]  # UNSIGNED_FLAG
+
+
+def declared_types(description: Sequence[Sequence[Any]], dialect: str,
+                   unsigned: Sequence[bool] | None = None) -> list[pa.DataType | None]:
     """Types the description states precisely; None where the rows must decide."""
     if dialect == "mysql":
-        return [None if d[1] in _MYSQL_TEXT else _mysql_type(d) for d in description]
+        flags = list(unsigned or ()) + [False] * (len(description) - len(unsigned or ()))
+        return [None if d[1] in _MYSQL_TEXT else _mysql_type(d, u)
+                for d, u in zip(description, flags, strict=False)]
     return [None] * len(description)
 
 
@@ -82,9 +98,10 @@ def _from_values(values: Sequence[Any]) -> pa.DataType | None:
 
 
 def schema_for(description: Sequence[Sequence[Any]], dialect: str, dbapi: Any,
-               rows: Sequence[Sequence[Any]] = ()) -> pa.Schema:
+               rows: Sequence[Sequence[Any]] = (), *,
+               unsigned: Sequence[bool] | None = None) -> pa.Schema:
     """The Arrow schema of a result: the description's types, then the first rows' types."""
-    declared = declared_types(description, dialect)
+    declared = declared_types(description, dialect, unsigned)
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(description)
     fields = []
     for entry, t, values in zip(description, declared, columns, strict=True):
@@ -111,7 +128,8 @@ def to_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch
     for field, values in zip(schema, columns, strict=True):
         try:
             arrays.append(pa.array(_plain(field.type, values), type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as err:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError,
+                OverflowError) as err:
             msg = (
                 f"column {field.name!r} changed type within the result (first rows: "
                 f"{field.type}): {err}. Cast it in the query, e.g. .cast({field.name}='DOUBLE')"
