@@ -102,3 +102,25 @@ def test_mariadb_wrong_password_message_keeps_its_sentence() -> None:
     text = str(info.value)
     assert "Wr0ng-pw-7" not in text
     assert text.endswith("(using password: YES)\")"), text
+
+
+def test_mariadb_bigint_unsigned_beyond_int64_comes_as_uint64() -> None:
+    """BIGINT UNSIGNED >= 2**63: the schema said int64 and every sink raised OverflowError."""
+    pytest.importorskip("pymysql")
+    import contextlib
+
+    from conformance.qr_conformance import _OPENERS
+
+    top = 2**64 - 1
+    with contextlib.ExitStack() as stack:
+        con = stack.enter_context(_OPENERS["mariadb"]())
+        con.execute("CREATE TABLE u (u BIGINT UNSIGNED NOT NULL, n BIGINT UNSIGNED)")
+        con.execute(f"INSERT INTO u VALUES ({top}, NULL), ({2**63}, 1), (0, 2)")
+        q = con.table("u").order_by("u")
+        assert str(q.schema.field("u").type) == "uint64"
+        assert q.to_arrow().column("u").to_pylist() == [0, 2**63, top]
+        df = q.select("u").to_pandas()
+        assert str(df["u"].dtype) == "uint64" and df["u"].tolist() == [0, 2**63, top]
+        assert q.to_polars()["u"].to_list() == [0, 2**63, top]
+        assert q.filter(qr.col("u") > 2**63).count() == 1
+        assert q.to_arrow().column("n").to_pylist() == [2, 1, None]

@@ -377,6 +377,7 @@ class SQLAlchemyBackend(Backend):
             result = streaming.exec_driver_sql(self._driver_sql(sql))
             cursor = result.cursor
             description = cursor.description if cursor is not None else None
+            unsigned = _rows.mysql_unsigned(cursor) if self._mysql else None
             reader = _rows.Fetcher(cursor, description, self.dialect, batch_rows,
                                    batch_bytes, _buffered(result)) if description else None
             first = reader.next() if reader is not None else []
@@ -423,7 +424,8 @@ class SQLAlchemyBackend(Backend):
 
         try:  # (until the stream exists, an interrupt would leave the query running)
             dbapi = getattr(self._engine.dialect, "dbapi", None)
-            schema = _rows.schema_for(description, self.dialect, dbapi, first)
+            schema = _rows.schema_for(description, self.dialect, dbapi, first,
+                                      unsigned=unsigned)
             return Stream(schema, batches(), cancel=cancel, close=close)
         except BaseException:
             close()
@@ -437,13 +439,15 @@ class SQLAlchemyBackend(Backend):
         try:
             result = conn.exec_driver_sql(self._driver_sql(probe))
             description = result.cursor.description
+            unsigned = _rows.mysql_unsigned(result.cursor) if self._mysql else None
             result.close()
         except Exception as err:
             self._fail(err)
         finally:
             self._checkin(conn)
         return _rows.schema_for(description, self.dialect, getattr(self._engine.dialect,
-                                                                   "dbapi", None))
+                                                                   "dbapi", None),
+                                unsigned=unsigned)
 
     def execute(self, sql: str) -> int | None:
         conn = self._connect()
