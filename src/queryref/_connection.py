@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import weakref
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import pyarrow as pa
 from sqlglot import exp
@@ -261,7 +261,11 @@ def _backend_for_url(url: str, options: dict[str, Any]) -> Backend:
     if url.startswith("duckdb://"):
         path = url[len("duckdb://"):]
         path = path[1:] if path.startswith("/") else path
-        return DuckDBBackend.open(path or ":memory:", **options)
+        # a query string is DuckDB settings (?threads=4, ?motherduck_token=...), not part of
+        # the file name: never shown in a label or an error as one
+        path, _, query = path.partition("?")
+        config = dict(parse_qsl(query, keep_blank_values=True))
+        return DuckDBBackend.open(path or ":memory:", **{**config, **options})
     if url == ":memory:" or (url.endswith((".duckdb", ".db", ".ddb")) and "://" not in url):
         return DuckDBBackend.open(url, **options)
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
