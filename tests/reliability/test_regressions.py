@@ -124,3 +124,16 @@ def test_mariadb_bigint_unsigned_beyond_int64_comes_as_uint64() -> None:
         assert q.to_polars()["u"].to_list() == [0, 2**63, top]
         assert q.filter(qr.col("u") > 2**63).count() == 1
         assert q.to_arrow().column("n").to_pylist() == [2, 1, None]
+
+
+def test_duckdb_url_query_string_is_settings_not_the_file_name(tmp_path) -> None:
+    """``duckdb:///x.duckdb?motherduck_token=...`` named a file after the whole text and
+    showed the token in errors."""
+    path = tmp_path / "x.duckdb"
+    with qr.connect(f"duckdb:///{path}?threads=2") as con:
+        assert "?" not in con.describe()
+        assert con.sql("SELECT current_setting('threads') AS t").to_pandas()["t"][0] == 2
+    assert path.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["x.duckdb"]
+    with pytest.raises(QueryRefError) as info:
+        qr.connect(f"duckdb:///{tmp_path}/missing/y.duckdb?motherduck_token=Tok3n-s3cret")
+    assert "Tok3n-s3cret" not in str(info.value) and "?" not in str(info.value)
