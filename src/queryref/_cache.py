@@ -23,11 +23,27 @@ pooled connection), cursors on DuckDB. So:
 
 The cost of real tables: creating one needs the right to create tables in the current schema
 (not only TEMP), and a process killed before it could clean up leaves ``_qr_cache_*`` tables
-behind (drop them by name; UNLOGGED tables are also emptied by a server crash).
+behind. So each name says which process made it (a hash of the host, the process id and its
+start time: :func:`owner_tag`), a SIGTERM ends the process like a normal exit (the tables are
+dropped on the way out; installed with the first cache table, when nothing else handles
+SIGTERM), and :func:`sweep_orphans` (run by the PostgreSQL and MySQL/MariaDB backends when
+they connect and when they close) drops the tables in the current schema whose process on this
+host is gone (``kill -9``, a crash). Tables made from another host are left alone: their
+process cannot be seen from here (drop them by name; UNLOGGED tables are also emptied by a
+server crash).
+
+A ``close()`` while another thread's ``cache()`` still runs its ``CREATE ... AS`` drops the
+table before it exists; the creating thread then sees its connection closed and drops it on a
+connection of its own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import signal
+import socket
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -52,9 +68,121 @@ _ONE_SESSION = frozenset({"snowflake"})
 _UNLOGGED = frozenset({"postgres"})
 
 
+#: a cache table's name: ``_qr_cache_<host>_<pid>_<start>_<random>`` (hex, <= 50 characters)
+_OWNED_NAME = re.compile(r"_qr_cache_([0-9a-f]{6})_([0-9a-f]+)_([0-9a-f]+)_[0-9a-f]{12}\Z")
+
+
+def _host() -> str:
+    """This machine, as 6 hex digits (its host name and boot: process ids restart at boot)."""
+    boot = ""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        pass
+    return hashlib.sha1(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:6]
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, Linux); 0 where unknown; None if
+    there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # someone else's process: alive
+        pass
+    return 0
+
+
+def owner_tag() -> str:
+    """``<host>_<pid>_<start>`` of this process, as it appears in its cache tables' names.
+
+    >>> bool(re.fullmatch(r"[0-9a-f]{6}_[0-9a-f]+_[0-9a-f]+", owner_tag()))
+    True
+    """
+    pid = os.getpid()
+    return f"{_host()}_{pid:x}_{_started(pid) or 0:x}"
+
+
 def _new_name() -> exp.Identifier:
     """A fresh table name, always quoted (so every engine keeps it exactly as written)."""
-    return exp.Identifier(this=f"_qr_cache_{uuid.uuid4().hex}", quoted=True)
+    return exp.Identifier(this=f"_qr_cache_{owner_tag()}_{uuid.uuid4().hex[:12]}", quoted=True)
+
+
+def orphaned(name: str, host: str | None = None) -> bool:
+    """Whether a cache table was made by a process of this host that is gone.
+
+    >>> orphaned("_qr_cache_" + owner_tag() + "_0123456789ab")
+    False
+    >>> orphaned("orders"), orphaned("_qr_cache_ffffff_1_0_0123456789ab", host="000000")
+    (False, False)
+    """
+    m = _OWNED_NAME.match(name)
+    if m is None or m.group(1) != (host or _host()):
+        return False
+    pid, start = int(m.group(2), 16), int(m.group(3), 16)
+    now = _started(pid)
+    return now is None or (start != 0 and now != 0 and now != start)
+
+
+def sweep_orphans(backend: Any) -> int:
+    """Drop the cache tables in the current schema whose process (on this host) is gone;
+    the number dropped. Quiet: a failure leaves them for the next sweep."""
+    dialect = backend.dialect
+    if dialect not in ("postgres", "mysql"):
+        return 0
+    listing = (
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename LIKE '\\_qr\\_cache\\_%'" if dialect == "postgres" else
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+        "AND TABLE_NAME LIKE '\\_qr\\_cache\\_%'")
+    dropped = 0
+    try:
+        with backend.stream(listing, 10_000) as result:
+            names = [str(n) for batch in result for n in batch.column(0).to_pylist()]
+        host = _host()
+        for name in names:
+            if orphaned(name, host):
+                table = exp.Table(this=exp.Identifier(this=name, quoted=True))
+                backend.execute(exp.Drop(kind="TABLE", tables=[table], exists=True)
+                                .sql(dialect=dialect))
+                dropped += 1
+    except Exception:
+        pass
+    return dropped
+
+
+_SIGTERM_LOCK = threading.Lock()
+_sigterm_installed = False
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM as a normal exit: ``SystemExit`` unwinds, finalizers and atexit drop tables."""
+    raise SystemExit(128 + signum)
+
+
+def _handle_sigterm() -> None:
+    """Install :func:`_exit_on_sigterm` once, from the main thread, if SIGTERM has Python's
+    default handling (an application's own handler is left alone)."""
+    global _sigterm_installed
+    with _SIGTERM_LOCK:
+        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+            return
+        _sigterm_installed = True
+        try:
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        except (ValueError, OSError):  # no signals here (an embedded interpreter)
+            pass
 
 
 def statements(query: exp.Query, dialect: str) -> tuple[exp.Table, list[str]]:
@@ -98,18 +226,43 @@ def create(q: QueryRef) -> CachedQueryRef:
     """Run ``CREATE ... TABLE <new name> AS <q>`` and return a QueryRef over the table."""
     con = q.connection
     table, sql = statements(q.tree, q.dialect)
-    if outlives_session(q.dialect):  # dropped by close()/GC/exit unless released first
-        drop = exp.Drop(kind="TABLE", tables=[table.copy()], exists=True)
-        con._session_tables[table.name] = drop.sql(dialect=q.dialect)
+    outlives = outlives_session(q.dialect)
+    drop = exp.Drop(kind="TABLE", tables=[table.copy()], exists=True).sql(dialect=q.dialect)
+    if outlives:  # dropped by close()/GC/exit unless released first
+        _handle_sigterm()
+        con._session_tables[table.name] = drop
     try:
         for statement in sql:
             con.backend.execute(statement)
     except BaseException:
         con._session_tables.pop(table.name, None)
         raise
+    finally:
+        if outlives and not con._finalizer.alive:  # closed meanwhile: its DROP came first
+            _drop_late(con, drop)
     names = q.columns if q._names is not None else None
     return CachedQueryRef(exp.select("*").from_(table.copy()), con, names=names,
                           handle=CacheHandle(con, table))
+
+
+def _drop_late(con: Connection, drop: str) -> None:
+    """Drop a table whose connection closed while it was being made, on a connection of its
+    own (the closed one's pool is gone). Quiet: what is left, the next sweep finds."""
+    url = con.backend.reopen()
+    if url is None:
+        return
+    from queryref._connection import connect
+
+    try:
+        other = connect(url)
+    except Exception:
+        return
+    try:
+        other.execute(drop)
+    except Exception:
+        pass
+    finally:
+        other.close()
 
 
 class CacheHandle:

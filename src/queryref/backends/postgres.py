@@ -169,8 +169,12 @@ class PostgresBackend(Backend):
             con = pg.connect(uri, autocommit=True, **options)
         except Exception as err:
             raise_wrapped(err, "PostgreSQL", secrets)
-        return cls(con, owned=True, uri=uri, label=describe_url(uri), connect_options=options,
-                   **pool)
+        backend = cls(con, owned=True, uri=uri, label=describe_url(uri),
+                      connect_options=options, **pool)
+        from queryref._cache import sweep_orphans
+
+        sweep_orphans(backend)  # cache tables left by processes of this host that are gone
+        return backend
 
     def __repr__(self) -> str:
         return f"<PostgresBackend {self._label}>"
@@ -392,7 +396,12 @@ class PostgresBackend(Backend):
                   query=False)
 
     def close(self) -> None:
-        """Close the idle connections now and the busy ones as their streams end."""
+        """Close the idle connections now and the busy ones as their streams end (sweeping
+        orphaned cache tables first, on a connection still open: never a new login)."""
+        if self._pool.status()["idle"] and self._uri is not None:
+            from queryref._cache import sweep_orphans
+
+            sweep_orphans(self)
         self._pool.close()
 
     def describe(self) -> str:

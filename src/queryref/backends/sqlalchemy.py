@@ -162,7 +162,12 @@ class SQLAlchemyBackend(Backend):
             raise ParameterError(msg) from None
         except Exception as err:
             raise_wrapped(err, "SQLAlchemy", [_password(url)])
-        return cls.for_engine(engine, owned=True)
+        backend = cls.for_engine(engine, owned=True)
+        if backend._mysql:  # cache tables left by processes of this host that are gone
+            from queryref._cache import sweep_orphans
+
+            sweep_orphans(backend)
+        return backend
 
     def __repr__(self) -> str:
         return f"<SQLAlchemyBackend {self.describe()}>"
@@ -523,6 +528,10 @@ class SQLAlchemyBackend(Backend):
             self._disconnect(conn)
 
     def close(self) -> None:
+        if self._mysql and not self._closed and _idle(self._engine.pool):
+            from queryref._cache import sweep_orphans
+
+            sweep_orphans(self)  # on a connection still open: never a new login
         with self._lock:
             if self._closed:
                 return
@@ -549,6 +558,14 @@ class SQLAlchemyBackend(Backend):
         if self._sa_name in ("sqlite", "duckdb"):
             return None
         return str(self._engine.url.render_as_string(hide_password=False))
+
+
+def _idle(pool: Any) -> bool:
+    """Whether a SQLAlchemy pool holds an open connection nobody uses."""
+    try:
+        return int(pool.checkedin()) > 0
+    except (AttributeError, TypeError, ValueError):  # NullPool, StaticPool ...
+        return False
 
 
 def _buffered(result: Any) -> list[Any]:
