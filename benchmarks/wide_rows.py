@@ -64,14 +64,16 @@ CASES: dict[str, dict[str, str | None]] = {
                     "FROM generate_series(1, 60000) AS t(i)",
         "mariadb": "SELECT seq AS i, CASE WHEN seq < 2000 THEN 'n' ELSE REPEAT('x', 20000) END "
                    "AS s FROM seq_1_to_40000",
-        "snowflake": None,
+        "snowflake": ("SELECT i, CASE WHEN i < 2000 THEN 'n' ELSE REPEAT('x', 20000) END "
+                      "AS s FROM (SELECT SEQ4() AS i FROM TABLE(GENERATOR(ROWCOUNT => 20000)))"),
     },
     "blob": {
         "duckdb": "SELECT i, repeat('x', 20000)::BLOB AS b FROM range(40000) t(i)",
         "postgres": "SELECT i, convert_to(repeat('x', 20000), 'UTF8') AS b "
                     "FROM generate_series(1, 40000) AS t(i)",
         "mariadb": "SELECT seq AS i, CAST(REPEAT('x', 20000) AS BINARY) AS b FROM seq_1_to_40000",
-        "snowflake": None,
+        "snowflake": ("SELECT SEQ4() AS i, TO_BINARY(REPEAT('x', 20000), 'UTF-8') AS b "
+                 "FROM TABLE(GENERATOR(ROWCOUNT => 20000))"),
     },
     "list": {
         "duckdb": "SELECT i, range(0, 5000) AS l FROM range(20000) t(i)",
@@ -93,7 +95,8 @@ CASES: dict[str, dict[str, str | None]] = {
                     "FROM generate_series(1, 40000) AS t(i)",
         "mariadb": "SELECT seq AS i, JSON_OBJECT('a', REPEAT('j', 20000)) AS j "
                    "FROM seq_1_to_40000",
-        "snowflake": None,
+        "snowflake": ("SELECT SEQ4() AS i, OBJECT_CONSTRUCT('a', REPEAT('j', 20000)) AS j "
+                 "FROM TABLE(GENERATOR(ROWCOUNT => 20000))"),
     },
     "one_100mb_value": {
         # (not a constant: DuckDB folds a constant while planning, in every query about it)
@@ -109,7 +112,8 @@ CASES: dict[str, dict[str, str | None]] = {
                     "WHERE (i * 7919) % 3 = 0",
         "mariadb": "SELECT seq AS i, REPEAT('u', 4000) AS s FROM seq_1_to_300000 "
                    "WHERE MOD(seq * 7919, 3) = 0",
-        "snowflake": None,
+        "snowflake": ("SELECT i, REPEAT('u', 4000) AS s FROM (SELECT SEQ4() AS i FROM "
+                      "TABLE(GENERATOR(ROWCOUNT => 150000))) WHERE MOD(i * 7919, 3) = 0"),
     },
 }
 

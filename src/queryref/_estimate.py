@@ -5,14 +5,17 @@ PostgreSQL's ``Plan Rows``, MySQL/MariaDB's ``EXPLAIN FORMAT=JSON`` for one-tabl
 only when asked, from an exact pushed-down ``SELECT COUNT(*)``. Bytes are rows times a row
 width: fixed-width columns from the schema; text, binary, nested and JSON columns measured by
 the engine itself over a random sample of about 1,000 rows of the result (``random() < p``
-with a LIMIT; only the summed widths come back, never the rows), taken only for queries that
+with a LIMIT, one row in 16 when the engine has no row estimate; only the summed widths come
+back, never the rows), taken only for queries that
 stream (no grouping, DISTINCT, window or set operation, so a sample never costs computing the
 result twice); else the engine's statistics (PostgreSQL's ``Plan Width``) or a guess.
 
 The sinks refuse through :class:`queryref._budget.Budget` (stage ``"estimate"``) when a firm
 estimate is more than :data:`FAR_OVER` times the budget, or when the engine's smallest unit of
-output would by itself cross the budget plus one batch; closer calls are left to the fetch
-layer, which stops the query the moment the budget is crossed.
+output would by itself cross the budget plus one batch, or (no row estimate: Snowflake, a
+MySQL join) when a bounded count in the database finds the rows that at the measured width
+are FAR_OVER x the budget; closer calls are left to the fetch layer, which stops the query
+the moment the budget is crossed.
 
 >>> import queryref as qr
 >>> con = qr.connect()
@@ -163,6 +166,16 @@ def _width_expr(field: pa.Field, dialect: str) -> exp.Expr:
 
 #: dialects where ``random() < p`` picks rows at random in one pass
 _RANDOM = {"duckdb": "random", "postgres": "random", "mysql": "RAND"}
+#: with no row estimate, the sample takes one row in this many (its LIMIT ends the scan)
+UNKNOWN_EVERY = 16
+
+
+def _random(dialect: str) -> exp.Expr | None:
+    """SQL for a uniform random number in [0, 1) on each row, where the dialect has one."""
+    # (not Snowflake: RANDOM() is a 64-bit integer there, and fakesnow's translation of it
+    # overflows a DECIMAL inside this sample now and then; its sample is the first rows)
+    name = _RANDOM.get(dialect)
+    return exp.Anonymous(this=name) if name else None
 
 
 def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | None:
@@ -180,10 +193,11 @@ def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | N
               for k, i in enumerate(layout.varying)]
     sample = exp.select(*widths).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q"))))
-    rand = _RANDOM.get(q.dialect)
-    if rand and rows and rows > SAMPLE_ROWS:
-        sample = sample.where(exp.LT(this=exp.Anonymous(this=rand),
-                                     expression=exp.Literal.number(2 * SAMPLE_ROWS / rows)))
+    rand = _random(q.dialect)
+    if rand is not None and (rows is None or rows > SAMPLE_ROWS):
+        # rows unknown: one row in UNKNOWN_EVERY, so the sample is not the first rows only
+        p = 2 * SAMPLE_ROWS / rows if rows else 1 / UNKNOWN_EVERY
+        sample = sample.where(exp.LT(this=rand, expression=exp.Literal.number(p)))
     sample = sample.limit(SAMPLE_ROWS)
     ws = [exp.column(f"_w{k}") for k in range(len(layout.varying))]
     row_sum: exp.Expr = ws[0]
@@ -318,8 +332,10 @@ def preflight(q: QueryRef, *, budget: Budget, mode: str | None) -> Preflight:
         return Preflight(limit, None)
     est, plan, widths = _measure(q, count=mode == "count")
     if plan.rows is None:
-        widths = measure_widths(q, layout, None) if layout.varying else None
+        base = layout.fixed + layout.offsets
+        widths = measure_widths(q, layout, None) if layout.varying else Widths(base, base, 0)
         _refuse_unit(q, budget, None, widths, plan)
+        _probe(q, budget, widths, plan)
         return Preflight(None, widths)
     firm = plan.firm or mode == "count"
     assert est.bytes is not None
@@ -351,6 +367,47 @@ def _refuse_unit(q: QueryRef, budget: Budget, rows: int | None, widths: Widths |
                   f"{unit:,} at a time, so one batch would hold about {nbytes:,} bytes. "
                   "preflight=None skips this check.)")
         budget.refuse(rows=rows, nbytes=nbytes, detail=detail)
+
+
+#: the most rows the pre-flight counts to learn that a result with no estimate is too large
+PROBE_ROWS = 1_000_000
+
+
+def _probe(q: QueryRef, budget: Budget, widths: Widths | None, plan: PlanEstimate) -> None:
+    """Without a row estimate (Snowflake, a MySQL join): count, in the database, whether the
+    result has the rows that at the measured width would be FAR_OVER x the budget, and no more
+    (``COUNT(*)`` over ``LIMIT k``: the engine stops at ``k``). Refused if it has them.
+
+    Some engines send a whole result at once (fakesnow's server: one response, before the
+    first batch could be checked), so only a refusal before the query runs bounds them.
+    Only for a query that streams (a LIMIT then stops its scan early) and a probe of at most
+    :data:`PROBE_ROWS` rows.
+    """
+    from queryref._sinks import _strict_sql
+
+    if widths is None or budget.max_bytes is None or widths.mean <= 0:
+        return
+    inner = _streams(q.tree)
+    k = int(budget.max_bytes * FAR_OVER / widths.mean) + 1
+    if inner is None or k > PROBE_ROWS:
+        return
+    limited = exp.select(exp.Literal.number(1)).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))).limit(k)
+    tree = exp.select(exp.alias_(exp.Count(this=exp.Star()), "_n")).from_(
+        exp.Subquery(this=limited, alias=exp.TableAlias(this=ident("_p"))))
+    try:
+        with q.connection.backend.stream(_strict_sql(tree, q.dialect), 16) as stream:
+            n = next((int(b.column(0)[0].as_py()) for b in stream if b.num_rows), 0)
+    except QueryRefError:  # the fetch layer bounds what it can
+        return
+    if n < k:
+        return
+    nbytes = int(k * widths.mean)
+    detail = (f"({plan.detail}; counted in the database: at least {k:,} rows, at "
+              f"{widths.mean:,.0f} bytes a row (widths measured over a {widths.rows:,}-row "
+              f"sample), already more than {FAR_OVER}x the budget. preflight=None skips this "
+              "check.)")
+    budget.refuse(rows=k, nbytes=nbytes, detail=detail)
 
 
 def _refuse(budget: Budget, plan: PlanEstimate, est: Estimate, why: str) -> None:
