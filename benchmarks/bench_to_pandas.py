@@ -19,6 +19,8 @@ database at ``--url`` (``benchmarks/load_postgres.py`` loads it). ``--rows N`` a
 queryref.
 
     python benchmarks/bench_to_pandas.py --data data/tpch-sf1 --rows 1000000 --runs 3
+    python benchmarks/bench_to_pandas.py --duckdb-file data/tpch-sf1.duckdb \
+        --methods qr_to_pandas duckdb_arrow --runs 5
     python benchmarks/bench_to_pandas.py --engine postgres --rows 1000000 --runs 3
     python benchmarks/bench_to_pandas.py --engine postgres --runs 3 --slow-runs 1
     python benchmarks/bench_to_pandas.py --json results.json   # then benchmarks/plot.py
@@ -58,28 +60,39 @@ class Source:
     path: str = ""
     url: str = ""
     table: str = "lineitem"
+    db: str = ""  # a DuckDB database file holding lineitem (instead of read_parquet)
 
     def sql(self) -> str:
         limit = f" LIMIT {self.rows}" if self.rows else ""
-        if self.engine == "duckdb":
+        if self.engine == "duckdb" and not self.db:
             return f"SELECT * FROM read_parquet('{self.path}'){limit}"
         return f"SELECT * FROM {self.table}{limit}"
 
     def describe(self) -> str:
         """The query, and for PostgreSQL where it runs (never with a password)."""
         if self.engine == "duckdb":
-            return f"{self.sql()}  (embedded DuckDB)"
+            return f"{self.sql()}  (embedded DuckDB{', ' + self.db if self.db else ''})"
         return f"{self.sql()}  (PostgreSQL {safe_url(self.url)})"
 
     def connect(self) -> Any:
         """A queryref connection to the engine."""
         import queryref as qr
 
-        return qr.connect() if self.engine == "duckdb" else qr.connect(self.url)
+        if self.engine == "duckdb":
+            return qr.connect(self.db) if self.db else qr.connect()
+        return qr.connect(self.url)
+
+    def duckdb(self) -> Any:
+        """DuckDB's own connection to the same data."""
+        import duckdb
+
+        return duckdb.connect(self.db, read_only=True) if self.db else duckdb.connect()
 
     def base(self, con: Any) -> Any:
         """The whole of ``lineitem`` as a QueryRef on ``con``."""
-        return con.read_parquet(self.path) if self.engine == "duckdb" else con.table(self.table)
+        if self.engine == "duckdb" and not self.db:
+            return con.read_parquet(self.path)
+        return con.table(self.table)
 
     def queryref(self) -> Any:
         q = self.base(self.connect())
@@ -144,18 +157,15 @@ def queryref_to_parquet(src: Source) -> Fetch:
 
 
 def duckdb_df(src: Source) -> Fetch:
-    import duckdb
-
-    con = duckdb.connect()
+    con = src.duckdb()
     return lambda: df_result(con.sql(src.sql()).df())
 
 
 def duckdb_arrow_to_pandas(src: Source) -> Fetch:
-    import duckdb
     import pandas as pd
     import pyarrow as pa
 
-    con = duckdb.connect()
+    con = src.duckdb()
 
     def fetch() -> tuple[Any, dict[str, int]]:
         result = con.sql(src.sql()).arrow()  # DuckDB 2.0: a RecordBatchReader
@@ -166,9 +176,7 @@ def duckdb_arrow_to_pandas(src: Source) -> Fetch:
 
 
 def duckdb_reader(src: Source) -> Fetch:
-    import duckdb
-
-    con = duckdb.connect()
+    con = src.duckdb()
 
     def fetch() -> tuple[Any, dict[str, int]]:
         reader = con.sql(src.sql()).to_arrow_reader(BATCH_ROWS)
@@ -438,6 +446,8 @@ def source_args(src: Source) -> list[str]:
     cmd += ["--data", str(Path(src.path).parent)] if src.engine == "duckdb" else ["--url", src.url]
     if src.rows:
         cmd += ["--rows", str(src.rows)]
+    if src.db:
+        cmd += ["--duckdb-file", src.db]
     return cmd
 
 
@@ -517,7 +527,16 @@ def lineitem_path(data: Path) -> str:
 
 def make_source(args: argparse.Namespace) -> Source:
     if args.engine == "duckdb":
-        return Source("duckdb", args.rows, path=lineitem_path(args.data))
+        path = lineitem_path(args.data)
+        if args.duckdb_file is None:
+            return Source("duckdb", args.rows, path=path)
+        db = str(args.duckdb_file)
+        if not args.duckdb_file.exists() and not args.one:
+            import duckdb
+
+            with duckdb.connect(db) as con:  # the DuckDB database file the issue measured on
+                con.execute(f"CREATE TABLE lineitem AS SELECT * FROM read_parquet('{path}')")
+        return Source("duckdb", args.rows, path=path, db=db)
     return Source("postgres", args.rows, url=args.url)
 
 
@@ -548,6 +567,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", default=os.environ.get("QUERYREF_BENCH_PG", PG_DEFAULT_URL),
                         help="PostgreSQL database holding lineitem (default $QUERYREF_BENCH_PG "
                              f"or {PG_DEFAULT_URL})")
+    parser.add_argument("--duckdb-file", type=Path, default=None,
+                        help="duckdb: read lineitem from this DuckDB database file (made from "
+                             "--data when missing) instead of read_parquet")
     parser.add_argument("--rows", type=int, default=None,
                         help="LIMIT the source to this many rows (default: all of lineitem)")
     parser.add_argument("--runs", type=int, default=3, help="runs per method (default 3)")
