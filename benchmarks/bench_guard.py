@@ -31,6 +31,10 @@ file) on 1,000,000 rows, all of ``lineitem`` and ``--copies`` (default 3) copies
     python benchmarks/bench_guard.py --engines postgres --budgets 64MiB --factors 10 100
     python benchmarks/bench_guard.py --streaming --runs 3 --json data/bench/streaming.json
 
+Wide rows (20 KB and 200 KB text, a narrow head then wide rows, blobs, lists, structs, JSON,
+one 100 MB value, an estimate the planner cannot make firm) through every sink and engine are
+``benchmarks/wide_rows.py``'s matrix; this script keeps to ``lineitem``'s narrow rows.
+
 Each child stops itself (exit status 3) if its RSS grows past ``--safety-cap`` (default 4 GiB
 over its start): a guard that failed to stop a 100x result must not take the machine down.
 """

@@ -109,7 +109,7 @@ CASES: dict[str, dict[str, str | None]] = {
         "duckdb": "SELECT i, repeat('u', 4000) AS s FROM range(300000) t(i) "
                   "WHERE hash(i) % 3 = 0",
         "postgres": "SELECT i, repeat('u', 4000) AS s FROM generate_series(1, 300000) AS t(i) "
-                    "WHERE (i * 7919) % 3 = 0",
+                    "WHERE (i::bigint * 7919) % 3 = 0",
         "mariadb": "SELECT seq AS i, REPEAT('u', 4000) AS s FROM seq_1_to_300000 "
                    "WHERE MOD(seq * 7919, 3) = 0",
         "snowflake": ("SELECT i, REPEAT('u', 4000) AS s FROM (SELECT SEQ4() AS i FROM "
