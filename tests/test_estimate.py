@@ -211,3 +211,26 @@ def test_child_process_peak_stays_low_when_100x_over():
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["stage"] == "estimate"
     assert got["grew_kib"] < 16 * 1024, got  # 8 MB budget, 800 MB result: under 16 MiB more
+
+
+def test_no_row_estimate_a_bounded_count_refuses(monkeypatch):
+    """An engine without a row estimate (Snowflake, a MySQL join): the pre-flight counts, in
+    the database and no further than LIMIT k, whether the rows that would be 4x the budget are
+    there, and refuses before the query runs; a result under that is left to the fetch layer."""
+    from queryref.backends._base import PlanEstimate
+
+    con = qr.connect()
+    monkeypatch.setattr(con.backend, "estimate",
+                        lambda sql: PlanEstimate(None, None, "no estimate here"))
+    opened = _opened(con, monkeypatch)
+    wide = con.sql("SELECT i, repeat('x', 1000) AS s FROM range(100000) t(i)")
+    with pytest.raises(ResultTooLarge) as info:
+        wide.to_pandas(max_bytes="1MB")
+    assert info.value.stage == "estimate" and "at least" in str(info.value)
+    k = info.value.seen_rows
+    assert 4 * 10**6 / 1100 < k < 4 * 10**6 / 900  # rows that at ~1 KB are 4x the budget
+    assert any(f"LIMIT {k}" in s and "COUNT(*)" in s for s in opened), opened
+    small = con.sql("SELECT i, repeat('x', 1000) AS s FROM range(2000) t(i)")
+    with pytest.raises(ResultTooLarge) as info:  # 2 MB: under 4x, stopped while fetching
+        small.to_pandas(max_bytes="1MB")
+    assert info.value.stage == "fetch"
