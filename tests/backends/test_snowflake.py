@@ -148,8 +148,8 @@ def test_guard_refuses_from_result_metadata_before_download(sf):
         assert stream.expected_bytes is not None and stream.expected_bytes >= 100_000 * 16
     finally:
         stream.close()
-    with pytest.raises(ResultTooLarge) as info:
-        sf.table("big").to_arrow(max_bytes="200KB")
+    with pytest.raises(ResultTooLarge) as info:  # (the pre-flight's own count off)
+        sf.table("big").to_arrow(max_bytes="200KB", preflight=None)
     err = info.value
     assert err.stage == "estimate" and err.seen_rows == 100_000
     assert err.seen_bytes is not None and err.seen_bytes > err.limit_bytes
@@ -160,13 +160,17 @@ def test_guard_refuses_from_result_metadata_before_download(sf):
 
 
 def test_guard_cancels_while_fetching_and_connection_stays_usable(sf):
-    # text widths are unknown to the metadata (4 bytes a row), so this passes the pre-check
-    # and is stopped by the fetch layer once the budget is crossed
+    # text widths are unknown to the metadata (4 bytes a row), so without the pre-flight's
+    # count this passes the pre-check and is stopped by the fetch layer once the budget is
+    # crossed
     with pytest.raises(ResultTooLarge) as info:
-        sf.table("wide").to_arrow(max_bytes="1MB", batch_rows=1000)
+        sf.table("wide").to_arrow(max_bytes="1MB", batch_rows=1000, preflight=None)
     assert info.value.stage == "fetch"
     assert sf.sql("SELECT 1 AS one").to_pandas()["ONE"].tolist() == [1]
     assert sf.table("wide").count() == 20_000
+    with pytest.raises(ResultTooLarge) as info:  # the pre-flight's count: before it runs
+        sf.table("wide").to_arrow(max_bytes="1MB", batch_rows=1000)
+    assert info.value.stage == "estimate" and "at least" in str(info.value)
 
 
 def test_cancelled_stream_stops(sf):
