@@ -38,6 +38,18 @@ _SIDE_EFFECT_FUNCTIONS = frozenset({
     "pg_reload_conf", "pg_rotate_logfile", "lo_import", "lo_export", "lo_unlink",
     "pg_advisory_lock", "pg_sleep", "dblink_exec", "pg_switch_wal", "pg_create_restore_point",
     "setseed", "query", "query_table", "system$cancel_query",
+    # run SQL given as text, past this check (the server's read-only transaction still holds)
+    "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml",
+    "cursor_to_xmlschema", "dblink",
+    # state outside any transaction or session: a read-only transaction does not undo it
+    "pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
+    "pg_drop_replication_slot", "pg_replication_slot_advance", "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot", "pg_replication_origin_create",
+    "pg_replication_origin_drop", "pg_stat_reset", "pg_stat_reset_shared",
+    "pg_stat_reset_single_table_counters", "pg_stat_reset_single_function_counters",
+    "pg_stat_reset_slru", "pg_stat_reset_replication_slot", "pg_stat_reset_subscription_stats",
+    "pg_promote", "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
+    "pg_logical_emit_message",
 })
 _SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*\Z")  # \Z: "$" would let "x\n" through
 

@@ -1,7 +1,9 @@
 """Side effects hidden in functions: what a read-only query can still change on the server.
 
-The parse check of ``con.sql`` stops statements and a list of named functions; a function can
-still reach the server another way (PostgreSQL's ``query_to_xml`` runs SQL given as text). So
+The parse check of ``con.sql`` stops statements and a list of named functions (also those that
+run SQL given as text, such as PostgreSQL's ``query_to_xml``); a function it cannot know still
+reaches the server (a user's own ``run_sql(text)`` that runs ``EXECUTE``: the ``run_sql(...)``
+cases). So
 the server enforces read-only too (a read-only transaction, rolled back), and a pooled
 connection is cleaned before it goes back. Each case runs through ``con.sql(...).to_pandas()``
 and then the server's state is read from a SEPARATE connection (or from the next checkout of
@@ -67,11 +69,9 @@ def _campaign(con: qr.Connection, cases: list[Case], env: Any) -> dict[str, tupl
 #: cases that leave state on PostgreSQL even so, and why (superuser-only functions whose effect
 #: is outside any transaction and any session: the fix is a role without those rights)
 PG_LASTING = {
-    "pg_create_physical_replication_slot": "replication slots are not transactional; needs "
-                                           "superuser or REPLICATION",
-    "query_to_xml(pg_create_physical_replication_slot)": "as above, through query_to_xml",
-    "pg_stat_reset": "statistics counters are not transactional; superuser by default",
-    "pg_stat_reset_shared": "as pg_stat_reset",
+    "run_sql(pg_create_physical_replication_slot)": "replication slots are not transactional; "
+                                                     "needs superuser or REPLICATION",
+    "run_sql(pg_stat_reset)": "statistics counters are not transactional; superuser by default",
 }
 
 
@@ -133,56 +133,54 @@ def _pg_cases(e: PgEnv) -> list[Case]:
         return bool(_one(env.con, "SELECT current_user") != "postgres")
 
     def read_only_off(env: PgEnv) -> bool:
-        return _run(env.con, "SELECT query_to_xml('CREATE TABLE qr_ro_probe (x int)', "
-                    "true, true, '')") == "ran"
+        return _run(env.con, f"SELECT {s}.run_sql('CREATE TABLE qr_ro_probe (x int)')") == "ran"
 
     def seeded(env: PgEnv) -> bool:
-        known = _one(env.admin, "SELECT query_to_xml('select setseed(0.25)', true, true, '')"
-                     "::text || random()::text")
+        known = _one(env.admin, f"SELECT {s}.run_sql('select setseed(0.25)') || random()::text")
         return bool(_one(env.con, "SELECT random()")) and str(known).endswith(
             str(_one(env.con, "SELECT random()")))
 
-    def q2x(sql: str) -> str:
-        return "SELECT query_to_xml('" + sql.replace("'", "''") + "', true, true, '') AS x"
+    def q2x(sql: str) -> str:  # a user's function that runs SQL text: no parse check sees in
+        return f"SELECT {s}.run_sql('" + sql.replace("'", "''") + "') AS x"
 
     return [
         Case("set_config(search_path)", "SELECT set_config('search_path', 'pwned', false)", path),
-        Case("query_to_xml(set_config(search_path))",
+        Case("run_sql(set_config(search_path))",
              q2x("select set_config('search_path', 'pwned', false)"), path),
-        Case("query_to_xml(set_config(role))", q2x("select set_config('role', 'pg_monitor', "
+        Case("run_sql(set_config(role))", q2x("select set_config('role', 'pg_monitor', "
                                                      "false)"), role),
-        Case("query_to_xml(default_transaction_read_only off)",
+        Case("run_sql(default_transaction_read_only off)",
              q2x("select set_config('default_transaction_read_only', 'off', false)"),
              read_only_off),
         Case("nextval", f"SELECT nextval('{s}.s')", seq),
-        Case("query_to_xml(nextval)", q2x(f"select nextval('{s}.s')"), seq),
-        Case("query_to_xml(setval)", q2x(f"select setval('{s}.s', 99)"), seq),
+        Case("run_sql(nextval)", q2x(f"select nextval('{s}.s')"), seq),
+        Case("run_sql(setval)", q2x(f"select setval('{s}.s', 99)"), seq),
         Case("lo_from_bytea", "SELECT lo_from_bytea(0, 'x')", objects),
         Case("lo_create", "SELECT lo_create(0)", objects),
         Case("lo_import", "SELECT lo_import('/etc/hostname')", objects),
-        Case("query_to_xml(lo_import)", q2x("select lo_import('/etc/hostname')"), objects),
-        Case("query_to_xml(lo_unlink)", q2x(f"select lo_unlink({e.lo})"), lo_gone),
+        Case("run_sql(lo_import)", q2x("select lo_import('/etc/hostname')"), objects),
+        Case("run_sql(lo_unlink)", q2x(f"select lo_unlink({e.lo})"), lo_gone),
         Case("lo_put", f"SELECT lo_put({e.lo}, 0, 'y')", lo_changed),
         Case("pg_try_advisory_lock", "SELECT pg_try_advisory_lock(4242)", locks),
         Case("pg_advisory_lock_shared", "SELECT pg_advisory_lock_shared(4243)", locks),
         Case("pg_try_advisory_xact_lock", "SELECT pg_try_advisory_xact_lock(4244)", locks),
-        Case("query_to_xml(pg_advisory_lock)", q2x("select pg_advisory_lock(4245)"), locks),
+        Case("run_sql(pg_advisory_lock)", q2x("select pg_advisory_lock(4245)"), locks),
         Case("pg_notify", f"SELECT pg_notify('qr_{tag}', 'x')", notified),
-        Case("query_to_xml(pg_notify)", q2x(f"select pg_notify('qr_{tag}', 'x')"), notified),
+        Case("run_sql(pg_notify)", q2x(f"select pg_notify('qr_{tag}', 'x')"), notified),
         Case("pg_logical_emit_message(transactional)",
              "SELECT pg_logical_emit_message(true, 'qr', 'x')", None),
         Case("pg_logical_emit_message(non-transactional)",
              "SELECT pg_logical_emit_message(false, 'qr', 'x')", None),
         Case("pg_create_physical_replication_slot",
              f"SELECT pg_create_physical_replication_slot('qr_{tag}_a')", slot("a")),
-        Case("query_to_xml(pg_create_physical_replication_slot)",
+        Case("run_sql(pg_create_physical_replication_slot)",
              q2x(f"select pg_create_physical_replication_slot('qr_{tag}_b')"), slot("b")),
         Case("pg_create_logical_replication_slot",
              f"SELECT pg_create_logical_replication_slot('qr_{tag}_c', 'pgoutput')", slot("c")),
         Case("pg_stat_reset", "SELECT pg_stat_reset()", stats),
         Case("pg_stat_reset_shared", "SELECT pg_stat_reset_shared('bgwriter')", bgwriter),
         Case("setseed", "SELECT setseed(0.25)", seeded),
-        Case("query_to_xml(setseed)", q2x("select setseed(0.25)"), seeded),
+        Case("run_sql(setseed)", q2x("select setseed(0.25)"), seeded),
         Case("pg_read_file", "SELECT pg_read_file('/etc/hostname')", None),
         Case("pg_read_binary_file", "SELECT pg_read_binary_file('/etc/hostname')", None),
         Case("pg_ls_dir", "SELECT pg_ls_dir('.')", None),
@@ -195,9 +193,12 @@ def _pg_cases(e: PgEnv) -> list[Case]:
         Case("pg_create_restore_point", "SELECT pg_create_restore_point('qr')", None),
         Case("pg_reload_conf", "SELECT pg_reload_conf()", None),
         Case("pg_cancel_backend", "SELECT pg_cancel_backend(0)", None),
-        Case("query_to_xml(pg_terminate_backend)", q2x("select pg_terminate_backend(0)"), None),
-        Case("query_to_xml(create table)", q2x("create table qr_pwned (x int)"), None),
+        Case("run_sql(pg_terminate_backend)", q2x("select pg_terminate_backend(0)"), None),
+        Case("run_sql(create table)", q2x("create table qr_pwned (x int)"), None),
         Case("pg_sleep", "SELECT pg_sleep(0)", None),
+        Case("query_to_xml", "SELECT query_to_xml('select 1', true, true, '')", None),
+        Case("dblink", "SELECT dblink('dbname=postgres', 'select 1')", None),
+        Case("run_sql(pg_stat_reset)", q2x("select pg_stat_reset()"), stats),
     ]
 
 
@@ -209,6 +210,8 @@ def pg() -> Iterator[PgEnv]:
         admin = stack.enter_context(qr.connect(PG_URL))
         schema = str(_one(con, "SELECT current_schema()"))
         con.execute("CREATE SEQUENCE s")
+        con.execute("CREATE FUNCTION run_sql(q text) RETURNS text LANGUAGE plpgsql "
+                    "AS $$ BEGIN EXECUTE q; RETURN 'ran'; END $$")
         admin.execute("SELECT lo_from_bytea(0, 'keep')")
         lo = int(_one(admin, "SELECT MAX(oid::bigint) FROM pg_largeobject_metadata"))
         listener = psycopg.connect(PG_URL, autocommit=True)
@@ -232,9 +235,12 @@ def test_postgres_side_effects_are_stopped_or_undone(pg: PgEnv) -> None:
     results = _campaign(pg.con, _pg_cases(pg), pg)
     left = {name for name, (_, lasting) in results.items() if lasting}
     assert left == set(PG_LASTING) & set(results)
-    assert results["query_to_xml(set_config(search_path))"][0] == "ran"  # undone, not refused
-    assert results["query_to_xml(nextval)"][0] == "server"
-    assert results["query_to_xml(create table)"][0] == "server"
+    assert results["run_sql(set_config(search_path))"][0] == "ran"  # undone, not refused
+    assert results["run_sql(nextval)"][0] == "server"
+    assert results["run_sql(create table)"][0] == "server"
+    for refused in ("query_to_xml", "dblink", "pg_stat_reset",
+                    "pg_create_physical_replication_slot"):
+        assert results[refused][0] == "parse", refused
 
 
 # -- MariaDB --------------------------------------------------------------------------------
