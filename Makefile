@@ -74,14 +74,16 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site
 docs: install
 	$(MKDOCS)
 
-# The reliability corpora (tests/reliability) at ten times their CI size, and ten times the
+# The reliability corpora (tests/reliability) at ten times their CI size, ten times the
 # pipeline fuzzing (QUERYREF_FUZZ_EXAMPLES three-way pipelines, the other fuzz counts in
-# proportion) on a new seed each run, printed first (QUERYREF_FUZZ_SEED=N repeats a run).
+# proportion) on a new seed each run, printed first (QUERYREF_FUZZ_SEED=N repeats a run), and
+# every query of the SQL corpus (tests/test_corpus.py; CI runs a sample) on every engine.
 fuzz: install
 	@seed=$${QUERYREF_FUZZ_SEED:-$$(date +%s)}; echo "== QUERYREF_FUZZ_SEED=$$seed =="; \
 	QUERYREF_FUZZ_SEED=$$seed QUERYREF_FUZZ_EXAMPLES=$${QUERYREF_FUZZ_EXAMPLES:-19000} \
 	QUERYREF_RELIABILITY_SCALE=$${QUERYREF_RELIABILITY_SCALE:-10} \
-	$(PY) -m pytest -q tests/reliability tests/test_property.py
+	QUERYREF_CORPUS_SEED=$$seed QUERYREF_CORPUS_QUERIES=$${QUERYREF_CORPUS_QUERIES:-all} \
+	$(PY) -m pytest -q tests/reliability tests/test_property.py tests/test_corpus.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples

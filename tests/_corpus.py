@@ -631,6 +631,13 @@ def run_check(engine: CorpusEngine, b: Base, check: Check) -> str | None:
     try:
         built = check.build(engine.con.sql(b.text))
         got = built if check.scalar else built.to_arrow(max_bytes=None, preflight=None)
+    except qr.errors.ParameterError as err:
+        # a projecting step over a query that names two columns alike is refused by design
+        # (as Polars and Ibis refuse duplicate names): only then is this error right
+        folded = [n.lower() for n in b.result.names]
+        if len(set(folded)) < len(folded) and "duplicate output column names" in str(err):
+            return None
+        return _first_line(err)
     except Exception as err:  # a queryref failure (invalid SQL, a binder error, ...)
         return _first_line(err)
     try:

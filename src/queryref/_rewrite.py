@@ -328,7 +328,8 @@ def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) ->
                 assert isinstance(inner, exp.Select)
                 inner.set("expressions", [*inner.expressions, *hidden])
     alias = _fresh_alias(inner)
-    projection = [column(c) for c in columns] if hidden else [exp.Star()]
+    projection: list[exp.Expr] = _keep_duplicates(inner, columns) or (
+        [column(c) for c in columns] if hidden else [exp.Star()])
     outer = exp.select(*projection).from_(
         exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias))))
     if outer_order:
@@ -336,6 +337,40 @@ def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) ->
     if ctes is not None:
         outer.set("with_", ctes)
     return outer
+
+
+def _keep_duplicates(inner: exp.Query, columns: Sequence[str]) -> list[exp.Expr] | None:
+    """The outer projection that gives duplicate output names back, or None (no duplicates).
+
+    A subquery renames a second ``a`` (DuckDB: ``a_1``; PostgreSQL keeps it, but then no
+    query can name it): the inner copy gets a fresh name and the outer query aliases it back,
+    so a step that wraps keeps the names the rows had. Changes ``inner`` in place.
+    """
+    folded = [c.lower() for c in columns]
+    if len(set(folded)) == len(folded) or not isinstance(inner, exp.Select) \
+            or any(isinstance(i, exp.Star) for i in inner.expressions) \
+            or len(inner.expressions) < len(columns):
+        return None
+    taken = set(folded)
+    seen: set[str] = set()
+    items = list(inner.expressions)
+    out: list[exp.Expr] = []
+    for i, name in enumerate(columns):
+        if folded[i] not in seen:
+            seen.add(folded[i])
+            out.append(column(name))
+            continue
+        n = 1
+        while f"_qr_d{n}" in taken:
+            n += 1
+        fresh = f"_qr_d{n}"
+        taken.add(fresh)
+        item = items[i]
+        items[i] = exp.Alias(this=item.this if isinstance(item, exp.Alias) else item,
+                             alias=ident(fresh))
+        out.append(exp.Alias(this=column(fresh), alias=ident(name)))
+    inner.set("expressions", items)
+    return out
 
 
 def _position(node: exp.Expr) -> int | None:
