@@ -404,9 +404,10 @@ class QueryRef:
             return self._filter_via_column(nodes)
         select, s = self._base(rw.Op.FILTER, nodes)
         cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
-        if s.aggregated and rw.shadows_alias(cond, s):
-            # HAVING binds a bare name to an output alias on some engines (DuckDB): filter
-            # the wrapped result instead, where every name means exactly one column.
+        if s.aggregated and (rw.shadows_alias(cond, s) or self.dialect == "mysql"):
+            # HAVING binds a bare name to an output alias on some engines (DuckDB), and MySQL's
+            # HAVING reads only grouped columns, not a grouped expression's parts: filter the
+            # wrapped result instead, where every name means exactly one column.
             select = self._wrap(self._host(nodes))
             s = rw.shape(select)
             cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])

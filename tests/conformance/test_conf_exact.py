@@ -115,3 +115,10 @@ def test_duplicate_names_are_what_the_rows_have(engine: Engine):
         q.select("a")
     wrapped = q.filter("1 = 1")
     assert wrapped.columns == list(wrapped.to_pandas().columns)
+
+
+def test_filter_on_a_grouped_expression(engine: Engine):
+    # MariaDB's HAVING cannot read the parts of a grouped expression (``HAVING n + n < 10``:
+    # "Unknown column 'n' in 'HAVING'"): found by TLP with QUERYREF_FUZZ_SEED=7
+    q = engine.nums.group_by(k=col("n") + col("n")).agg(s=col("n").sum()).filter(col("k") < 10)
+    same(q.to_pandas(), frame(k=[2, 4, 6, 8], s=[1, 2, 3, 4]))
