@@ -195,3 +195,12 @@ def test_allowed_paths_on_a_database_file(tmp_path):
             con.sql(f"SELECT * FROM read_text('{db.parent}/secret.txt')").to_arrow()
     with pytest.raises(ParameterError):
         qr.connect(allowed_paths=[3])
+
+
+def test_create_table_refuses_duplicate_column_names(con):
+    with pytest.raises(ParameterError, match="duplicate column names"):
+        con.create_table("d", pd.DataFrame([[1, 2]], columns=["a", "a"]))
+    with pytest.raises(ParameterError, match="ignores case"):  # DuckDB: one name
+        con.create_table("d", pa.table({"A": [1], "a": [2]}))
+    assert "d" not in con.sql("SELECT table_name FROM information_schema.tables")\
+        .to_pandas().table_name.tolist()

@@ -168,3 +168,23 @@ def test_pandas_matches_duckdb_reference_on_many_batches(con):
     assert got.i.tolist() == ref.i.tolist() and got.s.tolist() == ref.s.tolist()
     assert got.n.fillna(-1).tolist() == ref.n.fillna(-1).tolist()
     assert got.b.tolist() == ref.b.tolist() and got.f.tolist() == ref.f.tolist()
+
+
+# -- issue 15 defects --------------------------------------------------------------------
+def test_to_polars_with_duplicate_names_is_a_typed_refusal(con):
+    with pytest.raises(ParameterError, match="duplicate column names"):
+        con.sql("SELECT 1 AS a, 2 AS a").to_polars()
+
+
+def test_streamed_files_honour_the_umask(con, tmp_path):
+    old = os.umask(0o027)
+    try:
+        q = con.sql("SELECT range AS x FROM range(10)")
+        copied = q.to_parquet(str(tmp_path / "copy.parquet"))  # DuckDB's COPY
+        streamed = q.to_parquet(str(tmp_path / "stream.parquet"), max_bytes="1MB")  # Python
+        csv = q.to_csv(str(tmp_path / "s.csv"), max_bytes="1MB")
+    finally:
+        os.umask(old)
+    for written in (copied, streamed, csv):
+        assert os.stat(written.path).st_mode & 0o777 == 0o640, written.path
+    assert pq.read_table(streamed.path).column("x").to_pylist() == list(range(10))

@@ -325,3 +325,12 @@ def test_postgres_numeric_without_precision_comes_as_float8(pg):
     assert np.array_equal(got["free"].to_numpy(), want, equal_nan=True)
     assert np.array_equal(got["plain"].to_numpy(), want, equal_nan=True)
     assert got["free"].tolist()[2:4] == [np.inf, -np.inf]
+
+
+def test_duckdb_bignum_arrives_as_numbers_not_bytes(con):
+    big = 10 ** 40
+    q = con.sql("SELECT {{ p }} AS v, -{{ p }} AS w, NULL::BIGNUM AS z, 5::BIGNUM AS s", p=big)
+    assert q.to_arrow().to_pylist() == [{"v": decimal.Decimal(big), "w": decimal.Decimal(-big),
+                                         "z": None, "s": decimal.Decimal(5)}]
+    assert q.to_pandas().values.tolist()[0][:2] == [float(big), float(-big)]
+    assert q.to_pandas(decimals="object").v.tolist() == [decimal.Decimal(big)]

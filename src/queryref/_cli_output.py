@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from queryref._budget import Budget
 from queryref._progress import Progress
+from queryref._sinks import usual_permissions
 from queryref._sizes import format_bytes
 
 if TYPE_CHECKING:
@@ -238,20 +239,13 @@ def write_file(q: QueryRef, path: str, fmt: FileFormat, *, max_bytes: int | None
         with _batches(q, max_rows, timeout) as reader:
             _write_batches(reader, tmp, fmt, budget)
         meter.done()
-        _usual_permissions(tmp)
+        usual_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return Written(path, meter.rows, os.path.getsize(path), time.perf_counter() - start)
-
-
-def _usual_permissions(path: str) -> None:
-    """mkstemp makes files only their owner can read; give the output what ``open`` would."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
 
 
 def _write_batches(reader: pa.RecordBatchReader, tmp: str, fmt: FileFormat,

@@ -118,7 +118,13 @@ class Connection:
                                     expression=data.tree.copy())
                 self.backend.execute(create.sql(dialect=self.dialect))
                 return self.table(name)
+        columns = getattr(data, "columns", None)
+        names = [str(c) for c in columns] if columns is not None and not isinstance(
+            data, pa.Table | pa.RecordBatch) else None
+        if names is not None:
+            _unique_columns(names, self.backend.case_insensitive)
         reader = _as_reader(data)
+        _unique_columns(reader.schema.names, self.backend.case_insensitive)
         budget = None if max_bytes is None else resolve("max_bytes", max_bytes)
         size = _nbytes(data)
         if size is not None:
@@ -170,6 +176,17 @@ _CREATE_OR_REPLACE = frozenset({"duckdb", "snowflake", "bigquery", "databricks"}
 def _is_dml(statement: str) -> bool:
     head = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
     return head in {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "WITH"}
+
+
+def _unique_columns(names: list[str], case_insensitive: bool) -> None:
+    """A table cannot hold two columns of one name (or, where the engine ignores case, two
+    names equal but for case): refuse before anything is sent."""
+    keys = [n.lower() for n in names] if case_insensitive else list(names)
+    dupes = sorted({n for n, k in zip(names, keys, strict=True) if keys.count(k) > 1})
+    if dupes:
+        msg = (f"create_table() got duplicate column names {dupes}"
+               f"{' (this engine ignores case)' if case_insensitive else ''}: rename them first")
+        raise ParameterError(msg)
 
 
 def _as_reader(data: Any) -> pa.RecordBatchReader:

@@ -205,6 +205,12 @@ def to_polars(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
     except ImportError:
         msg = "to_polars() needs polars: pip install 'queryref[polars]'"
         raise ImportError(msg) from None
+    dupes = sorted({c for c in q.columns if q.columns.count(c) > 1})
+    if dupes:  # checked before the query runs: Polars refuses a frame with them
+        msg = (f"to_polars(): the result has duplicate column names {dupes} and a Polars "
+               "DataFrame needs unique names: alias them in the SQL, or use to_arrow()/"
+               "to_pandas()")
+        raise ParameterError(msg)
     table = to_arrow(q, max_bytes=max_bytes, max_rows=max_rows, batch_rows=batch_rows,
                      timeout=timeout, preflight=preflight)
     out = pl.from_arrow(table, rechunk=False)
@@ -316,12 +322,21 @@ def _write_file(q: QueryRef, path: str | os.PathLike[str], fmt: str, *, max_byte
         if rows is None:
             rows = _write_stream(q, tmp, fmt, label, budget, resolve("batch_rows", batch_rows),
                                  timeout)
+        usual_permissions(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return ParquetWritten(target, rows, os.path.getsize(target), time.perf_counter() - start)
+
+
+def usual_permissions(path: str) -> None:
+    """mkstemp makes files only their owner can read; give the output what ``open`` would
+    (the umask's), as DuckDB's ``COPY`` does."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def _copy_watched(copy: Callable[[], int | None], tmp: str, label: str) -> int | None:

@@ -12,6 +12,7 @@ registrations per connection.
 
 from __future__ import annotations
 
+import decimal
 import json
 import threading
 import uuid
@@ -26,7 +27,13 @@ from sqlglot import exp
 from queryref.backends import _common
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, interruptible
-from queryref.errors import BackendError, PathNotAllowed, QueryCancelled, SQLParseError
+from queryref.errors import (
+    BackendError,
+    PathNotAllowed,
+    QueryCancelled,
+    SQLParseError,
+    UnsupportedError,
+)
 
 T = TypeVar("T")
 
@@ -102,6 +109,44 @@ def _confine(con: duckdb.DuckDBPyConnection, allowed: Any) -> None:
     listed = exp.Array(expressions=[exp.Literal.string(f) for f in folders]).sql("duckdb")
     _guard(lambda: con.execute(f"SET allowed_directories = {listed}"))
     _guard(lambda: con.execute("SET enable_external_access = false"))
+
+
+# DuckDB's BIGNUM (integers past 128 bits) reaches Arrow as an opaque binary: pandas got
+# bytes. It crosses as decimal256(76, 0): exact to 76 digits, read like any decimal.
+_BIGNUM = pa.decimal256(76, 0)
+
+
+def _is_bignum(t: pa.DataType) -> bool:
+    return isinstance(t, pa.OpaqueType) and t.type_name == "bignum" and t.vendor_name == "DuckDB"
+
+
+def _bignum_value(blob: bytes | None) -> decimal.Decimal | None:
+    """DuckDB's BIGNUM bytes as an integer: a 3-byte header (sign bit, then the length), the
+    magnitude big-endian; a negative number has every bit inverted."""
+    if blob is None:
+        return None
+    positive = bool(blob[0] & 0x80)
+    data = blob[3:] if positive else bytes(b ^ 0xFF for b in blob[3:])
+    n = int.from_bytes(data, "big")
+    if n >= 10 ** 76:
+        msg = ("a BIGNUM value has more than 76 digits, past what Arrow's decimals hold: "
+               "CAST it to VARCHAR in the SQL")
+        raise UnsupportedError(msg)
+    return decimal.Decimal(n if positive else -n)
+
+
+def _exact_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_BIGNUM) if _is_bignum(f.type) else f for f in schema],
+                     metadata=schema.metadata)
+
+
+def _exact_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    columns = []
+    for column in batch.columns:
+        if _is_bignum(column.type):
+            column = pa.array([_bignum_value(v) for v in column.storage.to_pylist()], _BIGNUM)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 class DuckDBBackend(Backend):
@@ -200,6 +245,9 @@ class DuckDBBackend(Backend):
             release()
             raise
 
+        schema = reader.schema
+        exact = _exact_schema(schema) if any(_is_bignum(f.type) for f in schema) else None
+
         def batches() -> Iterator[pa.RecordBatch]:
             while True:
                 if deadline.expired:  # a result that outran its cancel is not read past it
@@ -208,7 +256,7 @@ class DuckDBBackend(Backend):
                     batch = timed(lambda: interruptible(reader.read_next_batch, con.interrupt))
                 except StopIteration:
                     return
-                yield batch
+                yield batch if exact is None else _exact_batch(batch, exact)
 
         def close() -> None:
             deadline.stop()
@@ -218,7 +266,7 @@ class DuckDBBackend(Backend):
                 release()
 
         try:  # (until the stream exists, an interrupt would leave the connection taken)
-            return Stream(reader.schema, batches(), cancel=con.interrupt, close=close,
+            return Stream(exact or schema, batches(), cancel=con.interrupt, close=close,
                           read_ahead=True)
         except BaseException:
             close()
@@ -230,8 +278,9 @@ class DuckDBBackend(Backend):
             schema = rel.limit(0).to_arrow_table().schema
             # limit() reads the query as a subquery, which renames duplicate names (a, a_1):
             # the names are the query's own, as its rows arrive
-            return pa.schema([f.with_name(n) for f, n in zip(schema, rel.columns, strict=True)],
-                             metadata=schema.metadata)
+            return _exact_schema(pa.schema(
+                [f.with_name(n) for f, n in zip(schema, rel.columns, strict=True)],
+                metadata=schema.metadata))
 
         return self._run(read)
 
