@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import duckdb
 import pandas as pd
 import polars as pl
@@ -204,3 +207,28 @@ def test_create_table_refuses_duplicate_column_names(con):
         con.create_table("d", pa.table({"A": [1], "a": [2]}))
     assert "d" not in con.sql("SELECT table_name FROM information_schema.tables")\
         .to_pandas().table_name.tolist()
+
+
+def test_duckdb_close_while_other_threads_query(con):
+    errors: list[BaseException] = []
+    started = threading.Barrier(3)
+
+    def run() -> None:
+        started.wait()
+        try:
+            con.sql("SELECT sum(a.range * b.range) AS s FROM range(200000) a, range(50000) b")\
+                .to_pandas()
+        except BaseException as err:  # what reaches the thread is the point
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.5)
+    con.close()  # no raw ResourceInUseException: the running queries are interrupted
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(e, qr.errors.QueryRefError) for e in errors), errors
+    with pytest.raises(BackendError, match="closed"):
+        con.sql("SELECT 1").to_pandas()

@@ -12,9 +12,11 @@ registrations per connection.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -163,6 +165,7 @@ class DuckDBBackend(Backend):
         self._label = label
         self._lock = threading.Lock()
         self._main_busy = False
+        self._cursors: set[duckdb.DuckDBPyConnection] = set()  # other threads' connections
         self._closed = False
         # register_arrow()'s objects: every cursor gets them; the main connection has those
         # in _on_main (it gets the rest when next taken)
@@ -198,7 +201,10 @@ class DuckDBBackend(Backend):
             self._main_busy = True
             registered = dict(self._registered)
         con = self._con if main else _guard(self._con.cursor)
-        release = self._release_main if main else con.close
+        if not main:
+            with self._lock:
+                self._cursors.add(con)
+        release = self._release_main if main else partial(self._release_cursor, con)
         try:
             for name, data in registered.items():
                 if not main or self._on_main.get(name) is not data:
@@ -209,6 +215,11 @@ class DuckDBBackend(Backend):
             release()
             raise
         return con, release
+
+    def _release_cursor(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._cursors.discard(con)
+        con.close()
 
     def _release_main(self) -> None:
         with self._lock:
@@ -374,11 +385,35 @@ class DuckDBBackend(Backend):
             self._registered[name] = data
 
     def close(self) -> None:
+        """Close; a query another thread runs on the connection is interrupted first (DuckDB
+        refuses to close a busy connection: "connection is busy with another call")."""
         if self._closed:
             return
         self._closed = True
-        if self._owned:
-            self._con.close()
+        with self._lock:
+            cursors = list(self._cursors)
+        for cursor in cursors:  # queries of other threads stop (QueryCancelled there)
+            with contextlib.suppress(duckdb.Error):
+                cursor.interrupt()
+        if not self._owned:
+            return
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._con.close()
+                return
+            except duckdb.ConnectionException as err:  # a retry after "busy" closed it
+                if "already closed" in str(err):
+                    return
+                raise _translate(err) from None
+            except duckdb.Error as err:
+                if "busy" not in str(err) or time.monotonic() > deadline:
+                    raise _translate(err) from None
+                try:
+                    self._con.interrupt()  # the other thread gets QueryCancelled
+                except duckdb.ConnectionException:
+                    return  # the busy close closed it after all
+                time.sleep(0.01)
 
     def describe(self) -> str:
         return f"duckdb {self._label}"
