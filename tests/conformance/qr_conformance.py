@@ -44,6 +44,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def server_admin(url: str, name: str) -> qr.Connection:
+    """A connection to the server at ``url`` that has answered a query, or
+    :func:`unavailable` (skip locally, fail under CI) naming ``name`` and where it was."""
+    try:
+        con = qr.connect(url)
+        con.sql("SELECT 1 AS x").to_arrow()
+    except qr.errors.QueryRefError as err:
+        unavailable(f"{name} is not reachable at {url.split('@')[-1]}: {err}")
+    return con
+
+
 # -- data: the same rows on every engine ------------------------------------------------------
 def make_orders(n: int = 300, seed: int = 3) -> pd.DataFrame:
     """Orders with NULLs, duplicate keys, a mixed-case column and whole-number amounts."""
@@ -111,11 +122,7 @@ def _postgres() -> Iterator[qr.Connection]:
         import adbc_driver_postgresql  # noqa: F401
     except ImportError:
         unavailable("adbc-driver-postgresql is not installed (pip install 'queryref[postgres]')")
-    try:
-        admin = qr.connect(PG_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"PostgreSQL is not reachable at {PG_URL.split('@')[-1]}: {err}")
+    admin = server_admin(PG_URL, "PostgreSQL")
     schema = f"qr_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
@@ -134,11 +141,7 @@ def _mariadb() -> Iterator[qr.Connection]:
         import sqlalchemy  # noqa: F401
     except ImportError:
         unavailable("sqlalchemy/pymysql are not installed (pip install 'queryref[sqlalchemy]')")
-    try:
-        admin = qr.connect(MYSQL_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"MariaDB/MySQL is not reachable at {MYSQL_URL.split('@')[-1]}: {err}")
+    admin = server_admin(MYSQL_URL, "MariaDB/MySQL")
     db = f"qr_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f"CREATE DATABASE {db}")
     base = MYSQL_URL.rsplit("/", 1)[0]

@@ -23,18 +23,14 @@ from collections.abc import Iterator
 import pytest
 
 import queryref as qr
-from conformance.qr_conformance import MYSQL_URL, PG_URL, unavailable
+from conformance.qr_conformance import MYSQL_URL, PG_URL, server_admin
 
 
 @contextlib.contextmanager
 def _postgres() -> Iterator[tuple[str, qr.Connection]]:
     """A URL whose queries land in a fresh schema, and an admin connection that lists it."""
     pytest.importorskip("adbc_driver_postgresql")
-    try:
-        admin = qr.connect(PG_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"PostgreSQL is not reachable: {err}")
+    admin = server_admin(PG_URL, "PostgreSQL")
     schema = f"qr_orphans_{uuid.uuid4().hex[:8]}"
     admin.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_URL else "?"
@@ -48,11 +44,7 @@ def _postgres() -> Iterator[tuple[str, qr.Connection]]:
 @contextlib.contextmanager
 def _mariadb() -> Iterator[tuple[str, qr.Connection]]:
     pytest.importorskip("pymysql")
-    try:
-        admin = qr.connect(MYSQL_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"MariaDB is not reachable: {err}")
+    admin = server_admin(MYSQL_URL, "MariaDB")
     db = f"qr_orphans_{uuid.uuid4().hex[:8]}"
     admin.execute(f"CREATE DATABASE {db}")
     try:

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 import queryref as qr
-from conformance.qr_conformance import MYSQL_URL, PG_URL, unavailable
+from conformance.qr_conformance import MYSQL_URL, PG_URL, server_admin
 from queryref.errors import BackendError
 
 N = 4
@@ -24,21 +24,13 @@ N = 4
 def _pg(app: str) -> tuple[qr.Connection, qr.Connection]:
     pytest.importorskip("adbc_driver_postgresql")
     sep = "&" if "?" in PG_URL else "?"
-    try:
-        admin = qr.connect(PG_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"PostgreSQL is not reachable: {err}")
+    admin = server_admin(PG_URL, "PostgreSQL")
     return qr.connect(f"{PG_URL}{sep}application_name={app}", pool_size=N), admin
 
 
 def _mysql(db: str) -> tuple[qr.Connection, qr.Connection]:
     pytest.importorskip("pymysql")
-    try:
-        admin = qr.connect(MYSQL_URL)
-        admin.sql("SELECT 1 AS x").to_arrow()
-    except qr.errors.QueryRefError as err:
-        unavailable(f"MariaDB is not reachable: {err}")
+    admin = server_admin(MYSQL_URL, "MariaDB")
     admin.execute(f"CREATE DATABASE {db}")
     return qr.connect(f"{MYSQL_URL.rsplit('/', 1)[0]}/{db}", pool_size=N), admin
 
