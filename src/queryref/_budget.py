@@ -175,21 +175,22 @@ def batch_bytes(max_bytes: int | None) -> int | None:
                                                                          max_bytes))
 
 
+def value_width(t: pa.DataType) -> int | None:
+    """Bytes one value of ``t`` takes in Arrow, or None where values vary (strings, binary,
+    lists, structs ...): the one reading of a schema's widths, for the budget and estimates."""
+    if pa.types.is_boolean(t) or pa.types.is_null(t):
+        return 1
+    try:
+        return max(t.bit_width // 8, 1)
+    except ValueError:
+        return None
+
+
 def fixed_width(schema: pa.Schema) -> tuple[int, bool]:
-    """Bytes a row of ``schema`` takes in Arrow for its fixed-width columns, and whether
-    every column is fixed-width (then that is the exact width)."""
-    width, exact = 0, True
-    for field in schema:
-        t = field.type
-        if pa.types.is_boolean(t) or pa.types.is_null(t):
-            width += 1
-            continue
-        try:
-            width += max(t.bit_width // 8, 1)
-        except ValueError:  # strings, binary, lists, structs ...
-            width += 4
-            exact = False
-    return width, exact
+    """Bytes a row of ``schema`` takes in Arrow for its fixed-width columns (4 for each
+    varying one's offset), and whether every column is fixed-width (then it is exact)."""
+    widths = [value_width(f.type) for f in schema]
+    return sum(4 if w is None else w for w in widths), None not in widths
 
 
 def batch_rows_for(schema: pa.Schema, batch_rows: int, max_batch_bytes: int | None, *,

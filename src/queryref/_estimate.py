@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref._budget import value_width
 from queryref._sql import column, ident
 from queryref.backends._base import PlanEstimate
 from queryref.errors import QueryRefError, UnsupportedError
@@ -89,15 +90,13 @@ def _layout(schema: pa.Schema) -> _Layout:
     varying = []
     for i, field in enumerate(schema):
         t = field.type
-        if pa.types.is_boolean(t) or pa.types.is_null(t):
-            fixed += 1
+        width = value_width(t)
+        if width is not None:
+            fixed += width
             continue
-        try:
-            fixed += max(t.bit_width // 8, 1)
-        except ValueError:  # strings, binary, lists, structs ...
-            varying.append(i)
-            large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
-            offsets += 8 if large else 4
+        varying.append(i)
+        large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+        offsets += 8 if large else 4
     return _Layout(fixed, offsets, tuple(varying))
 
 

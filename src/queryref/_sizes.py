@@ -57,12 +57,7 @@ def format_like(n: int | float, budget: int | None) -> str:
     written = getattr(budget, "written", "")
     if not written.endswith(("kB", "MB", "GB", "TB")):
         return format_bytes(n)
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    return _in_units(n, 1000, ("B", "kB", "MB", "GB", "TB"))
 
 
 def parse_bytes(value: int | float | str | None) -> int | None:
@@ -98,9 +93,13 @@ def format_bytes(n: int | float) -> str:
     >>> format_bytes(1536), format_bytes(3 * 2**30)
     ('1.5 KiB', '3.0 GiB')
     """
+    return _in_units(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"))
+
+
+def _in_units(n: int | float, step: int, units: tuple[str, ...]) -> str:
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
+    for unit in units[:-1]:
+        if abs(value) < step:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+        value /= step
+    return f"{value:.1f} {units[-1]}"
