@@ -234,3 +234,26 @@ def test_no_row_estimate_a_bounded_count_refuses(monkeypatch):
     with pytest.raises(ResultTooLarge) as info:  # 2 MB: under 4x, stopped while fetching
         small.to_pandas(max_bytes="1MB")
     assert info.value.stage == "fetch"
+
+
+def test_one_figure_for_one_question(con, tmp_path):
+    # estimate(), dry_run, the sink's refusal and the CLI's refusal give the same bytes
+    # (issue 14: they were 102,697,812 vs 83,479,508 vs "71.0 MiB" for one query)
+    db = tmp_path / "one.duckdb"
+    with qr.connect(f"duckdb:///{db}") as file_con:
+        file_con.execute("CREATE TABLE t AS SELECT range AS i, repeat('x', 200) AS s "
+                         "FROM range(300000)")
+        q = file_con.table("t")
+        est = q.estimate()
+        assert est.bytes == q.to_arrow(dry_run=True).bytes
+        with pytest.raises(ResultTooLarge) as info:
+            q.to_arrow(max_bytes="10MB")
+        assert info.value.seen_bytes == est.bytes
+    from queryref._sizes import format_like, parse_bytes
+
+    shown = format_like(est.bytes, parse_bytes("10MB"))
+    cli = subprocess.run([sys.executable, "-m", "queryref", "query", "SELECT * FROM t",
+                          "--db", f"duckdb:///{db}", "--max-bytes", "10MB"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode != 0
+    assert shown in cli.stderr, (shown, cli.stderr)
