@@ -188,3 +188,19 @@ def test_streamed_files_honour_the_umask(con, tmp_path):
     for written in (copied, streamed, csv):
         assert os.stat(written.path).st_mode & 0o777 == 0o640, written.path
     assert pq.read_table(streamed.path).column("x").to_pylist() == list(range(10))
+
+
+def test_duckdb_batches_are_sized_from_measured_widths(con):
+    # DuckDB's reader fixes its batch size when the query opens: under a byte bound, wide
+    # rows come in batches sized from the widths the engine measured, not a 2,048-row vector
+    from queryref import _sinks
+
+    q = con.sql("SELECT i, repeat('x', 20000) AS s FROM range(6000) t(i)")
+    with _sinks._open(q, 100_000, 2**20) as stream:
+        sizes = [b.num_rows for b in stream]
+    assert sum(sizes) == 6000
+    assert max(sizes) <= 2**20 // 20_000 + 1, sizes
+    # a fixed-width result needs no measuring: its rows per batch come from the schema
+    narrow = con.sql("SELECT range AS a FROM range(300000)")
+    with _sinks._open(narrow, 1_000_000, 2**20) as stream:
+        assert max(b.num_rows for b in stream) <= 2**20 // 8

@@ -205,8 +205,10 @@ def batch_rows_for(schema: pa.Schema, batch_rows: int, max_batch_bytes: int | No
     >>> s = pa.schema([("a", pa.int64()), ("b", pa.float64())])
     >>> batch_rows_for(s, 100_000, 2**20), batch_rows_for(s, 100_000, None)
     (65536, 100000)
-    >>> batch_rows_for(pa.schema([("s", pa.string())]), 100_000, 2**20, unit=2048)
-    2048
+    >>> text = pa.schema([("s", pa.string())])
+    >>> batch_rows_for(text, 100_000, 2**20, unit=2048), batch_rows_for(text, 100_000, 2**20,
+    ...                                                                  width=20_000, unit=2048)
+    (2048, 52)
     """
     if max_batch_bytes is None:
         return batch_rows
@@ -216,8 +218,6 @@ def batch_rows_for(schema: pa.Schema, batch_rows: int, max_batch_bytes: int | No
             return max(min(batch_rows, unit), 1)
         fixed = max(fixed, int(width))
     rows = max_batch_bytes // max(fixed, 1)
-    if unit > 1:  # whole engine units, at least one
-        rows = max(rows // unit, 1) * unit
     return max(min(batch_rows, rows), 1)
 
 

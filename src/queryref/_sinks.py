@@ -50,16 +50,23 @@ def _open(q: QueryRef, batch_rows: int, batch_bytes: int | None = None,
           timeout: float | None = None, widths: Widths | None = None) -> Stream:
     """Open ``q``'s stream, its batches bounded by ``batch_rows`` and ``batch_bytes``.
 
-    An engine that produces rows in units of its own (DuckDB's 2,048-row vectors) cannot
-    adapt its batch size once the query runs: its rows per batch come from the schema's
-    fixed widths, or the widths the pre-flight measured, else one unit. The other engines
-    take ``batch_bytes`` and size their fetches from what arrives (no schema query first).
+    An engine whose reader cannot change its batch size once the query runs (DuckDB) gets
+    its rows per batch from the schema's fixed widths, else the widths the pre-flight
+    measured, else widths measured now over a sample in the engine (a query that streams),
+    else the engine's own unit (a 2,048-row vector). The other engines take ``batch_bytes``
+    and size their fetches from what arrives (no schema query first).
     """
     backend = q.connection.backend
     rows = batch_rows
-    if batch_bytes is not None and backend.batch_unit > 1:
-        rows = _budget.batch_rows_for(q.schema, batch_rows, batch_bytes,
-                                      width=widths.mean if widths and widths.rows else None,
+    if batch_bytes is not None and not backend.adapts_batches:
+        schema = q.schema
+        limit = _estimate._limit_of(q.tree)  # (a preview's LIMIT 11: nothing to measure)
+        small = limit is not None and limit <= _estimate.SMALL_LIMIT
+        if widths is None and not small and not _budget.fixed_width(schema)[1]:
+            layout = _estimate._layout(schema)
+            widths = _estimate.measure_widths(q, layout, None)
+        rows = _budget.batch_rows_for(schema, batch_rows, batch_bytes,
+                                      width=widths.widest if widths and widths.rows else None,
                                       unit=backend.batch_unit)
     sql = _strict_sql(q.tree, q.dialect)
     options: dict[str, Any] = {}

@@ -135,6 +135,9 @@ class Backend(abc.ABC):
     #: the fewest rows the engine produces at once, whatever the fetch size (DuckDB's vector):
     #: a result whose rows are so wide that this many cross the budget is refused up front
     batch_unit: ClassVar[int] = 1
+    #: whether a stream sizes each fetch from the rows that came before (``batch_bytes``);
+    #: False where the reader's batch size is fixed when the query opens (DuckDB)
+    adapts_batches: ClassVar[bool] = True
 
     @abc.abstractmethod
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,

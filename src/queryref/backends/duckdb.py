@@ -157,7 +157,8 @@ class DuckDBBackend(Backend):
     name = "duckdb"
     dialect = "duckdb"
     case_insensitive = True
-    batch_unit = 2048  # DuckDB's vector: a reader's batch never splits one
+    batch_unit = 2048  # DuckDB computes a vector of 2,048 rows at a time (its reader may
+    adapts_batches = False  # hand them over in smaller batches, of a size fixed at open)
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, owned: bool, label: str) -> None:
         self._con = con

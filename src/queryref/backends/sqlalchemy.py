@@ -402,8 +402,10 @@ class SQLAlchemyBackend(Backend):
             self._disconnect(conn)
             raise BackendError("the statement returned no result set: use con.execute()")
 
+        held = [first]  # (taken, not kept: the first rows must not live as long as the stream)
+
         def batches() -> Iterator[pa.RecordBatch]:
-            rows = first
+            rows = held.pop()
             while rows:
                 batch = _rows.to_batch(rows, schema)
                 del rows
@@ -431,6 +433,7 @@ class SQLAlchemyBackend(Backend):
             dbapi = getattr(self._engine.dialect, "dbapi", None)
             schema = _rows.schema_for(description, self.dialect, dbapi, first,
                                       unsigned=unsigned)
+            del first
             return Stream(schema, batches(), cancel=cancel, close=close)
         except BaseException:
             close()
