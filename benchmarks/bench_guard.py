@@ -174,7 +174,7 @@ def run_raw_case(src: Source, budget: int, rows: int, copies: int,
     import pandas  # noqa: F401
     import pyarrow  # noqa: F401
 
-    from queryref import _budget
+    from queryref.sinks import budget as _budget
 
     con = src.connect()
     q = result(src, con, rows, copies)

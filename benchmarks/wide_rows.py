@@ -185,7 +185,7 @@ class Peak:
 
 import pandas, pyarrow, polars  # noqa: E401 (import costs paid before measuring)
 import queryref as qr
-from queryref import _cli
+from queryref.cli import main as _cli
 
 engine, sql, sink, budget = config["engine"], config["sql"], config["sink"], config["budget"]
 if engine == "duckdb":

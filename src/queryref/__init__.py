@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from queryref import errors
 from queryref._connection import Connection, connect
-from queryref._estimate import Estimate
 from queryref._expr import (
     Expr,
     asc,
@@ -29,24 +28,25 @@ from queryref._expr import (
     row_number,
     when,
 )
-from queryref._notebook import Notebook
 from queryref._options import Options, options
 from queryref._queryref import GroupBy, QueryRef
-from queryref._sinks import CSVWritten, ParquetWritten
+from queryref.notebook.cells import Notebook
+from queryref.sinks.estimate import Estimate
+from queryref.sinks.run import CSVWritten, ParquetWritten
 
 __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext queryref``: the ``%%qref`` SQL cell magic (see :mod:`queryref._magic`)."""
-    from queryref._magic import load_ipython_extension as load
+    """``%load_ext queryref``: the ``%%qref`` SQL cell magic (:mod:`queryref.notebook.magic`)."""
+    from queryref.notebook.magic import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: object) -> None:
     """``%unload_ext queryref``: remove the magics."""
-    from queryref._magic import unload_ipython_extension as unload
+    from queryref.notebook.magic import unload_ipython_extension as unload
 
     unload(ipython)
 

@@ -1,8 +1,8 @@
-"""``python -m queryref``: the command line (see :mod:`queryref._cli`)."""
+"""``python -m queryref``: the command line (see :mod:`queryref.cli.main`)."""
 
 from __future__ import annotations
 
-from queryref._cli import main
+from queryref.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

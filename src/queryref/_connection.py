@@ -10,15 +10,15 @@ from urllib.parse import parse_qsl, quote
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._budget import Budget
 from queryref._options import resolve
-from queryref._params import render
 from queryref._queryref import QueryRef
 from queryref._sizes import format_bytes
-from queryref._sql import file_path, fold_names, literal, table_ref
 from queryref.backends import Backend, Stream
 from queryref.backends._common import raise_clean, statement_secrets
 from queryref.errors import ParameterError, QueryRefError
+from queryref.sinks.budget import Budget
+from queryref.sql.params import render
+from queryref.sql.text import file_path, fold_names, literal, table_ref
 
 if TYPE_CHECKING:
     from queryref._typing import SizeLike

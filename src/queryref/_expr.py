@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from queryref._sql import column, literal, operand, parse_expression
 from queryref.errors import ParameterError
+from queryref.sql.text import column, literal, operand, parse_expression
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef

@@ -1,6 +1,6 @@
 """``QueryRef``: an immutable handle on a query. Composition methods return new handles.
 
-Nothing here runs a query except the sinks (delegated to :mod:`queryref._sinks`) and the
+Nothing here runs a query except the sinks (delegated to :mod:`queryref.sinks.run`) and the
 schema lookup that column checking needs (one zero-row query per handle, cached).
 """
 
@@ -13,22 +13,22 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref import _ctes
-from queryref import _rewrite as rw
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import _UNSET
-from queryref._sql import column, deep, engine_name, ident, parse_expression, render
 from queryref.errors import ParameterError, UnknownColumnError
+from queryref.sql import ctes as _ctes
+from queryref.sql import rewrite as rw
+from queryref.sql.text import column, deep, engine_name, ident, parse_expression, render
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-    from queryref._cache import CachedQueryRef
     from queryref._connection import Connection
-    from queryref._estimate import Estimate
-    from queryref._sinks import CSVWritten, ParquetWritten
     from queryref._typing import JoinHow, SizeLike
+    from queryref.offload.cache import CachedQueryRef
+    from queryref.sinks.estimate import Estimate
+    from queryref.sinks.run import CSVWritten, ParquetWritten
 
 _tmp_names = (f"_qr_tmp{i}" for i in itertools.count(1))
 
@@ -106,13 +106,13 @@ class QueryRef:
 
     def _repr_html_(self) -> str:
         """In a notebook: the SQL, then columns, types and a LIMIT-bounded preview."""
-        from queryref import _display
+        from queryref.notebook import display as _display
 
         return _display.query_html(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         """IPython's plain text: the same parts as the HTML (``repr()`` itself runs nothing)."""
-        from queryref import _display
+        from queryref.notebook import display as _display
 
         p.text(_display.query_text(self))
 
@@ -195,7 +195,7 @@ class QueryRef:
         return None
 
     def _engine_name(self, name: str) -> str:
-        """What the engine calls a name the user wrote (see :func:`queryref._sql.engine_name`)."""
+        """What the engine calls a name the user wrote (:func:`queryref.sql.text.engine_name`)."""
         try:
             return engine_name(name, self.dialect)
         except ParameterError:
@@ -549,27 +549,27 @@ class QueryRef:
         right_on: str | Sequence[str] | None = None,
         suffixes: tuple[str, str] = ("", "_right"),
     ) -> QueryRef:
-        """Join with another query on the same connection (see :mod:`queryref._join`)."""
-        from queryref._join import join
+        """Join with another query on the same connection (see :mod:`queryref.sql.join`)."""
+        from queryref.sql.join import join
 
         return join(self, other, on=on, how=how, left_on=left_on, right_on=right_on,
                     suffixes=suffixes)
 
     def union(self, other: QueryRef, distinct: bool = False) -> QueryRef:
         """Rows of both queries (``UNION ALL``; ``distinct=True`` for ``UNION``)."""
-        from queryref._join import set_operation
+        from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Union, distinct=distinct)
 
     def intersect(self, other: QueryRef, distinct: bool = True) -> QueryRef:
         """Rows in both queries."""
-        from queryref._join import set_operation
+        from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Intersect, distinct=distinct)
 
     def except_(self, other: QueryRef, distinct: bool = True) -> QueryRef:
         """Rows of this query that are not in ``other``."""
-        from queryref._join import set_operation
+        from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Except, distinct=distinct)
 
@@ -613,7 +613,7 @@ class QueryRef:
     def __getitem__(self, name: str) -> Expr:
         return self.col(name)
 
-    # -- sinks (see queryref._sinks) ---------------------------------------------------
+    # -- sinks (see queryref.sinks.run) ---------------------------------------------------
     @overload
     def to_arrow(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                  batch_rows: int = ..., timeout: float | None = ...,
@@ -632,7 +632,7 @@ class QueryRef:
         what the planner puts far over the budget, ``"count"`` counts exactly first, None
         skips it (see :meth:`estimate`). ``dry_run=True`` returns that estimate, not data.
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         if dry_run:
             return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
@@ -665,7 +665,7 @@ class QueryRef:
         instead: dates stay ``date32[pyarrow]``, integers with NULLs stay integers, and
         ``decimals`` still decides what decimals become (``double[pyarrow]``, objects, or
         ``decimal128[pyarrow]``). ``shrink_dtypes=True`` picks the smallest numpy dtypes from
-        statistics computed in the warehouse (see :mod:`queryref._shrink`); the shrunk size
+        statistics computed in the warehouse (see :mod:`queryref.sinks.shrink`); the shrunk size
         is what counts against the budget. ``preflight`` and ``dry_run`` as in
         :meth:`to_arrow`: what the planner estimates at more than 4x ``max_bytes`` is
         refused before a row moves.
@@ -684,7 +684,7 @@ class QueryRef:
         >>> small.to_pandas(dtype_backend="pyarrow").dtypes.astype(str).tolist()
         ['int32[pyarrow]', 'date32[day][pyarrow]', 'double[pyarrow]']
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         if dry_run:
             return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight,
@@ -710,7 +710,7 @@ class QueryRef:
 
         ``preflight`` and ``dry_run`` as in :meth:`to_arrow`.
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         if dry_run:
             return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
@@ -724,7 +724,7 @@ class QueryRef:
         ``max_batch_bytes`` (or ``qr.options.max_batch_bytes``) also bounds each batch's
         bytes: the engine's batches are split or combined to fit (see :mod:`._rebatch`).
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout,
                                        max_batch_bytes=max_batch_bytes)
@@ -740,7 +740,7 @@ class QueryRef:
         ``to_pandas`` / ``to_arrow_batches``; shrunk batches share their dtypes and category
         codes.
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals,
                                         timeout=timeout, shrink_dtypes=shrink_dtypes,
@@ -767,7 +767,7 @@ class QueryRef:
         produces them (on DuckDB its threads', so that it never holds rows back to keep an
         order nothing asked for).
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         if dry_run:
             return _sinks.dry_run(self, preflight=preflight)
@@ -782,7 +782,7 @@ class QueryRef:
         DuckDB writes it with ``COPY ... (FORMAT CSV, HEADER)``; other engines stream Arrow
         batches through ``pyarrow.csv.CSVWriter``. The file appears only when complete.
         """
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         return _sinks.to_csv(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
                              timeout=timeout)
@@ -796,7 +796,7 @@ class QueryRef:
         collection or interpreter exit. It is a real table (``UNLOGGED`` on PostgreSQL) where
         the connection uses several sessions (a pool), so every pooled connection and thread
         reads it; temporary on Snowflake (one session), in an attached in-memory database on
-        DuckDB (see :mod:`queryref._cache` for why).
+        DuckDB (see :mod:`queryref.offload.cache` for why).
 
         >>> import queryref as qr
         >>> con = qr.connect()
@@ -805,7 +805,7 @@ class QueryRef:
         3
         >>> cached.release()
         """
-        from queryref import _cache
+        from queryref.offload import cache as _cache
 
         return _cache.create(self)
 
@@ -814,14 +814,14 @@ class QueryRef:
 
         One partition per distinct value of ``by`` (found in the warehouse; NULL gets its
         own), or with ``n=k`` about ``k`` ranges of similar size over one orderable column
-        (see :mod:`queryref._partitions`).
+        (see :mod:`queryref.offload.partitions`).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
         >>> [p.count() for p in q.partitions("g")]
         [3, 3]
         """
-        from queryref._partitions import split
+        from queryref.offload.partitions import split
 
         return [p.query for p in split(self, by, n)]
 
@@ -835,7 +835,7 @@ class QueryRef:
         its memory back when it exits, ``workers`` at a time; ``fn`` must be a module-level
         function. The results come back as Arrow, in partition order, and are concatenated
         under ``max_bytes`` (a DataFrame, or a Table with ``as_="arrow"``). A partition that
-        fails raises ``PartitionError`` naming it (see :mod:`queryref._isolate`).
+        fails raises ``PartitionError`` naming it (see :mod:`queryref.offload.isolate`).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
@@ -844,7 +844,7 @@ class QueryRef:
         >>> q.map_partitions(total, by="g", isolate=False).values.tolist()
         [[0, 6], [1, 9]]
         """
-        from queryref._isolate import map_partitions
+        from queryref.offload.isolate import map_partitions
 
         return map_partitions(self, fn, by=by, n=n, isolate=isolate, workers=workers,
                               max_bytes=max_bytes, as_=as_, progress=progress)
@@ -852,7 +852,7 @@ class QueryRef:
     def estimate(self, count: bool = False, *, strict: bool = False) -> Estimate:
         """Rows and bytes of the result, and how they were found, before running it.
 
-        The engine's planner by default (cheap, never a scan; see :mod:`queryref._estimate`);
+        The engine's planner by default (cheap, never a scan; see :mod:`queryref.sinks.estimate`);
         ``count=True`` runs an exact ``SELECT COUNT(*)`` in the database. Where the engine
         has no estimate, ``rows`` and ``bytes`` are None and ``details`` says why
         (``strict=True`` raises UnsupportedError instead).
@@ -863,19 +863,19 @@ class QueryRef:
         >>> est.rows, est.method, est.bytes > 100000 * 8
         (100000, 'planner', True)
         """
-        from queryref import _estimate
+        from queryref.sinks import estimate as _estimate
 
         return _estimate.estimate(self, count=count, strict=strict)
 
     def count(self) -> int:
         """The number of rows, counted in the database."""
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         return _sinks.count(self)
 
     def preview(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows as a DataFrame: a LIMIT pushed down, never a full fetch."""
-        from queryref import _sinks
+        from queryref.sinks import run as _sinks
 
         return _sinks.preview(self, n)
 

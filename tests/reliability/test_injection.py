@@ -259,7 +259,7 @@ def test_duckdb_receives_exactly_one_read_only_statement_per_query(recorded) -> 
     runs = [sql for kind, sql in log if kind == "run"]
     # (plus the pre-flight's width measurement over each query: read-only too, checked below)
     assert len([r for r in runs if not r.startswith("SELECT COUNT(*) AS _n")]) == len(chunks)
-    from queryref._sql import check_read_only
+    from queryref.sql.text import check_read_only
 
     for kind, sql in log:
         statements = sqlglot.parse(sql, dialect="duckdb")

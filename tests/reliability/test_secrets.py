@@ -40,7 +40,7 @@ from sqlglot import exp
 
 import queryref as qr
 from conformance.qr_conformance import MYSQL_URL, PG_URL, unavailable
-from queryref._cli import main as cli_main
+from queryref.cli.main import main as cli_main
 from queryref.errors import (
     BackendError,
     ParameterError,

@@ -28,7 +28,7 @@ class Stream:
     size when the engine reports it before the rows move (Snowflake's result chunks), so the
     guard can refuse before downloading; None when unknown. ``read_ahead``: the batches may be
     read on another thread, and reading one releases the GIL, so a sink can read the next
-    batch while it converts this one (:mod:`queryref._prefetch`).
+    batch while it converts this one (:mod:`queryref.sinks.prefetch`).
     """
 
     def __init__(

@@ -171,7 +171,7 @@ class PostgresBackend(Backend):
             raise_wrapped(err, "PostgreSQL", secrets)
         backend = cls(con, owned=True, uri=uri, label=describe_url(uri),
                       connect_options=options, **pool)
-        from queryref._cache import sweep_orphans
+        from queryref.offload.cache import sweep_orphans
 
         sweep_orphans(backend)  # cache tables left by processes of this host that are gone
         return backend
@@ -399,7 +399,7 @@ class PostgresBackend(Backend):
         """Close the idle connections now and the busy ones as their streams end (sweeping
         orphaned cache tables first, on a connection still open: never a new login)."""
         if self._pool.status()["idle"] and self._uri is not None:
-            from queryref._cache import sweep_orphans
+            from queryref.offload.cache import sweep_orphans
 
             sweep_orphans(self)
         self._pool.close()

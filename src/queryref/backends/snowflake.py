@@ -30,8 +30,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._budget import split
-from queryref._sql import ident, literal, render
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import SECRET_KEY, Deadline, redact, wrap_error
 from queryref.errors import (
@@ -40,6 +38,8 @@ from queryref.errors import (
     QueryCancelled,
     QueryRefError,
 )
+from queryref.sinks.budget import split
+from queryref.sql.text import ident, literal, render
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -412,7 +412,7 @@ def from_snowpark(con: Any, df: Any) -> Any:
     table) is refused: ``df.cache_result()`` gives one that reads a table.
     """
     from queryref._queryref import QueryRef
-    from queryref._sql import fold_names, parse_query
+    from queryref.sql.text import fold_names, parse_query
 
     backend = _backend_of(con)
     plan = getattr(df, "queries", None)

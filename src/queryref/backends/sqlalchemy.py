@@ -164,7 +164,7 @@ class SQLAlchemyBackend(Backend):
             raise_wrapped(err, "SQLAlchemy", [_password(url)])
         backend = cls.for_engine(engine, owned=True)
         if backend._mysql:  # cache tables left by processes of this host that are gone
-            from queryref._cache import sweep_orphans
+            from queryref.offload.cache import sweep_orphans
 
             sweep_orphans(backend)
         return backend
@@ -532,7 +532,7 @@ class SQLAlchemyBackend(Backend):
 
     def close(self) -> None:
         if self._mysql and not self._closed and _idle(self._engine.pool):
-            from queryref._cache import sweep_orphans
+            from queryref.offload.cache import sweep_orphans
 
             sweep_orphans(self)  # on a connection still open: never a new login
         with self._lock:

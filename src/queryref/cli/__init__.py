@@ -1,0 +1,1 @@
+"""Internal: the cli layer (see docs/contributing.md)."""

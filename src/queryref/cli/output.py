@@ -1,0 +1,278 @@
+"""What the command line prints and writes: a bounded table, CSV, JSON, and streamed files.
+
+Files are written batch by batch to a temporary file next to the target and renamed into
+place only when complete, so an interrupted or refused run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import decimal
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from queryref._sizes import format_bytes
+from queryref.sinks.budget import Budget
+from queryref.sinks.progress import Progress
+from queryref.sinks.run import usual_permissions
+
+if TYPE_CHECKING:
+    from queryref._queryref import QueryRef
+
+FileFormat = Literal["parquet", "csv", "arrow", "json"]
+
+#: file extensions and the format they mean
+EXTENSIONS: dict[str, FileFormat] = {
+    ".parquet": "parquet", ".pq": "parquet",
+    ".csv": "csv",
+    ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
+    ".json": "json",
+}
+_MAX_CELL = 40  # characters of one value in the terminal table
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file the CLI wrote: where, how many rows, how big on disk, how long it took."""
+
+    path: str
+    rows: int
+    bytes: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"wrote {self.rows:,} rows ({format_bytes(self.bytes)}) to {self.path} "
+                f"in {self.seconds:.2f}s")
+
+
+def format_for(path: str) -> FileFormat | None:
+    """The file format an output path's extension asks for (None when it says nothing)."""
+    return EXTENSIONS.get(os.path.splitext(path)[1].lower())
+
+
+# -- the terminal table ---------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", "\\n").replace("\t", " ")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def render_table(table: pa.Table, show: int) -> str:
+    """The first ``show`` rows as aligned text (numbers right-aligned), then a count line.
+
+    >>> t = pa.table({"n": [1, 20, 300], "s": ["a", None, "c"]})
+    >>> print(render_table(t, 2))
+     n  s
+    --  ----
+     1  a
+    20  NULL
+    (3 rows, first 2 shown)
+    """
+    head = table.slice(0, show)
+    right = [_numeric(f.type) for f in table.schema]
+    columns = [[_cell(v) for v in col.to_pylist()] for col in head.columns]
+    names = [_cell(n) for n in table.column_names]
+    widths = [max([len(n), *(len(v) for v in col)]) for n, col in zip(names, columns, strict=True)]
+
+    def line(cells: Iterable[str]) -> str:
+        parts = [c.rjust(w) if r else c.ljust(w)
+                 for c, w, r in zip(cells, widths, right, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    lines = [line(names), line("-" * w for w in widths)]
+    lines += [line(row) for row in zip(*columns, strict=True)] if columns else []
+    n = table.num_rows
+    rows = f"{n:,} row{'' if n == 1 else 's'}"
+    lines.append(f"({rows}, first {head.num_rows:,} shown)" if n > head.num_rows else f"({rows})")
+    return "\n".join(lines)
+
+
+# -- CSV and JSON text ----------------------------------------------------------------------
+def csv_text(batch: pa.RecordBatch | pa.Table, header: bool) -> str:
+    """A batch as CSV (with or without the header line), in pyarrow's CSV dialect."""
+    import pyarrow.csv as pcsv
+
+    buf = io.BytesIO()
+    pcsv.write_csv(batch, buf, pcsv.WriteOptions(include_header=header))
+    return buf.getvalue().decode("utf-8")
+
+
+def json_value(value: Any) -> Any:
+    """A Python value from Arrow as something ``json`` can write, keeping numbers numbers.
+
+    >>> json_value(decimal.Decimal("1.50")), json_value(datetime.date(2024, 1, 2))
+    (1.5, '2024-01-02')
+    >>> json_value(float("nan")) is None
+    True
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        as_float = float(value)
+        return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, datetime.date | datetime.time | datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(p, tuple) and len(p) == 2 for p in value):  # a MAP
+            return {str(k): json_value(v) for k, v in value}
+        return [json_value(v) for v in value]
+    return value
+
+
+def json_rows(batch: pa.RecordBatch | pa.Table) -> Iterator[str]:
+    """Each row of a batch as one JSON object (duplicate column names: the last wins)."""
+    names = batch.schema.names
+    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+        yield json.dumps({n: json_value(v) for n, v in zip(names, row, strict=True)},
+                         ensure_ascii=False)
+
+
+class JSONArrayWriter:
+    """Writes rows as one JSON array, a row per line, batch by batch."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.first = True
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        for row in json_rows(batch):
+            self.out.write(("[\n" if self.first else ",\n") + row)
+            self.first = False
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self.first else "\n]\n")
+
+
+def write_text(batches: Iterable[pa.RecordBatch | pa.Table], out: IO[str], fmt: str) -> None:
+    """Batches as CSV or a JSON array on a text stream."""
+    if fmt == "json":
+        writer = JSONArrayWriter(out)
+        for batch in batches:
+            writer.write(batch)
+        writer.close()
+        return
+    header = True
+    for batch in batches:
+        out.write(csv_text(batch, header))
+        header = False
+
+
+# -- streamed output ------------------------------------------------------------------------
+class _Budget:
+    """The CLI's limits on a streamed result (counted by :class:`queryref.sinks.budget.Budget`),
+    and its progress meter."""
+
+    def __init__(self, max_bytes: int | None, max_rows: int | None, meter: Progress) -> None:
+        self.limits = Budget(max_bytes, max_rows)
+        self.meter = meter
+
+    def check(self, batch: pa.RecordBatch) -> None:
+        self.meter.add(batch.num_rows, batch.nbytes)
+        self.limits.add(rows=batch.num_rows, nbytes=batch.nbytes)
+
+
+@contextlib.contextmanager
+def _batches(q: QueryRef, max_rows: int | None, timeout: float | None
+             ) -> Iterator[pa.RecordBatchReader]:
+    """The query's result as a batch reader (``LIMIT max_rows + 1`` pushed down), closed after:
+    closing a reader early stops the query in the database."""
+    run = q.limit(max_rows + 1) if max_rows is not None else q
+    reader = run.to_arrow_batches(timeout=timeout)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def stream_text(q: QueryRef, out: IO[str], fmt: str, *, max_bytes: int | None,
+                max_rows: int | None, timeout: float | None) -> int:
+    """Stream the result to a text stream (``--out -``) as CSV or JSON; the number of rows."""
+    budget = _Budget(max_bytes, max_rows, Progress("streaming", enabled=False))
+
+    def checked(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            budget.check(batch)
+            yield batch
+
+    with _batches(q, max_rows, timeout) as reader:
+        write_text(checked(reader), out, fmt)
+    return budget.meter.rows
+
+
+def write_file(q: QueryRef, path: str, fmt: FileFormat, *, max_bytes: int | None,
+               max_rows: int | None, timeout: float | None, progress: bool) -> Written:
+    """Stream the result to ``path`` in ``fmt``; the file appears only when complete."""
+    start = time.perf_counter()
+    if fmt == "parquet" and not progress and max_rows is None:
+        # No bar to draw and no row limit: DuckDB writes it with COPY, no Python in the path.
+        done = q.to_parquet(path, max_bytes=max_bytes, timeout=timeout)
+        return Written(path, done.rows, done.bytes, time.perf_counter() - start)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".queryref-", suffix=os.path.splitext(path)[1],
+                               dir=folder)
+    os.close(fd)
+    meter = Progress(f"writing {os.path.basename(path)}", enabled=progress)
+    budget = _Budget(max_bytes, max_rows, meter)
+    try:
+        with _batches(q, max_rows, timeout) as reader:
+            _write_batches(reader, tmp, fmt, budget)
+        meter.done()
+        usual_permissions(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return Written(path, meter.rows, os.path.getsize(path), time.perf_counter() - start)
+
+
+def _write_batches(reader: pa.RecordBatchReader, tmp: str, fmt: FileFormat,
+                   budget: _Budget) -> None:
+    schema = reader.schema
+    if fmt == "json":
+        with open(tmp, "w", encoding="utf-8") as out:
+            writer = JSONArrayWriter(out)
+            for batch in reader:
+                budget.check(batch)
+                writer.write(batch)
+            writer.close()
+        return
+    sink: Any
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        sink = pq.ParquetWriter(tmp, schema)
+    elif fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        sink = pcsv.CSVWriter(tmp, schema)
+    else:
+        import pyarrow.ipc as ipc
+
+        sink = ipc.new_file(tmp, schema)
+    with sink:
+        for batch in reader:
+            budget.check(batch)
+            sink.write_batch(batch)

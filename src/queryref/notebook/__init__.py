@@ -1,0 +1,1 @@
+"""Internal: the notebook layer (see docs/contributing.md)."""

@@ -1,0 +1,236 @@
+"""The IPython extension: SQL cells that name their result and reference earlier ones.
+
+::
+
+    %load_ext queryref
+    %qref_connect duckdb:///shop.duckdb       # or no argument: embedded DuckDB in memory;
+                                              # or the name of a variable holding a URL/connection
+    %%qref open_orders --preview 5
+    SELECT * FROM orders WHERE status = {{ status }}
+
+    %%qref by_region
+    SELECT region, SUM(amount) AS total FROM open_orders GROUP BY region
+
+    %qref_sql by_region                       # the one query the chain compiles to
+    %qref_cells                               # the cells and what each references
+    %qref_rm open_orders                      # forget a cell
+    by_region.to_pandas()                     # an explicit, guarded sink in a Python cell
+
+``%%qref name`` defines the notebook cell ``name``, binds its ``QueryRef`` to ``name`` in the
+user namespace and shows a preview fetched with ``LIMIT`` (nothing else runs). Table names
+resolve to earlier cells, then to QueryRef and DataFrame variables; ``{{ x }}`` parameters come
+from the namespace. Redefining a cell rebinds the variables of the cells downstream of it that
+still hold the handle the magic gave them.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from queryref._connection import Connection, connect
+from queryref._options import _UNSET, options
+from queryref._queryref import QueryRef
+from queryref._sizes import parse_bytes
+from queryref.errors import ParameterError, QueryRefError
+from queryref.notebook.cells import _CELL_NAME, Notebook
+from queryref.notebook.display import PREVIEW_ROWS, Preview, SQLText, error_text, redact
+
+_LINE_MAGICS = ("qref_connect", "qref_sql", "qref_cells", "qref_rm")
+_CELL_MAGICS = ("qref",)
+
+
+def _concise(err: BaseException) -> BaseException:
+    """Have IPython show ``Type: message`` for ``err`` instead of a traceback through the magic."""
+    text = error_text(err)
+    err._render_traceback_ = lambda: text.splitlines()  # type: ignore[attr-defined]
+    return err
+
+
+@magics_class
+class QueryRefMagics(Magics):
+    """``%%qref``, ``%qref_connect``, ``%qref_sql``, ``%qref_cells``, ``%qref_rm``: one notebook
+    per shell."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._notebook: Notebook | None = None
+        self._bound: dict[str, QueryRef] = {}
+
+    @property
+    def notebook(self) -> Notebook:
+        """The notebook of this shell's cells (on embedded DuckDB until ``%qref_connect``)."""
+        if self._notebook is None:
+            self._use(connect())
+        assert self._notebook is not None
+        return self._notebook
+
+    @property
+    def _ns(self) -> dict[str, Any]:
+        """The user namespace of the shell the magics were registered on."""
+        assert self.shell is not None, "the magics are registered on a shell"
+        return self.shell.user_ns
+
+    def _use(self, con: Connection) -> None:
+        if self._notebook is not None:
+            try:
+                self._notebook.close()  # drop the tables uploaded for DataFrames
+            except QueryRefError as err:
+                print(f"queryref: could not clean up the previous connection: {error_text(err)}")
+        self._notebook = Notebook(con, namespace=self._ns)
+        self._bound = {}
+
+    @line_magic
+    @magic_arguments()
+    @argument("target", nargs="?", default=None,
+              help="a URL such as duckdb:///file.duckdb, or the name of a variable holding a "
+                   "URL or a connection; nothing: a new embedded DuckDB in memory")
+    def qref_connect(self, line: str) -> None:
+        """Connect the SQL cells to an engine; cells defined before are forgotten."""
+        args = parse_argstring(self.qref_connect, line)
+        target: Any = args.target
+        if target is not None and target.isidentifier() and target in self._ns:
+            target = self._ns[target]
+        try:
+            con = connect(target)
+        except Exception as err:
+            raise UsageError(f"could not connect: {error_text(err)}") from None
+        dropped = len(self._notebook) if self._notebook is not None else 0
+        self._use(con)
+        note = f" ({dropped} cells of the previous connection are forgotten)" if dropped else ""
+        print(f"queryref: connected to {redact(con.describe())}{note}")
+
+    @cell_magic
+    @magic_arguments()
+    @argument("name", help="the cell's name: later cells reference it, and the QueryRef is "
+                           "bound to this variable")
+    @argument("--max-bytes", dest="max_bytes", default=None, metavar="SIZE",
+              help="budget of the preview (and of DataFrame uploads), e.g. 200MB; 'none' for "
+                   "no budget. Default: qr.options.max_bytes")
+    @argument("--preview", dest="preview", type=int, default=None, metavar="N",
+              help=f"rows to preview (default {PREVIEW_ROWS}), fetched with LIMIT")
+    @argument("--no-preview", dest="no_preview", action="store_true",
+              help="run nothing: only define the cell and bind the variable")
+    @argument("--dialect", dest="dialect", default=None,
+              help="the dialect the SQL is written in (default: the engine's)")
+    def qref(self, line: str, cell: str) -> None:
+        """Define a SQL cell, bind its QueryRef to NAME and show a LIMIT-bounded preview."""
+        args = parse_argstring(self.qref, line)
+        name: str = args.name
+        if not _CELL_NAME.match(name) or keyword.iskeyword(name):
+            raise UsageError(f"%%qref needs a plain Python name for the cell, not {name!r}")
+        if args.no_preview and args.preview is not None:
+            raise UsageError("give either --preview N or --no-preview, not both")
+        rows = 0 if args.no_preview else PREVIEW_ROWS if args.preview is None else args.preview
+        if rows < 0:
+            raise UsageError(f"--preview takes a number of rows >= 0, not {rows}")
+        if not cell.strip():
+            raise UsageError(f"%%qref {name} needs a SQL query in the cell")
+        overrides = {}
+        if args.max_bytes is not None:
+            try:
+                overrides["max_bytes"] = None if args.max_bytes.lower() == "none" \
+                    else parse_bytes(args.max_bytes)
+            except ParameterError as err:
+                raise UsageError(str(err)) from None
+        nb = self.notebook
+        with options.context(**overrides):
+            try:
+                q = nb.cell(name, cell, dialect=args.dialect)
+            except QueryRefError as err:
+                raise _concise(err) from None
+            self._ns[name] = self._bound[name] = q
+            rebound = self._rebind_downstream(name)
+            if rebound:
+                verb = "uses" if len(rebound) == 1 else "use"
+                shown = ", ".join(rebound[:8]) + (
+                    f" and {len(rebound) - 8} more" if len(rebound) > 8 else "")
+                print(f"queryref: {shown} now {verb} the new {name}")
+            if rows:
+                preview = Preview.fetch(q, rows, max_bytes=_UNSET, title=name)
+                if preview.error is not None:
+                    raise _concise(preview.error)
+                display(preview)
+
+    def _rebind_downstream(self, name: str) -> list[str]:
+        """Rebind the variables of cells downstream of ``name`` that still hold our handle."""
+        nb, ns = self.notebook, self._ns
+        held = [c for c in nb.downstream(name) if c in self._bound and ns.get(c) is self._bound[c]]
+        out = []
+        for cell, q in nb._current(held).items():
+            if isinstance(q, QueryRef):
+                ns[cell] = self._bound[cell] = q
+                out.append(cell)
+        return out
+
+    @line_magic
+    @magic_arguments()
+    @argument("name", help="a cell, or a variable holding a QueryRef")
+    @argument("--dialect", dest="dialect", default=None,
+              help="compile for this dialect instead of the engine's")
+    def qref_sql(self, line: str) -> SQLText:
+        """The SQL a cell (or QueryRef variable) compiles to: one query, cells inlined."""
+        args = parse_argstring(self.qref_sql, line)
+        nb = self.notebook
+        if args.name in nb:
+            try:
+                q = nb[args.name]
+            except QueryRefError as err:
+                raise _concise(err) from None
+        else:
+            value = self._ns.get(args.name)
+            if not isinstance(value, QueryRef):
+                raise UsageError(f"{args.name!r} is neither a cell ({nb.cells}) nor a QueryRef")
+            q = value
+        try:
+            return SQLText(q.compile(args.dialect))
+        except QueryRefError as err:
+            raise _concise(err) from None
+
+    @line_magic
+    @magic_arguments()
+    @argument("--format", dest="format", default="text", choices=["text", "mermaid", "dot"],
+              help="text (one line per cell), mermaid or dot")
+    def qref_cells(self, line: str) -> None:
+        """The cells and what each references (cells, QueryRef and DataFrame variables)."""
+        args = parse_argstring(self.qref_cells, line)
+        print(self.notebook.graph(args.format) or "(no cells yet)")
+
+    @line_magic
+    @magic_arguments()
+    @argument("names", nargs="+", help="the cells to remove")
+    def qref_rm(self, line: str) -> None:
+        """Remove cells; their variables go too while they still hold the magic's handle."""
+        args = parse_argstring(self.qref_rm, line)
+        nb, ns = self.notebook, self._ns
+        unknown = [n for n in args.names if n not in nb]
+        if unknown:
+            raise UsageError(f"no cell named {', '.join(map(repr, unknown))}; cells: {nb.cells}")
+        for name in args.names:
+            users = [c for c in nb.dependents(name) if c not in args.names]
+            nb.remove(name)
+            bound = self._bound.pop(name, None)
+            if bound is not None and ns.get(name) is bound:
+                del ns[name]
+            note = (f"; {', '.join(users)} still reference{'s' if len(users) == 1 else ''} it: "
+                    f"define {name} again or redefine them") if users else ""
+            print(f"queryref: removed {name}{note}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext queryref``: register the magics."""
+    ipython.register_magics(QueryRefMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext queryref``: remove the magics (bound variables stay as they are)."""
+    manager = ipython.magics_manager
+    for kind, names in (("line", _LINE_MAGICS), ("cell", _CELL_MAGICS)):
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    manager.registry.pop(QueryRefMagics.__name__, None)

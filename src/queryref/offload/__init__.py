@@ -1,0 +1,1 @@
+"""Internal: the offload layer (see docs/contributing.md)."""

@@ -1,0 +1,1 @@
+"""Internal: the sinks layer (see docs/contributing.md)."""

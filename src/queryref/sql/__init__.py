@@ -1,0 +1,1 @@
+"""Internal: the sql layer (see docs/contributing.md)."""
