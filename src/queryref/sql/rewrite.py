@@ -339,6 +339,26 @@ def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) ->
     return outer
 
 
+def subquery(tree: exp.Query, alias: str = "_q") -> exp.Subquery:
+    """``(tree) AS alias`` for a query that reads the rows and not their order (a count, a
+    sample of widths, statistics): an ORDER BY that no LIMIT/OFFSET needs is dropped.
+
+    ``tree`` is not changed. A step that keeps the order wraps with :func:`wrap` instead.
+
+    >>> from sqlglot import parse_one
+    >>> exp.select("COUNT(*)").from_(subquery(parse_one("SELECT a FROM t ORDER BY a"))).sql()
+    'SELECT COUNT(*) FROM (SELECT a FROM t) AS _q'
+    >>> subquery(parse_one("SELECT a FROM t ORDER BY a LIMIT 3"), "_p").sql()
+    '(SELECT a FROM t ORDER BY a LIMIT 3) AS _p'
+    """
+    if isinstance(tree, exp.Select) and tree.args.get("order") \
+            and not (tree.args.get("limit") or tree.args.get("offset")):
+        inner: exp.Query = copy_without(tree, "order")
+    else:
+        inner = tree.copy()
+    return exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias)))
+
+
 def _keep_duplicates(inner: exp.Query, columns: Sequence[str]) -> list[exp.Expr] | None:
     """The outer projection that gives duplicate output names back, or None (no duplicates).
 
