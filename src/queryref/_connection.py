@@ -12,9 +12,9 @@ from sqlglot import exp
 
 from queryref._options import resolve
 from queryref._queryref import QueryRef
+from queryref._redact import raise_clean, statement_secrets
 from queryref._sizes import format_bytes
 from queryref.backends import Backend, Stream
-from queryref.backends._common import raise_clean, statement_secrets
 from queryref.errors import ParameterError, QueryRefError
 from queryref.sinks.budget import Budget
 from queryref.sql.params import render

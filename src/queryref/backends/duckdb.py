@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref.backends import _common
+from queryref._redact import raise_clean, redact
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, interruptible
 from queryref.errors import (
@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 
 def _translate(err: BaseException) -> Exception:
-    message = _common.redact(str(err).strip())  # a URL with a password in a file path, say
+    message = redact(str(err).strip())  # a URL with a password in a file path, say
     if isinstance(err, duckdb.InterruptException) or "INTERRUPT" in message.upper():
         return QueryCancelled("the query was interrupted in DuckDB")
     if isinstance(err, duckdb.ParserException):
@@ -57,8 +57,8 @@ def _guard(fn: Callable[[], T]) -> T:
         return fn()
     except (duckdb.Error, OSError, pa.ArrowException) as err:
         wrapped = _translate(err)
-        if _common.redact(str(err)) != str(err):
-            _common.raise_clean(wrapped, [], cut=True)
+        if redact(str(err)) != str(err):
+            raise_clean(wrapped, [], cut=True)
         raise wrapped from err
     except RuntimeError as err:  # DuckDB's own answer to Ctrl-C on the main thread
         if str(err) == "Query interrupted":

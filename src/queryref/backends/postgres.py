@@ -38,13 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from queryref._redact import url_password
 from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream
 from queryref.backends._common import (
     Deadline,
     describe_url,
     interruptible,
     raise_wrapped,
-    url_password,
 )
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError

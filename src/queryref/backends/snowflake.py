@@ -30,8 +30,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref._redact import SECRET_KEY, redact
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import SECRET_KEY, Deadline, redact, wrap_error
+from queryref.backends._common import Deadline, wrap_error
 from queryref.errors import (
     BackendError,
     ParameterError,

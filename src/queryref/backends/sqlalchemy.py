@@ -34,6 +34,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from queryref._redact import url_password
 from queryref.backends import _rows
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, raise_wrapped
@@ -643,6 +644,4 @@ def _class_for(dialect: str) -> type[SQLAlchemyBackend]:
 
 
 def _password(url: str) -> str | None:
-    from queryref.backends._common import url_password
-
     return url_password(url)

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 from queryref._options import _UNSET
+from queryref._redact import redact
 from queryref.cli import output as out
 from queryref.errors import (
     CellReferenceError,
@@ -523,10 +524,7 @@ def one_line(err: BaseException, secret: str | None) -> str:
 
 def scrub(text: str, secret: str | None) -> str:
     """No password, whether in a URL, a ``password=`` pair or on its own."""
-    from queryref.backends._common import redact as redact_secrets
-    from queryref.notebook.display import redact
-
-    return redact_secrets(redact(text), [secret])  # (each spelling: encoded, decoded ...)
+    return redact(text, [secret])  # (each spelling: encoded, decoded ...)
 
 
 # -- entry point ----------------------------------------------------------------------------

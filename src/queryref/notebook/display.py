@@ -11,7 +11,6 @@ preview is kept for a moment so the two share one query.
 from __future__ import annotations
 
 import html
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from queryref._options import _UNSET, resolve
+from queryref._redact import redact
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef
@@ -29,19 +29,6 @@ _MAX_COLUMNS = 50  # columns shown in a preview table
 _MAX_CELL = 80  # characters of one value
 _MAX_ERROR_LINES = 12
 _REUSE_SECONDS = 2.0
-
-_URL_SECRET = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@")
-_KV_SECRET = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)(\s*[=:]\s*)[^\s;&,'\")\]}]+")
-
-
-def redact(text: str) -> str:
-    """``text`` with passwords in URLs and ``password=...`` pairs replaced by ``***``.
-
-    >>> redact("cannot reach postgresql://bob:hunter2@db:5432/x (password=hunter2)")
-    'cannot reach postgresql://bob:***@db:5432/x (password=***)'
-    """
-    return _KV_SECRET.sub(r"\1\2***", _URL_SECRET.sub(r"\1***@", text))
-
 
 def error_text(err: BaseException) -> str:
     """``Type: message``, with secrets redacted and long messages cut."""
