@@ -1,0 +1,12 @@
+"""Looking at a result without loading it: profiles, value counts and histograms computed in
+the warehouse; only the figures cross (a row per statistic, per value shown or per bin).
+
+These build on :class:`~queryref.QueryRef`'s own verbs (``agg``, ``group_by``, ``filter``,
+``order_by``, ``limit``) with expressions written as sqlglot nodes, so each engine gets its
+own spelling, and they run under a small budget of their own.
+"""
+
+from queryref.explore.counts import histogram, value_counts
+from queryref.explore.profile import describe
+
+__all__ = ["describe", "histogram", "value_counts"]

@@ -1,0 +1,122 @@
+"""``value_counts()`` and ``histogram()``: counting in the warehouse, only the counts cross.
+
+>>> import queryref as qr
+>>> con = qr.connect()
+>>> q = con.sql("SELECT * FROM (VALUES ('a'), ('b'), ('b'), ('c'), ('c'), ('c')) t(s)")
+>>> value_counts(q, "s", n=2)
+         s  count
+0        c      3
+1        b      2
+2  (other)      1
+>>> h = histogram(con.sql("SELECT range AS x FROM range(10)"), "x", bins=3)
+>>> h["count"].tolist(), h["bin_start"].tolist()
+([3, 3, 4], [0.0, 3.0, 6.0])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref._expr import Expr, col, count, desc
+from queryref.errors import ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from queryref._queryref import QueryRef
+
+#: the label of the row that sums the values past the first ``n``
+OTHER = "(other)"
+#: what a result of counts may take
+COUNTS_BUDGET = 64 * 2**20
+#: the most bins (each is a branch of one CASE expression)
+MAX_BINS = 10_000
+
+
+def _column(q: QueryRef, column: str) -> str:
+    if not isinstance(column, str):
+        raise ParameterError(f"column must be a column name, not {column!r}")
+    q.select(column)  # (an unknown or ambiguous name fails here, with the usual error)
+    return column
+
+
+def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
+                 ) -> pd.DataFrame:
+    """The ``n`` most frequent values of ``column`` with their counts (columns ``[column,
+    "count"]``, most frequent first, ties by value), and a last row ``"(other)"`` with the
+    count of all the other values when there are more than ``n``. NULLs are left out, as in
+    pandas, unless ``dropna=False`` (then they count as one value, shown as None)."""
+    import pandas as pd
+
+    name = _column(q, column)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ParameterError(f"n must be a positive integer, not {n!r}")
+    source = q.filter(col(name).not_null()) if dropna else q
+    label = "count" if name != "count" else "count_"
+    counted = (source.group_by(name).agg(_qr_n=count())
+               .order_by(desc("_qr_n"), name).limit(n))
+    top = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
+    values, counts = top.column(0).to_pylist(), [int(c) for c in top.column(1).to_pylist()]
+    totals = source.agg(_qr_rows=count()).to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
+    rest = int(totals.column(0)[0].as_py() or 0) - sum(counts)
+    frame = pd.DataFrame({name: top.column(0).to_pandas(), label: counts})
+    if rest > 0:
+        frame = pd.DataFrame({name: [*values, OTHER], label: [*counts, rest]})
+    return frame
+
+
+def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
+    """Counts of ``column``'s values in ``bins`` equal-width bins between its minimum and
+    maximum (columns ``bin_start``, ``bin_end``, ``count``): the same edges and counts as
+    ``numpy.histogram(values, bins, range=(min, max))``, the last bin closed, NULLs left out.
+
+    Two queries: the range, then one grouped count whose bin is chosen by comparing each value
+    with numpy's own edges (so a value on an edge lands where numpy puts it)."""
+    import pandas as pd
+
+    name = _column(q, column)
+    if not isinstance(bins, int) or isinstance(bins, bool) or not 1 <= bins <= MAX_BINS:
+        raise ParameterError(f"bins must be an integer from 1 to {MAX_BINS:,}, not {bins!r}")
+    t = _type_of(q, name)
+    if t is not None and not (pa.types.is_integer(t) or pa.types.is_floating(t)
+                              or pa.types.is_decimal(t)):
+        raise ParameterError(f"histogram() needs a numeric column; {name!r} is {t}")
+    value = exp.cast(col(name).node, exp.DataType.Type.DOUBLE)
+    values = q.filter(col(name).not_null())
+    span = values.agg(_qr_lo=Expr(exp.Min(this=value.copy())),
+                      _qr_hi=Expr(exp.Max(this=value.copy())))
+    lo, hi = (span.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None).column(i)[0].as_py()
+              for i in range(2))
+    if lo is None:
+        return pd.DataFrame({"bin_start": pd.Series(dtype="float64"),
+                             "bin_end": pd.Series(dtype="float64"),
+                             "count": pd.Series(dtype="int64")})
+    edges = np.histogram_bin_edges(np.array([lo, hi], dtype="float64"), bins=bins,
+                                   range=(float(lo), float(hi)))
+    which: exp.Expr = exp.Literal.number(0) if bins == 1 else exp.Case(ifs=[
+        exp.If(this=exp.LT(this=value.copy(), expression=_double(edges[i + 1])),
+               true=exp.Literal.number(i))
+        for i in range(bins - 1)], default=exp.Literal.number(bins - 1))
+    counted = (values.mutate(_qr_bin=Expr(which)).group_by("_qr_bin").agg(_qr_n=count()))
+    got = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
+    counts = np.zeros(bins, dtype="int64")
+    for b, c in zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True):
+        counts[int(b)] += int(c)
+    return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "count": counts})
+
+
+def _type_of(q: QueryRef, name: str) -> pa.DataType | None:
+    """The type of column ``name`` (matched as written, else ignoring case, as engines that
+    fold names do), or None if it cannot be told."""
+    fields = [f for f in q.schema if f.name == name] or [
+        f for f in q.schema if f.name.lower() == name.lower()]
+    return fields[0].type if len(fields) == 1 else None
+
+
+def _double(value: Any) -> exp.Expr:
+    """A float64 as a SQL literal that reads back as the same float64 on every engine."""
+    return exp.cast(exp.Literal.number(repr(float(value))), exp.DataType.Type.DOUBLE)

@@ -1,0 +1,176 @@
+"""``describe()``: pandas' ``describe(include="all")`` computed in the warehouse.
+
+One aggregate query gives every column's count, nulls, distinct values, mean, standard
+deviation (sample, as pandas), minimum, quartiles (linear interpolation, as pandas:
+``PERCENTILE_CONT``, exact) and maximum; the most frequent value of each text or boolean
+column (``top``/``freq``) is one small grouped query per such column. On MySQL/MariaDB, where
+``PERCENTILE_CONT`` is a window function only, the quartiles are one more query per numeric
+column (still exact). Only the figures cross: a few rows whatever the table's size.
+
+>>> import queryref as qr
+>>> con = qr.connect()
+>>> q = con.sql("SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, 'b'), (NULL, NULL)) t(n, s)")
+>>> describe(q)
+          n    s
+count   3.0    3
+unique  NaN    2
+top     NaN    b
+freq    NaN    2
+mean    2.0  NaN
+std     1.0  NaN
+min     1.0  NaN
+25%     1.5  NaN
+50%     2.0  NaN
+75%     2.5  NaN
+max     3.0  NaN
+nulls   1.0    1
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from queryref._expr import Expr, col, count, desc
+from queryref.errors import ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from queryref._queryref import QueryRef
+
+#: the rows of the profile, in pandas' order, then the null counts
+ROWS = ("count", "unique", "top", "freq", "mean", "std", "min", "25%", "50%", "75%", "max",
+        "nulls")
+QUARTILES = {"25%": 0.25, "50%": 0.5, "75%": 0.75}
+#: what one statistics row may take (the results are a handful of values)
+STATS_BUDGET = 16 * 2**20
+
+
+def kind(t: pa.DataType) -> str:
+    """``"number"``, ``"time"`` (dates, timestamps: count and range), ``"category"`` (text and
+    booleans: distinct values and the most frequent one) or ``"other"`` (counts only)."""
+    if pa.types.is_boolean(t):
+        return "category"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_temporal(t):
+        return "time"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "category"
+    return "other"
+
+
+def _double(name: str) -> exp.Expr:
+    return exp.cast(col(name).node, exp.DataType.Type.DOUBLE)
+
+
+def _quantile(name: str, p: float, nulls_first: bool = False) -> exp.Expr:
+    """``PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY name)``: linear interpolation, as pandas
+    (NULLs are left out; ``nulls_first`` as the engine's default, so none is spelled out)."""
+    order = exp.Order(expressions=[exp.Ordered(this=_double(name), nulls_first=nulls_first)])
+    return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(p)),
+                           expression=order)
+
+
+def describe(q: QueryRef) -> pd.DataFrame:
+    """Statistics of every column of ``q``, laid out as ``pandas.DataFrame.describe(
+    include="all")`` with a last row of null counts; computed in the warehouse."""
+    import pandas as pd
+
+    schema = q.schema
+    names = list(schema.names)
+    if len(set(names)) != len(names):
+        raise ParameterError("describe() needs distinct column names: rename the duplicates")
+    kinds = {f.name: kind(f.type) for f in schema}
+    windowed = q.dialect == "mysql"  # PERCENTILE_CONT is a window function there
+    aggs: dict[str, Expr] = {"_qr_rows": count()}
+    for i, name in enumerate(names):
+        k = kinds[name]
+        aggs[f"_qr_{i}_count"] = col(name).count()
+        if k == "category":
+            aggs[f"_qr_{i}_unique"] = col(name).count_distinct()
+        if k == "number":
+            value = Expr(_double(name))
+            aggs[f"_qr_{i}_mean"] = value.mean()
+            aggs[f"_qr_{i}_std"] = Expr(exp.StddevSamp(this=_double(name)))
+            if not windowed:
+                for label, p in QUARTILES.items():
+                    aggs[f"_qr_{i}_{label[:-1]}"] = Expr(_quantile(name, p))
+        if k in ("number", "time"):
+            aggs[f"_qr_{i}_min"] = col(name).min()
+            aggs[f"_qr_{i}_max"] = col(name).max()
+    got = _one_row(q.agg(**aggs))
+    rows = int(got["_qr_rows"] or 0)
+    table: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(names):
+        k = kinds[name]
+        stats: dict[str, Any] = {}
+        n = int(got[f"_qr_{i}_count"] or 0)
+        stats["count"] = n
+        stats["nulls"] = rows - n
+        if k == "category":
+            stats["unique"] = int(got[f"_qr_{i}_unique"] or 0)
+            stats["top"], stats["freq"] = _top(q, name) if n else (None, None)
+        if k == "number":
+            stats["mean"] = _float(got[f"_qr_{i}_mean"])
+            stats["std"] = _float(got[f"_qr_{i}_std"])
+            quartiles = (_quartiles_windowed(q, name) if windowed else
+                         {label: got[f"_qr_{i}_{label[:-1]}"] for label in QUARTILES})
+            stats.update({label: _float(v) for label, v in quartiles.items()})
+        if k in ("number", "time"):
+            stats["min"] = got[f"_qr_{i}_min"]
+            stats["max"] = got[f"_qr_{i}_max"]
+            if k == "number":
+                stats["min"], stats["max"] = _float(stats["min"]), _float(stats["max"])
+        table[name] = stats
+    used = [r for r in ROWS if any(r in s for s in table.values())]
+    out = pd.DataFrame({name: [table[name].get(r, float("nan")) for r in used]
+                        for name in names}, index=used, dtype=object)
+    return _tidy(out)
+
+
+def _one_row(q: QueryRef) -> dict[str, Any]:
+    """The one row of a statistics query, by lower-cased name (Snowflake upper-cases them)."""
+    t = q.to_arrow(max_bytes=STATS_BUDGET, preflight=None)
+    return {name.lower(): t.column(i)[0].as_py() if t.num_rows else None
+            for i, name in enumerate(t.column_names)}
+
+
+def _top(q: QueryRef, name: str) -> tuple[Any, int]:
+    """The most frequent non-null value of ``name`` and how often it occurs (ties: the
+    smallest value)."""
+    counted = (q.filter(col(name).not_null()).group_by(name).agg(_qr_freq=count())
+               .order_by(desc("_qr_freq"), name).limit(1))
+    t = counted.to_arrow(max_bytes=STATS_BUDGET, preflight=None)
+    if not t.num_rows:
+        return None, 0
+    return t.column(0)[0].as_py(), int(t.column(1)[0].as_py())
+
+
+def _quartiles_windowed(q: QueryRef, name: str) -> dict[str, Any]:
+    """The quartiles of ``name`` through ``PERCENTILE_CONT ... OVER ()`` (MySQL/MariaDB)."""
+    values = q.filter(col(name).not_null())
+    windows = {f"_qr_{label[:-1]}": Expr(exp.Window(this=_quantile(name, p, True)))
+               for label, p in QUARTILES.items()}
+    got = _one_row(values.select(**windows).limit(1))
+    return {label: got[f"_qr_{label[:-1]}"] for label in QUARTILES}
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as numbers where a column holds nothing else (so the frame prints as pandas')."""
+    import pandas as pd
+
+    for name in frame.columns:
+        values = frame[name]
+        present = [v for v in values if not (isinstance(v, float) and v != v)]
+        if present and all(isinstance(v, int | float) and not isinstance(v, bool)
+                           for v in present):
+            frame[name] = pd.to_numeric(values)
+    return frame
