@@ -11,7 +11,7 @@ import pytest
 
 import queryref as qr
 from queryref.errors import ParameterError
-from queryref.explore import describe, histogram, value_counts
+from queryref.explore import Plot, describe, histogram, value_counts
 
 from .qr_conformance import NUMS, ORDERS, Engine
 
@@ -90,3 +90,41 @@ def test_explore_refuses_bad_input(engine: Engine):
         value_counts(engine.orders, "no_such_column")
     empty = histogram(engine.orders.filter(col("qty") < 0), "qty")
     assert len(empty) == 0
+
+
+# -- charts: the data each chart draws is what pandas computes on the same rows -------------
+def chart_data(chart) -> pd.DataFrame:
+    if isinstance(chart.data, pd.DataFrame):
+        return chart.data
+    return chart.layer[0].data  # (a layered chart may keep its data on the layers)
+
+
+def test_chart_data_matches_pandas(engine: Engine):
+    plot = engine.orders.plot if hasattr(engine.orders, "plot") else Plot(engine.orders)
+    bars = plot.bar("status")
+    want = ORDERS.groupby("status").size()
+    got = chart_data(bars).set_index("status")["count"]
+    assert got.sort_index().tolist() == want.sort_index().tolist()
+    meta = bars.usermeta["queryref"]
+    assert meta["rows"] == len(want) and meta["sql"] and "GROUP BY" in meta["sql"][0].upper()
+
+    line = chart_data(plot.line("qty", "amount", agg="sum"))
+    want_line = ORDERS.groupby("qty")["amount"].sum(min_count=1)
+    assert line["qty"].tolist() == want_line.index.tolist()
+    assert np.allclose(line["sum_amount"].astype(float), want_line.to_numpy(), equal_nan=True)
+
+    box = chart_data(plot.box("amount", by="status")).sort_values("status")
+    for _, r in box.iterrows():
+        values = ORDERS.loc[ORDERS["status"] == r["status"], "amount"].dropna()
+        assert close(r["q1"], values.quantile(0.25)) and close(r["median"], values.median())
+        assert close(r["q3"], values.quantile(0.75))
+        assert close(r["min"], values.min()) and close(r["max"], values.max())
+
+    hist = chart_data(plot.hist("qty", bins=5))
+    counts, _ = np.histogram(ORDERS["qty"], bins=5)
+    assert hist["count"].tolist() == counts.tolist()
+
+    points = chart_data(plot.scatter("id", "qty", max_points=50))
+    assert 0 < len(points) <= 50
+    real = set(zip(ORDERS["id"], ORDERS["qty"], strict=True))
+    assert {(int(a), int(b)) for a, b in zip(points["id"], points["qty"], strict=True)} <= real

@@ -6,7 +6,8 @@ These build on :class:`~queryref.QueryRef`'s own verbs (``agg``, ``group_by``, `
 own spelling, and they run under a small budget of their own.
 """
 
+from queryref.explore.charts import Plot
 from queryref.explore.counts import histogram, value_counts
 from queryref.explore.profile import describe
 
-__all__ = ["describe", "histogram", "value_counts"]
+__all__ = ["Plot", "describe", "histogram", "value_counts"]
