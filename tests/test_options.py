@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import queryref as qr
@@ -59,3 +61,51 @@ def test_messages_say_what_to_do():
     assert isinstance(err, MemoryError)
     unknown = UnknownColumnError(["amout"], ["amount", "id"])
     assert "did you mean 'amount'" in str(unknown) and isinstance(unknown, KeyError)
+
+
+def test_defaults_read_as_their_setting():
+    """``help()`` and the reference show where a default comes from, not ``<object at 0x..>``."""
+    import inspect
+
+    params = inspect.signature(qr.QueryRef.to_pandas).parameters
+    assert repr(params["max_bytes"].default) == "qr.options.max_bytes"
+    assert repr(params["preflight"].default) == "qr.options.preflight"
+    assert repr(inspect.signature(qr.QueryRef.to_arrow_batches).parameters["max_batch_bytes"]
+                .default) == "qr.options.max_batch_bytes"
+
+
+def test_a_default_follows_the_setting_at_call_time(con):
+    q = con.sql("SELECT range AS i FROM range(100)")
+    with qr.options.context(max_rows=10), pytest.raises(ResultTooLarge):
+        q.to_arrow()
+    assert q.to_arrow().num_rows == 100
+
+
+def test_options_refuse_unknown_names():
+    with pytest.raises(AttributeError, match="max_byte"):
+        qr.options.max_byte = 5  # type: ignore[attr-defined]
+    assert "max_bytes=" in repr(qr.options)
+
+
+SNIPPET = '''
+import queryref as qr
+qr.options.max_bytes = "2GB"
+qr.options.max_batch_bytes = 16_000_000
+qr.options.preflight = "count"
+qr.options.progress = "auto"
+budget: int | None = qr.options.max_bytes
+qr.options.preflight = "sometimes"
+'''
+
+
+def test_options_types_accept_what_the_setter_accepts(tmp_path):
+    """mypy: a setting takes what its check takes ("2GB") and reads as the checked type."""
+    api = pytest.importorskip("mypy.api")
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(SNIPPET)
+    root = Path(__file__).resolve().parents[1]
+    out, err, _status = api.run(["--config-file", str(root / "pyproject.toml"),
+                                "--cache-dir", str(root / ".mypy_cache"), str(snippet)])
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "snippet.py:8:" in errors[0], out + err  # only "sometimes"
+    assert "Literal['estimate', 'count'] | None" in errors[0]

@@ -1,7 +1,9 @@
 """queryref: keep data in the warehouse until you explicitly ask for it.
 
-A ``QueryRef`` is SQL (a sqlglot tree) plus its connection; every step rewrites the SQL, and
-rows reach Python only at guarded sinks.
+A [`QueryRef`][queryref.QueryRef] is SQL (a sqlglot tree) plus its connection; every step
+rewrites the SQL, and rows reach Python only at guarded sinks. Start with
+[`connect`][queryref.connect]; build expressions with [`col`][queryref.col] and
+[`lit`][queryref.lit]; defaults live in [`options`][queryref.Options].
 
 >>> import queryref as qr
 >>> con = qr.connect()
@@ -38,7 +40,7 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """``%load_ext queryref``: the ``%%qref`` SQL cell magic (:mod:`queryref.notebook.magic`)."""
+    """``%load_ext queryref``: the ``%%qref`` SQL cell magic (see the notebook guide)."""
     from queryref.notebook.magic import load_ipython_extension as load
 
     load(ipython)

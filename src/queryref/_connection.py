@@ -44,11 +44,21 @@ class Connection:
 
     @property
     def dialect(self) -> str:
-        """The engine's SQL dialect (sqlglot's name)."""
+        """The engine's SQL dialect (sqlglot's name).
+
+        >>> import queryref as qr
+        >>> qr.connect().dialect
+        'duckdb'
+        """
         return self.backend.dialect
 
     def describe(self) -> str:
-        """What this connection points at (never with a password)."""
+        """What this connection points at (never with a password).
+
+        >>> import queryref as qr
+        >>> qr.connect().describe()
+        'duckdb :memory:'
+        """
         return self.backend.describe()
 
     def __repr__(self) -> str:
@@ -57,6 +67,11 @@ class Connection:
     # -- queries ----------------------------------------------------------------------
     def sql(self, query: str, **params: Any) -> QueryRef:
         """A QueryRef over one read-only query; ``{{ name }}`` parameters are filled safely.
+
+        Nothing runs. A QueryRef parameter is inlined as a subquery; a scalar, a list, a
+        date ... becomes a correctly quoted literal (never string formatting). DDL, DML or
+        several statements raise [`ReadOnlyError`][queryref.errors.ReadOnlyError]: use
+        [`execute`][queryref.Connection.execute] for those.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT {{ x }} AS x", x="a'b")
@@ -67,25 +82,57 @@ class Connection:
         return QueryRef(fold_names(render(query, params, self), self.dialect), self)
 
     def table(self, name: str) -> QueryRef:
-        """A QueryRef over a table or view (``"schema.table"`` works too)."""
+        """A QueryRef over a table or view (``"schema.table"`` works too).
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> con.execute("CREATE TABLE orders AS SELECT 1 AS id, 9.5 AS amount")
+        >>> con.table("orders").columns
+        ['id', 'amount']
+        """
         table = table_ref(name, self.dialect)
         return QueryRef(exp.select("*").from_(table), self)
 
     def from_snowpark(self, df: Any) -> QueryRef:
-        """A QueryRef over a Snowpark DataFrame's SQL (on this Snowflake connection)."""
+        """A QueryRef over a Snowpark DataFrame's SQL (on this Snowflake connection).
+
+        Elsewhere it raises [`ParameterError`][queryref.errors.ParameterError]:
+
+        >>> import queryref as qr
+        >>> qr.connect().from_snowpark(object())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        queryref.errors.ParameterError: ...
+        """
         from queryref.backends.snowflake import from_snowpark
 
         return from_snowpark(self, df)
 
     def read_parquet(self, path: str | os.PathLike[str]) -> QueryRef:
-        """A QueryRef over a Parquet file (or glob): spill, then keep composing."""
+        """A QueryRef over a Parquet file (or glob): spill, then keep composing.
+
+        >>> import os, tempfile
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> path = os.path.join(tempfile.mkdtemp(), "ids.parquet")
+        >>> _ = con.sql("SELECT range AS id FROM range(10)").to_parquet(path)
+        >>> con.read_parquet(path).filter("id >= 7").count()
+        3
+        """
         func = exp.Anonymous(this="read_parquet",
                              expressions=[literal(file_path(path, "read_parquet()"))])
         return QueryRef(exp.select("*").from_(exp.Table(this=func)), self)
 
     # -- statements -------------------------------------------------------------------
     def execute(self, statement: str) -> int | None:
-        """Run a statement now: the one explicit door for DDL/DML. Rows changed, if known."""
+        """Run a statement now: the one explicit door for DDL/DML. Rows changed, if known.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> con.execute("CREATE TABLE t (id INTEGER)")
+        >>> con.execute("INSERT INTO t VALUES (1), (2)")
+        2
+        """
         if not isinstance(statement, str) or not statement.strip():
             raise ParameterError("execute() takes the SQL statement as non-empty text")
         try:
@@ -102,7 +149,16 @@ class Connection:
         """Create a table from a DataFrame (pandas/Polars), Arrow data, or a QueryRef.
 
         A QueryRef becomes ``CREATE TABLE ... AS`` in the database (nothing moves); in-memory
-        data is uploaded under ``max_bytes`` when given.
+        data is uploaded under ``max_bytes`` when given. ``replace=True`` replaces a table of
+        that name. Returns a QueryRef over the new table.
+
+        >>> import pandas as pd
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> con.create_table("people", pd.DataFrame({"id": [1, 2], "name": ["a", "b"]})).count()
+        2
+        >>> con.create_table("ones", con.table("people").filter("id = 1")).columns
+        ['id', 'name']
         """
         table = table_ref(name, self.dialect)
         if isinstance(data, QueryRef):
@@ -137,7 +193,12 @@ class Connection:
         """Close the connection; its QueryRefs can no longer run.
 
         Tables made by ``cache()`` are dropped first; on a pooled engine the connections
-        still held by open streams close as those streams end.
+        still held by open streams close as those streams end. A ``with`` block closes it too.
+
+        >>> import queryref as qr
+        >>> with qr.connect() as con:
+        ...     con.sql("SELECT 1 AS x").count()
+        1
         """
         # Streams still open (a reader left half-read) are cancelled first: their queries stop
         # in the database, so no session stays busy and no result is drained on closing.

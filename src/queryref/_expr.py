@@ -55,7 +55,12 @@ class Expr:
     # -- naming --------------------------------------------------------------------------
     @property
     def output_name(self) -> str | None:
-        """The column name this expression produces when selected without an alias."""
+        """The column name this expression produces when selected without an alias.
+
+        >>> import queryref as qr
+        >>> qr.col("amount").output_name, (qr.col("amount") + 1).output_name
+        ('amount', None)
+        """
         if self._name is not None:
             return self._name
         if isinstance(self.node, exp.Column):
@@ -63,13 +68,25 @@ class Expr:
         return None
 
     def alias(self, name: str) -> Expr:
-        """Name the expression's output column (``select(qr.col("a").alias("b"))``)."""
+        """Name the expression's output column (``select(qr.col("a").alias("b"))``). Also
+        ``name``.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT 2 AS a")
+        >>> q.select((qr.col("a") * 10).alias("b")).to_pandas()["b"].tolist()
+        [20]
+        """
         return Expr(self.node.copy(), name=name)
 
     name = alias
 
     def sql(self, dialect: str = "duckdb") -> str:
-        """The expression as SQL text."""
+        """The expression as SQL text, in ``dialect`` (sqlglot's name; default DuckDB).
+
+        >>> import queryref as qr
+        >>> qr.col("x").cast("TEXT").sql("postgres")
+        'CAST(x AS TEXT)'
+        """
         return self.node.sql(dialect=dialect)
 
     def __repr__(self) -> str:
@@ -118,10 +135,21 @@ class Expr:
     def __neg__(self) -> Expr: return Expr(exp.Neg(this=_paren(self.node.copy(), exp.Neg)))
     def __pos__(self) -> Expr: return self
     def abs(self) -> Expr:
-        """Absolute value."""
+        """Absolute value.
+
+        >>> import queryref as qr
+        >>> qr.col("x").abs().sql()
+        'ABS(x)'
+        """
         return Expr(exp.Abs(this=self.node.copy()))
     def round(self, digits: int = 0) -> Expr:
-        """Round to ``digits`` decimals."""
+        """Round to ``digits`` decimals.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 2.345 AS x").select(qr.col("x").round(1)).to_pandas()
+           ROUND(x, 1)
+        0          2.3
+        """
         return Expr(exp.Round(this=self.node.copy(), decimals=exp.Literal.number(digits)))
 
     # -- comparisons (== None means IS NULL, as in SQLAlchemy) --------------------------
@@ -142,11 +170,21 @@ class Expr:
     def __invert__(self) -> Expr: return Expr(exp.Not(this=_paren(self.node.copy(), exp.Not)))
 
     def is_null(self) -> Expr:
-        """``IS NULL``."""
+        """``IS NULL`` (``col == None`` means the same).
+
+        >>> import queryref as qr
+        >>> qr.col("x").is_null().sql()
+        'x IS NULL'
+        """
         return Expr(exp.Is(this=_paren(self.node.copy(), exp.Is), expression=exp.Null()))
 
     def not_null(self) -> Expr:
-        """``IS NOT NULL``."""
+        """``IS NOT NULL`` (``col != None`` means the same). Also ``is_not_null``.
+
+        >>> import queryref as qr
+        >>> qr.col("x").not_null().sql()
+        'NOT x IS NULL'
+        """
         return Expr(exp.Not(this=self.is_null().node))
 
     is_not_null = not_null
@@ -155,6 +193,14 @@ class Expr:
         """``IN (values...)`` or ``IN (subquery)`` for a one-column QueryRef.
 
         Keeps SQL semantics: ``~x.isin(q)`` is ``NOT IN``, which is empty when ``q`` has a NULL.
+
+        >>> import queryref as qr
+        >>> qr.col("g").isin(["a", "b"]).sql()
+        "g IN ('a', 'b')"
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a'), (2, 'b')) t(id, g)")
+        >>> t.filter(qr.col("id").isin(con.sql("SELECT 2 AS id"))).to_pandas()["g"].tolist()
+        ['b']
         """
         from queryref._queryref import QueryRef
 
@@ -169,40 +215,111 @@ class Expr:
         return Expr(exp.In(this=_paren(self.node.copy(), exp.In), expressions=items))
 
     def between(self, low: Any, high: Any) -> Expr:
-        """``BETWEEN low AND high`` (both ends included)."""
+        """``BETWEEN low AND high`` (both ends included).
+
+        >>> import queryref as qr
+        >>> qr.col("x").between(1, 5).sql()
+        'x BETWEEN 1 AND 5'
+        """
         return Expr(exp.Between(this=_paren(self.node.copy(), exp.Between),
                                 low=_node(low), high=_node(high)))
 
     def like(self, pattern: str) -> Expr:
-        """``LIKE pattern`` (``%`` any text, ``_`` one character)."""
+        """``LIKE pattern`` (``%`` any text, ``_`` one character).
+
+        >>> import queryref as qr
+        >>> qr.col("name").like("A%").sql()
+        "name LIKE 'A%'"
+        """
         return Expr(exp.Like(this=_paren(self.node.copy(), exp.Like), expression=literal(pattern)))
 
     def ilike(self, pattern: str) -> Expr:
-        """Case-insensitive ``LIKE``."""
+        """Case-insensitive ``LIKE``.
+
+        >>> import queryref as qr
+        >>> qr.col("name").ilike("a%").sql()
+        "name ILIKE 'a%'"
+        """
         node = _paren(self.node.copy(), exp.ILike)
         return Expr(exp.ILike(this=node, expression=literal(pattern)))
 
     def cast(self, to: str) -> Expr:
-        """``CAST(expr AS to)``; ``to`` is a SQL type such as ``"BIGINT"`` or ``"DECIMAL(9,2)"``."""
+        """``CAST(expr AS to)``; ``to`` is a SQL type such as ``"BIGINT"`` or ``"DECIMAL(9,2)"``.
+
+        >>> import queryref as qr
+        >>> qr.col("amount").cast("DECIMAL(9,2)").sql()
+        'CAST(amount AS DECIMAL(9, 2))'
+        """
         return Expr(exp.cast(self.node.copy(), _data_type(to)), name=self.output_name)
 
     def coalesce(self, *others: Any) -> Expr:
-        """The first non-NULL of this and ``others``."""
+        """The first non-NULL of this and ``others``. Also ``fill_null``.
+
+        >>> import queryref as qr
+        >>> qr.col("nickname").coalesce(qr.col("name"), "?").sql()
+        "COALESCE(nickname, name, '?')"
+        """
         return Expr(exp.Coalesce(this=self.node.copy(), expressions=[_node(o) for o in others]))
 
     fill_null = coalesce
 
     # -- aggregates ---------------------------------------------------------------------
-    def sum(self) -> Expr: return Expr(exp.Sum(this=self.node.copy()))
-    def mean(self) -> Expr: return Expr(exp.Avg(this=self.node.copy()))
+    def sum(self) -> Expr:
+        """Sum of the values (an aggregate: use in ``agg`` or with ``over``).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
+        >>> q.agg(total=qr.col("x").sum()).to_pandas()["total"].tolist()
+        [3.0]
+        """
+        return Expr(exp.Sum(this=self.node.copy()))
+
+    def mean(self) -> Expr:
+        """Mean of the non-NULL values (``AVG``). Also ``avg``.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
+        >>> q.agg(m=qr.col("x").mean()).to_pandas()["m"].tolist()
+        [1.5]
+        """
+        return Expr(exp.Avg(this=self.node.copy()))
+
     avg = mean
-    def min(self) -> Expr: return Expr(exp.Min(this=self.node.copy()))
-    def max(self) -> Expr: return Expr(exp.Max(this=self.node.copy()))
+
+    def min(self) -> Expr:
+        """Smallest value.
+
+        >>> import queryref as qr
+        >>> qr.col("x").min().sql()
+        'MIN(x)'
+        """
+        return Expr(exp.Min(this=self.node.copy()))
+
+    def max(self) -> Expr:
+        """Largest value.
+
+        >>> import queryref as qr
+        >>> qr.col("x").max().sql()
+        'MAX(x)'
+        """
+        return Expr(exp.Max(this=self.node.copy()))
+
     def count(self) -> Expr:
-        """Number of non-NULL values."""
+        """Number of non-NULL values ([`qr.count()`][queryref.count] counts rows).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
+        >>> q.agg(n=qr.col("x").count(), rows=qr.count()).to_pandas().values.tolist()
+        [[2, 3]]
+        """
         return Expr(exp.Count(this=self.node.copy()))
     def count_distinct(self) -> Expr:
-        """Number of distinct non-NULL values."""
+        """Number of distinct non-NULL values. Also ``nunique``.
+
+        >>> import queryref as qr
+        >>> qr.col("g").count_distinct().sql()
+        'COUNT(DISTINCT g)'
+        """
         return Expr(exp.Count(this=exp.Distinct(expressions=[self.node.copy()])))
     nunique = count_distinct
 
@@ -266,7 +383,7 @@ def ordering(key: Any) -> exp.Ordered:
 
 
 class _Sort:
-    """A sort key with its direction, made by :func:`asc` and :func:`desc`."""
+    """A sort key with its direction, made by [`asc`][queryref.asc] and [`desc`][queryref.desc]."""
 
     __slots__ = ("ordered",)
 
@@ -278,7 +395,12 @@ class _Sort:
 
 
 def asc(key: str | Expr, nulls_first: bool = False) -> _Sort:
-    """Ascending sort key (NULLs last unless ``nulls_first``)."""
+    """Ascending sort key (NULLs last unless ``nulls_first``).
+
+    >>> import queryref as qr
+    >>> qr.asc("total")
+    <Sort total ASC NULLS LAST>
+    """
     return _Sort(exp.Ordered(this=_into_node(key), desc=False, nulls_first=nulls_first))
 
 
@@ -327,28 +449,54 @@ def count(expr: str | Expr | None = None) -> Expr:
 
 
 def row_number() -> Expr:
-    """``ROW_NUMBER()``: use with ``.over(...)``."""
+    """``ROW_NUMBER()``: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> qr.row_number().over(order_by="x").sql()
+    'ROW_NUMBER() OVER (ORDER BY x ASC)'
+    """
     return Expr(exp.RowNumber())
 
 
 def rank() -> Expr:
-    """``RANK()``: use with ``.over(...)``."""
+    """``RANK()``: use with ``.over(...)``; ties share a rank and leave gaps.
+
+    >>> import queryref as qr
+    >>> qr.rank().over(partition_by="g", order_by=qr.desc("v")).sql()
+    'RANK() OVER (PARTITION BY g ORDER BY v DESC)'
+    """
     return Expr(exp.Anonymous(this="RANK", expressions=[]))
 
 
 def dense_rank() -> Expr:
-    """``DENSE_RANK()``: use with ``.over(...)``."""
+    """``DENSE_RANK()``: use with ``.over(...)``; ties share a rank, no gaps.
+
+    >>> import queryref as qr
+    >>> qr.dense_rank().over(order_by="v").sql()
+    'DENSE_RANK() OVER (ORDER BY v ASC)'
+    """
     return Expr(exp.Anonymous(this="DENSE_RANK", expressions=[]))
 
 
 def lag(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
-    """The value ``offset`` rows before, within the window: use with ``.over(...)``."""
+    """The value ``offset`` rows before, within the window: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> q = qr.connect().sql("SELECT range AS day, range * 10 AS v FROM range(3)")
+    >>> q.mutate(prev=qr.lag("v").over(order_by="day")).order_by("day").to_pandas()["prev"].tolist()
+    [nan, 0.0, 10.0]
+    """
     extra = {} if default is None else {"default": _node(default)}
     return Expr(exp.Lag(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
 
 
 def lead(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
-    """The value ``offset`` rows after, within the window: use with ``.over(...)``."""
+    """The value ``offset`` rows after, within the window: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> qr.lead("v", 2, default=0).over(order_by="day").sql()
+    'LEAD(v, 2, 0) OVER (ORDER BY day ASC)'
+    """
     extra = {} if default is None else {"default": _node(default)}
     return Expr(exp.Lead(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
 

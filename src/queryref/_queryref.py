@@ -1,6 +1,6 @@
 """``QueryRef``: an immutable handle on a query. Composition methods return new handles.
 
-Nothing here runs a query except the sinks (delegated to :mod:`queryref.sinks.run`) and the
+Nothing here runs a query except the sinks (delegated to ``queryref.sinks.run``) and the
 schema lookup that column checking needs (one zero-row query per handle, cached).
 """
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
-from queryref._options import _UNSET
+from queryref._options import DEFAULT
 from queryref.errors import ParameterError, UnknownColumnError
 from queryref.sql import ctes as _ctes
 from queryref.sql import rewrite as rw
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     import polars as pl
 
     from queryref._connection import Connection
-    from queryref._typing import JoinHow, SizeLike
+    from queryref._typing import (
+        Decimals,
+        DtypeBackend,
+        JoinHow,
+        PartitionsAs,
+        Preflight,
+        Progress,
+        SizeLike,
+    )
     from queryref.offload.cache import CachedQueryRef
     from queryref.sinks.estimate import Estimate
     from queryref.sinks.run import CSVWritten, ParquetWritten
@@ -64,26 +72,54 @@ class QueryRef:
     # -- identity ---------------------------------------------------------------------
     @property
     def tree(self) -> exp.Query:
-        """The sqlglot tree (shared: copy it before changing it)."""
+        """The sqlglot tree (shared: copy it before changing it).
+
+        >>> import queryref as qr
+        >>> type(qr.connect().sql("SELECT 1 AS x").tree).__name__
+        'Select'
+        """
         return self._tree
 
     @property
     def connection(self) -> Connection:
-        """The connection this query runs on."""
+        """The connection this query runs on.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> con.sql("SELECT 1 AS x").connection is con
+        True
+        """
         return self._con
 
     @property
     def dialect(self) -> str:
-        """The SQL dialect of the connection's engine."""
+        """The SQL dialect of the connection's engine (sqlglot's name).
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS x").dialect
+        'duckdb'
+        """
         return self._con.dialect
 
     @property
     def sql(self) -> str:
-        """The SQL that will run, in the connection's dialect, pretty-printed."""
+        """The SQL that will run, in the connection's dialect, pretty-printed.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> con.execute("CREATE TABLE orders AS SELECT 1 AS id, 10 AS amount")
+        >>> print(con.table("orders").filter(qr.col("amount") > 5).select("id").sql)
+        SELECT
+          id
+        FROM orders
+        WHERE
+          amount > 5
+        """
         return render(self._tree, self.dialect, pretty=True)
 
     def compile(self, dialect: str | None = None, *, pretty: bool = True) -> str:
-        """The query as SQL text for ``dialect`` (default: the connection's).
+        """The query as SQL text for ``dialect`` (default: the connection's), as sqlglot
+        transpiles it; ``pretty=False`` puts it on one line.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT 1 AS x").limit(5)
@@ -140,7 +176,13 @@ class QueryRef:
     # -- schema -----------------------------------------------------------------------
     @property
     def schema(self) -> pa.Schema:
-        """The result's Arrow schema, from the engine's metadata or a zero-row query (cached)."""
+        """The result's Arrow schema, from the engine's metadata or a zero-row query (cached).
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS id, 'a' AS name").schema
+        id: int32
+        name: string
+        """
         if self._schema is None:
             self._schema = self._con.backend.schema(render(self._tree, self.dialect))
             self._names = tuple(self._schema.names)
@@ -148,7 +190,12 @@ class QueryRef:
 
     @property
     def columns(self) -> list[str]:
-        """The result's column names (no rows are fetched)."""
+        """The result's column names (no rows are fetched).
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS id, 'a' AS name").columns
+        ['id', 'name']
+        """
         if self._names is None:
             return list(self.schema.names)
         return list(self._names)
@@ -195,7 +242,7 @@ class QueryRef:
         return None
 
     def _engine_name(self, name: str) -> str:
-        """What the engine calls a name the user wrote (:func:`queryref.sql.text.engine_name`)."""
+        """What the engine calls a name the user wrote (``queryref.sql.text.engine_name``)."""
         try:
             return engine_name(name, self.dialect)
         except ParameterError:
@@ -262,7 +309,7 @@ class QueryRef:
 
     def _host(self, new: Sequence[exp.Expr]) -> exp.Query:
         """This query's tree, ready to take ``new`` expressions: where they read tables (a
-        subquery), this query's CTEs of the same names are renamed (see :mod:`._ctes`)."""
+        subquery), this query's CTEs of the same names are renamed (see ``queryref.sql.ctes``)."""
         tree = self._tree
         if tree.args.get("with_") is None or not any(_ctes.has_tables(n) for n in new):
             return tree
@@ -320,7 +367,16 @@ class QueryRef:
         """Keep (or compute) these columns, in this order.
 
         Text is a column name when the query has that column, SQL otherwise;
-        ``qr.col("*")`` keeps every column.
+        ``qr.col("*")`` (or ``"*"``) keeps every column. Keywords name computed columns.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.select("g", "id", double=qr.col("v") * 2).to_pandas()
+           g  id  double
+        0  a   1      10
+        1  b   2      14
+        2  a   3      18
         """
         out: list[tuple[str, exp.Expr]] = []
         for item in items:
@@ -359,7 +415,13 @@ class QueryRef:
     with_columns = mutate
 
     def rename(self, mapping: Mapping[str, str] | None = None, /, **renames: str) -> QueryRef:
-        """Rename columns: ``rename({"old": "new"})`` or ``rename(old="new")``."""
+        """Rename columns: ``rename({"old": "new"})`` or ``rename(old="new")``.
+
+        >>> import queryref as qr
+        >>> t = qr.connect().sql("SELECT 1 AS id, 'a' AS name")
+        >>> t.rename({"name": "label"}).columns
+        ['id', 'label']
+        """
         if mapping is not None and not isinstance(mapping, Mapping):
             raise ParameterError(f"rename() takes {{'old': 'new'}} or old='new', not {mapping!r}")
         pairs = {**(mapping or {}), **renames}
@@ -371,7 +433,13 @@ class QueryRef:
         return self._project(rw.Op.PROJECT, items)
 
     def drop(self, *names: str) -> QueryRef:
-        """Remove columns."""
+        """Remove columns (each must exist).
+
+        >>> import queryref as qr
+        >>> t = qr.connect().sql("SELECT 1 AS id, 'a' AS name, 2.5 AS amount")
+        >>> t.drop("amount").columns
+        ['id', 'name']
+        """
         gone = {self._resolve(n) for n in names}
         items = [(c, column(c)) for c in self.columns if c not in gone]
         if not items:
@@ -379,7 +447,13 @@ class QueryRef:
         return self._project(rw.Op.PROJECT, items)
 
     def cast(self, mapping: Mapping[str, str] | None = None, /, **types: str) -> QueryRef:
-        """Change column types: ``cast(amount="DECIMAL(12,2)")``."""
+        """Change column types: ``cast(amount="DECIMAL(12,2)")`` or ``cast({"amount": ...})``.
+
+        >>> import queryref as qr
+        >>> t = qr.connect().sql("SELECT 1 AS id, '2.5' AS amount")
+        >>> t.cast(id="VARCHAR", amount="DOUBLE").schema.types
+        [DataType(string), DataType(double)]
+        """
         pairs = {**(mapping or {}), **types}
         return self.mutate(**{
             self._resolve(n): Expr(exp.cast(column(self._resolve(n)), _data_type(t)))
@@ -390,7 +464,16 @@ class QueryRef:
         """Keep rows where every predicate holds (Exprs or SQL text, ANDed).
 
         After an aggregate this becomes HAVING; after a limit, a window or DISTINCT it wraps
-        the query, so the result is always what the steps mean in order.
+        the query, so the result is always what the steps mean in order. An aggregate in a
+        predicate is over the whole result (``qr.col("v") > qr.col("v").mean()``). Also
+        available as ``where``.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.filter(qr.col("v") > 6, "g = 'a'").to_pandas()
+           id  g  v
+        0   3  a  9
         """
         if not predicates:
             return self
@@ -423,13 +506,31 @@ class QueryRef:
         return self.mutate(**{tmp: Expr(cond)}).filter(Expr(column(tmp))).drop(tmp)
 
     def group_by(self, *keys: str | Expr, **named_keys: str | Expr) -> GroupBy:
-        """Group rows by keys; finish with ``.agg(...)``."""
+        """Group rows by keys (column names or expressions; keywords name computed keys);
+        finish with [`agg`][queryref.GroupBy.agg].
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.group_by("g").agg(total=qr.col("v").sum(), n=qr.count()).order_by("g").to_pandas()
+           g  total  n
+        0  a   14.0  2
+        1  b    7.0  1
+        """
         out = [self._named(k) for k in keys]
         out += [(alias, self._to_node(v)) for alias, v in named_keys.items()]
         return GroupBy(self, out)
 
     def agg(self, *aggs: Expr, **named: str | Expr) -> QueryRef:
-        """Aggregate the whole query into one row: ``agg(total=qr.col("x").sum())``."""
+        """Aggregate the whole query into one row: ``agg(total=qr.col("x").sum())``.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.agg(total=qr.col("v").sum(), n=qr.count()).to_pandas()
+           total  n
+        0   21.0  3
+        """
         return GroupBy(self, []).agg(*aggs, **named)
 
     def _aggregate(self, keys: Sequence[tuple[str, exp.Expr]],
@@ -484,7 +585,17 @@ class QueryRef:
         return base._aggregate(keys, new_aggs)
 
     def order_by(self, *keys: str | Expr | _Sort) -> QueryRef:
-        """Sort by keys (``qr.desc("x")`` for descending; NULLs last). Earlier sorts break ties."""
+        """Sort by keys (``qr.desc("x")`` for descending; NULLs last). Also ``sort``.
+
+        Keys are column names, expressions, SQL text or [`asc`][queryref.asc] /
+        [`desc`][queryref.desc]; each later key breaks the ties of the ones before it.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.order_by("g", qr.desc("v")).to_pandas()["id"].tolist()
+        [3, 1, 2]
+        """
         if not keys:
             return self
         ordered = []
@@ -500,7 +611,15 @@ class QueryRef:
     sort = order_by
 
     def limit(self, n: int | None, offset: int = 0) -> QueryRef:
-        """At most ``n`` rows (after skipping ``offset``)."""
+        """At most ``n`` rows (after skipping ``offset``); ``n=None``: only the offset.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.order_by("id").limit(1, offset=1).to_pandas()
+           id  g  v
+        0   2  b  7
+        """
         for name, v in (("n", n), ("offset", offset)):
             if (v is not None or name == "offset") and (
                     isinstance(v, bool) or not isinstance(v, int) or v < 0):
@@ -509,11 +628,26 @@ class QueryRef:
         return self._new(rw.combine_limit(select, n, offset), self._names)
 
     def head(self, n: int = 5) -> QueryRef:
-        """The first ``n`` rows (lazy: the same as ``limit(n)``)."""
+        """The first ``n`` rows (lazy: the same as ``limit(n)``).
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT range AS id FROM range(100)").head(3).count()
+        3
+        """
         return self.limit(n)
 
     def distinct(self, *on: str | Expr) -> QueryRef:
-        """Drop duplicate rows, or keep the first row for each value of ``on``."""
+        """Drop duplicate rows, or keep the first row for each value of ``on`` (in the
+        query's order, if it has one). Also ``unique``.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.select("g").distinct().order_by("g").to_pandas()["g"].tolist()
+        ['a', 'b']
+        >>> t.order_by("id").distinct("g").order_by("id").to_pandas()["id"].tolist()
+        [1, 2]
+        """
         if on:
             keys = [self._named(k)[1] for k in on]
             self._check(keys)
@@ -549,32 +683,83 @@ class QueryRef:
         right_on: str | Sequence[str] | None = None,
         suffixes: tuple[str, str] = ("", "_right"),
     ) -> QueryRef:
-        """Join with another query on the same connection (see :mod:`queryref.sql.join`)."""
+        """Join with another query on the same connection.
+
+        ``on`` is a column name (or a list of names) both sides have, kept once in the
+        result, or a boolean expression (an Expr or SQL text) over both sides' columns;
+        ``left_on`` / ``right_on`` pair differently named columns (both are kept, as in SQL).
+        Other names both sides have get ``suffixes`` (the right side's: ``_right``). ``how``
+        is ``"inner"``, ``"left"``, ``"right"``, ``"outer"``, ``"semi"`` / ``"anti"`` (rows of
+        this query with / without a match, its columns only) or ``"cross"`` (no ``on``).
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> names = con.sql("SELECT * FROM (VALUES ('a', 'Ann'), ('c', 'Cy')) n(g, label)")
+        >>> t.join(names, on="g").order_by("id").to_pandas()
+           id  g  v label
+        0   1  a  5   Ann
+        1   3  a  9   Ann
+        >>> t.join(names, on="g", how="anti").columns, t.join(names, on="g", how="anti").count()
+        (['id', 'g', 'v'], 1)
+        """
         from queryref.sql.join import join
 
         return join(self, other, on=on, how=how, left_on=left_on, right_on=right_on,
                     suffixes=suffixes)
 
     def union(self, other: QueryRef, distinct: bool = False) -> QueryRef:
-        """Rows of both queries (``UNION ALL``; ``distinct=True`` for ``UNION``)."""
+        """Rows of both queries (``UNION ALL``; ``distinct=True`` for ``UNION``), matched by
+        position: both need the same number of columns.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> a, b = con.sql("SELECT 1 AS x"), con.sql("SELECT 2 AS x")
+        >>> a.union(b).union(a).order_by("x").to_pandas()["x"].tolist()
+        [1, 1, 2]
+        >>> a.union(b).union(a, distinct=True).count()
+        2
+        """
         from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Union, distinct=distinct)
 
     def intersect(self, other: QueryRef, distinct: bool = True) -> QueryRef:
-        """Rows in both queries."""
+        """Rows in both queries (``INTERSECT``; ``distinct=False`` for ``INTERSECT ALL``).
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> a = con.sql("SELECT * FROM (VALUES (1), (2), (3)) t(x)")
+        >>> a.intersect(con.sql("SELECT * FROM (VALUES (2), (3), (4)) t(x)")).count()
+        2
+        """
         from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Intersect, distinct=distinct)
 
     def except_(self, other: QueryRef, distinct: bool = True) -> QueryRef:
-        """Rows of this query that are not in ``other``."""
+        """Rows of this query that are not in ``other`` (``EXCEPT``; ``distinct=False`` for
+        ``EXCEPT ALL``). The trailing underscore keeps clear of Python's ``except``.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> a = con.sql("SELECT * FROM (VALUES (1), (2), (3)) t(x)")
+        >>> a.except_(con.sql("SELECT 2 AS x")).order_by("x").to_pandas()["x"].tolist()
+        [1, 3]
+        """
         from queryref.sql.join import set_operation
 
         return set_operation(self, other, exp.Except, distinct=distinct)
 
     def sample(self, fraction: float, seed: int | None = None) -> QueryRef:
-        """A random sample of about ``fraction`` of the rows (Bernoulli; repeatable with seed)."""
+        """A random sample of about ``fraction`` of the rows, drawn in the database
+        (Bernoulli: each row kept with that chance; the same ``seed`` draws the same rows).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id FROM range(10000)")
+        >>> 800 < q.sample(0.1, seed=42).count() < 1200
+        True
+        """
         if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
                 or not 0 <= fraction <= 1:
             raise ParameterError(f"sample() fraction must be between 0 and 1, not {fraction!r}")
@@ -589,7 +774,14 @@ class QueryRef:
         return self._new(wrapped, self._names)
 
     def pipe(self, fn: Callable[..., QueryRef], *args: Any, **kwargs: Any) -> QueryRef:
-        """``fn(self, *args, **kwargs)``: chain your own steps."""
+        """``fn(self, *args, **kwargs)``: chain your own steps.
+
+        >>> import queryref as qr
+        >>> def recent(q, n):
+        ...     return q.order_by(qr.desc("id")).limit(n)
+        >>> qr.connect().sql("SELECT range AS id FROM range(10)").pipe(recent, 2).count()
+        2
+        """
         return fn(self, *args, **kwargs)
 
     def as_scalar(self) -> Expr:
@@ -607,7 +799,20 @@ class QueryRef:
         return Expr(exp.Subquery(this=self._tree.copy()))
 
     def col(self, name: str) -> Expr:
-        """A column of this query, checked now: ``q.col("amount")``."""
+        """A column of this query, checked now: ``q.col("amount")``, or ``q["amount"]``.
+
+        Unlike [`qr.col`][queryref.col], a name the query lacks raises
+        [`UnknownColumnError`][queryref.errors.UnknownColumnError] here, not at the sink.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT 1 AS amount")
+        >>> (q["amount"] * 2).sql()
+        'amount * 2'
+        >>> q.col("amout")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        queryref.errors.UnknownColumnError: unknown column 'amout'; ... 'amount' for 'amout'?)
+        """
         return Expr(column(self._resolve(name)), name=self._resolve(name))
 
     def __getitem__(self, name: str) -> Expr:
@@ -617,20 +822,34 @@ class QueryRef:
     @overload
     def to_arrow(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                  batch_rows: int = ..., timeout: float | None = ...,
-                 preflight: str | None = ..., dry_run: Literal[False] = ...) -> pa.Table: ...
+                 preflight: Preflight | None = ...,
+                 dry_run: Literal[False] = ...) -> pa.Table: ...
     @overload
     def to_arrow(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                  batch_rows: int = ..., timeout: float | None = ...,
-                 preflight: str | None = ..., dry_run: Literal[True]) -> Estimate: ...
-    def to_arrow(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                 batch_rows: int = _UNSET, timeout: float | None = None,
-                 preflight: str | None = _UNSET, dry_run: bool = False) -> pa.Table | Estimate:
+                 preflight: Preflight | None = ..., dry_run: Literal[True]) -> Estimate: ...
+    def to_arrow(self, *, max_bytes: SizeLike = DEFAULT.max_bytes,
+                 max_rows: int | None = DEFAULT.max_rows, batch_rows: int = DEFAULT.batch_rows,
+                 timeout: float | None = None, preflight: Preflight | None = DEFAULT.preflight,
+                 dry_run: bool = False) -> pa.Table | Estimate:
         """The result as a ``pyarrow.Table``, guarded by the size budget.
 
-        ``timeout`` (seconds) cancels the query in the database and raises QueryTimeout.
-        ``preflight`` (default ``qr.options.preflight``): ``"estimate"`` refuses up front
-        what the planner puts far over the budget, ``"count"`` counts exactly first, None
-        skips it (see :meth:`estimate`). ``dry_run=True`` returns that estimate, not data.
+        ``max_bytes`` / ``max_rows`` bound the result (defaults: [`qr.options`][queryref.Options]);
+        past them it raises [`ResultTooLarge`][queryref.errors.ResultTooLarge], and the query
+        is cancelled in the database. ``timeout`` (seconds) cancels the query and raises
+        [`QueryTimeout`][queryref.errors.QueryTimeout]. ``preflight``: ``"estimate"`` refuses
+        up front what the planner puts far over the budget, ``"count"`` counts exactly first,
+        ``None`` skips it (see [`estimate`][queryref.QueryRef.estimate]). ``dry_run=True``
+        returns that estimate, not data.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id FROM range(1000)")
+        >>> q.to_arrow().num_rows
+        1000
+        >>> q.to_arrow(max_rows=10)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        queryref.errors.ResultTooLarge: ResultTooLarge: the result passed more than 10 rows...
         """
         from queryref.sinks import run as _sinks
 
@@ -641,20 +860,21 @@ class QueryRef:
 
     @overload
     def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
-                  batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
-                  shrink_dtypes: bool = ..., preflight: str | None = ...,
-                  dtype_backend: str | None = ...,
+                  batch_rows: int = ..., decimals: Decimals = ...,
+                  timeout: float | None = ..., shrink_dtypes: bool = ...,
+                  preflight: Preflight | None = ..., dtype_backend: DtypeBackend | None = ...,
                   dry_run: Literal[False] = ...) -> pd.DataFrame: ...
     @overload
     def to_pandas(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
-                  batch_rows: int = ..., decimals: str = ..., timeout: float | None = ...,
-                  shrink_dtypes: bool = ..., preflight: str | None = ...,
-                  dtype_backend: str | None = ...,
+                  batch_rows: int = ..., decimals: Decimals = ...,
+                  timeout: float | None = ..., shrink_dtypes: bool = ...,
+                  preflight: Preflight | None = ..., dtype_backend: DtypeBackend | None = ...,
                   dry_run: Literal[True]) -> Estimate: ...
-    def to_pandas(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                  batch_rows: int = _UNSET, decimals: str = "float",
-                  timeout: float | None = None, shrink_dtypes: bool = False,
-                  preflight: str | None = _UNSET, dtype_backend: str | None = None,
+    def to_pandas(self, *, max_bytes: SizeLike = DEFAULT.max_bytes,
+                  max_rows: int | None = DEFAULT.max_rows, batch_rows: int = DEFAULT.batch_rows,
+                  decimals: Decimals = "float", timeout: float | None = None,
+                  shrink_dtypes: bool = False, preflight: Preflight | None = DEFAULT.preflight,
+                  dtype_backend: DtypeBackend | None = None,
                   dry_run: bool = False) -> pd.DataFrame | Estimate:
         """The result as a pandas DataFrame, guarded by the size budget.
 
@@ -665,10 +885,10 @@ class QueryRef:
         instead: dates stay ``date32[pyarrow]``, integers with NULLs stay integers, and
         ``decimals`` still decides what decimals become (``double[pyarrow]``, objects, or
         ``decimal128[pyarrow]``). ``shrink_dtypes=True`` picks the smallest numpy dtypes from
-        statistics computed in the warehouse (see :mod:`queryref.sinks.shrink`); the shrunk size
-        is what counts against the budget. ``preflight`` and ``dry_run`` as in
-        :meth:`to_arrow`: what the planner estimates at more than 4x ``max_bytes`` is
-        refused before a row moves.
+        statistics computed in the warehouse; the shrunk size is what counts against the
+        budget. ``max_bytes``, ``max_rows``, ``timeout``, ``preflight`` and ``dry_run`` as in
+        [`to_arrow`][queryref.QueryRef.to_arrow]: what the planner estimates at more than 4x
+        ``max_bytes`` is refused before a row moves.
 
         >>> import queryref as qr
         >>> big = qr.connect().sql("SELECT range AS a, range AS b FROM range(10000000)")
@@ -697,18 +917,23 @@ class QueryRef:
     @overload
     def to_polars(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                   batch_rows: int = ..., timeout: float | None = ...,
-                  preflight: str | None = ..., dry_run: Literal[False] = ...) -> pl.DataFrame: ...
+                  preflight: Preflight | None = ...,
+                  dry_run: Literal[False] = ...) -> pl.DataFrame: ...
     @overload
     def to_polars(self, *, max_bytes: SizeLike = ..., max_rows: int | None = ...,
                   batch_rows: int = ..., timeout: float | None = ...,
-                  preflight: str | None = ..., dry_run: Literal[True]) -> Estimate: ...
-    def to_polars(self, *, max_bytes: SizeLike = _UNSET, max_rows: int | None = _UNSET,
-                  batch_rows: int = _UNSET, timeout: float | None = None,
-                  preflight: str | None = _UNSET,
+                  preflight: Preflight | None = ..., dry_run: Literal[True]) -> Estimate: ...
+    def to_polars(self, *, max_bytes: SizeLike = DEFAULT.max_bytes,
+                  max_rows: int | None = DEFAULT.max_rows, batch_rows: int = DEFAULT.batch_rows,
+                  timeout: float | None = None, preflight: Preflight | None = DEFAULT.preflight,
                   dry_run: bool = False) -> pl.DataFrame | Estimate:
         """The result as a Polars DataFrame, guarded by the size budget.
 
-        ``preflight`` and ``dry_run`` as in :meth:`to_arrow`.
+        The parameters are [`to_arrow`][queryref.QueryRef.to_arrow]'s.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS id, 'a' AS g").to_polars().to_dicts()
+        [{'id': 1, 'g': 'a'}]
         """
         from queryref.sinks import run as _sinks
 
@@ -717,28 +942,44 @@ class QueryRef:
         return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, timeout=timeout, preflight=preflight)
 
-    def to_arrow_batches(self, batch_rows: int = _UNSET, *, timeout: float | None = None,
-                         max_batch_bytes: SizeLike = _UNSET) -> pa.RecordBatchReader:
+    def to_arrow_batches(self, batch_rows: int = DEFAULT.batch_rows, *,
+                         timeout: float | None = None,
+                         max_batch_bytes: SizeLike = DEFAULT.max_batch_bytes,
+                         ) -> pa.RecordBatchReader:
         """Stream the result as Arrow record batches; memory holds one batch at a time.
 
-        ``max_batch_bytes`` (or ``qr.options.max_batch_bytes``) also bounds each batch's
-        bytes: the engine's batches are split or combined to fit (see :mod:`._rebatch`).
+        ``max_batch_bytes`` also bounds each batch's bytes: the engine's batches are split or
+        combined to fit. No size budget applies: nothing is kept. Close the reader (or use it
+        in a ``with`` block) to stop the query early.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id FROM range(250)")
+        >>> with q.to_arrow_batches(batch_rows=100) as reader:
+        ...     [batch.num_rows for batch in reader]
+        [100, 100, 50]
         """
         from queryref.sinks import run as _sinks
 
         return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout,
                                        max_batch_bytes=max_batch_bytes)
 
-    def to_pandas_batches(self, batch_rows: int = _UNSET, *,
-                          decimals: str = "float", timeout: float | None = None,
+    def to_pandas_batches(self, batch_rows: int = DEFAULT.batch_rows, *,
+                          decimals: Decimals = "float", timeout: float | None = None,
                           shrink_dtypes: bool = False,
-                          max_batch_bytes: SizeLike = _UNSET,
-                          dtype_backend: str | None = None) -> Iterator[pd.DataFrame]:
+                          max_batch_bytes: SizeLike = DEFAULT.max_batch_bytes,
+                          dtype_backend: DtypeBackend | None = None,
+                          ) -> Iterator[pd.DataFrame]:
         """Stream the result as pandas DataFrames of at most ``batch_rows`` rows each.
 
         ``decimals``, ``dtype_backend``, ``shrink_dtypes`` and ``max_batch_bytes`` as in
-        ``to_pandas`` / ``to_arrow_batches``; shrunk batches share their dtypes and category
-        codes.
+        [`to_pandas`][queryref.QueryRef.to_pandas] /
+        [`to_arrow_batches`][queryref.QueryRef.to_arrow_batches]; shrunk batches share their
+        dtypes and category codes.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT range AS id FROM range(250)")
+        >>> [len(df) for df in q.to_pandas_batches(batch_rows=100)]
+        [100, 100, 50]
         """
         from queryref.sinks import run as _sinks
 
@@ -749,23 +990,33 @@ class QueryRef:
 
     @overload
     def to_parquet(self, path: str, *, max_bytes: SizeLike = ..., batch_rows: int = ...,
-                   timeout: float | None = ..., preflight: str | None = ...,
+                   timeout: float | None = ..., preflight: Preflight | None = ...,
                    dry_run: Literal[False] = ...) -> ParquetWritten: ...
     @overload
     def to_parquet(self, path: str, *, max_bytes: SizeLike = ..., batch_rows: int = ...,
-                   timeout: float | None = ..., preflight: str | None = ...,
+                   timeout: float | None = ..., preflight: Preflight | None = ...,
                    dry_run: Literal[True]) -> Estimate: ...
     def to_parquet(self, path: str, *, max_bytes: SizeLike = None,
-                   batch_rows: int = _UNSET, timeout: float | None = None,
-                   preflight: str | None = _UNSET,
+                   batch_rows: int = DEFAULT.batch_rows, timeout: float | None = None,
+                   preflight: Preflight | None = DEFAULT.preflight,
                    dry_run: bool = False) -> ParquetWritten | Estimate:
         """Write the result to Parquet, streamed (DuckDB: ``COPY``, no Python in the path).
 
-        With a ``max_bytes`` of its own, ``preflight`` applies as in :meth:`to_arrow`;
+        No budget unless given: the file, not memory, holds the rows. With a ``max_bytes`` of
+        its own, ``preflight`` applies as in [`to_arrow`][queryref.QueryRef.to_arrow];
         ``dry_run=True`` returns the estimate and writes nothing. Rows are written in the
-        query's order: with :meth:`order_by`, that order; without, the order the engine
-        produces them (on DuckDB its threads', so that it never holds rows back to keep an
-        order nothing asked for).
+        query's order: with [`order_by`][queryref.QueryRef.order_by], that order; without,
+        the order the engine produces them (on DuckDB its threads', so that it never holds
+        rows back to keep an order nothing asked for).
+
+        >>> import os, tempfile
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> path = os.path.join(tempfile.mkdtemp(), "ids.parquet")
+        >>> con.sql("SELECT range AS id FROM range(1000)").to_parquet(path).rows
+        1000
+        >>> con.read_parquet(path).count()
+        1000
         """
         from queryref.sinks import run as _sinks
 
@@ -775,12 +1026,22 @@ class QueryRef:
         return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
                                  timeout=timeout)
 
-    def to_csv(self, path: str, *, max_bytes: SizeLike = None, batch_rows: int = _UNSET,
+    def to_csv(self, path: str, *, max_bytes: SizeLike = None,
+               batch_rows: int = DEFAULT.batch_rows,
                timeout: float | None = None) -> CSVWritten:
-        """Write the result to CSV with a header row, streamed like ``to_parquet``.
+        """Write the result to CSV with a header row, streamed like
+        [`to_parquet`][queryref.QueryRef.to_parquet].
 
         DuckDB writes it with ``COPY ... (FORMAT CSV, HEADER)``; other engines stream Arrow
         batches through ``pyarrow.csv.CSVWriter``. The file appears only when complete.
+
+        >>> import os, tempfile
+        >>> import queryref as qr
+        >>> path = os.path.join(tempfile.mkdtemp(), "ids.csv")
+        >>> qr.connect().sql("SELECT range AS id FROM range(3)").to_csv(path).rows
+        3
+        >>> open(path).read().split()
+        ['id', '0', '1', '2']
         """
         from queryref.sinks import run as _sinks
 
@@ -796,7 +1057,7 @@ class QueryRef:
         collection or interpreter exit. It is a real table (``UNLOGGED`` on PostgreSQL) where
         the connection uses several sessions (a pool), so every pooled connection and thread
         reads it; temporary on Snowflake (one session), in an attached in-memory database on
-        DuckDB (see :mod:`queryref.offload.cache` for why).
+        DuckDB.
 
         >>> import queryref as qr
         >>> con = qr.connect()
@@ -814,7 +1075,7 @@ class QueryRef:
 
         One partition per distinct value of ``by`` (found in the warehouse; NULL gets its
         own), or with ``n=k`` about ``k`` ranges of similar size over one orderable column
-        (see :mod:`queryref.offload.partitions`).
+        (found with a few pushed-down quantiles).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
@@ -827,15 +1088,15 @@ class QueryRef:
 
     def map_partitions(self, fn: Callable[[Any], Any], *, by: str | Sequence[str],
                        n: int | None = None, isolate: bool = True, workers: int = 1,
-                       max_bytes: SizeLike = _UNSET, as_: str = "pandas",
-                       progress: bool | str = _UNSET) -> Any:
+                       max_bytes: SizeLike = DEFAULT.max_bytes, as_: PartitionsAs = "pandas",
+                       progress: Progress = DEFAULT.progress) -> Any:
         """``fn`` on each partition's rows (a pandas DataFrame; ``as_="arrow"``: a Table).
 
         With ``isolate=True`` each partition runs in a child process (``spawn``) that gives
         its memory back when it exits, ``workers`` at a time; ``fn`` must be a module-level
         function. The results come back as Arrow, in partition order, and are concatenated
         under ``max_bytes`` (a DataFrame, or a Table with ``as_="arrow"``). A partition that
-        fails raises ``PartitionError`` naming it (see :mod:`queryref.offload.isolate`).
+        fails raises [`PartitionError`][queryref.errors.PartitionError] naming it.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
@@ -852,10 +1113,11 @@ class QueryRef:
     def estimate(self, count: bool = False, *, strict: bool = False) -> Estimate:
         """Rows and bytes of the result, and how they were found, before running it.
 
-        The engine's planner by default (cheap, never a scan; see :mod:`queryref.sinks.estimate`);
+        The engine's planner by default (cheap, never a scan);
         ``count=True`` runs an exact ``SELECT COUNT(*)`` in the database. Where the engine
         has no estimate, ``rows`` and ``bytes`` are None and ``details`` says why
-        (``strict=True`` raises UnsupportedError instead).
+        (``strict=True`` raises [`UnsupportedError`][queryref.errors.UnsupportedError]
+        instead).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, 'x' || range AS s FROM range(100000)")
@@ -868,23 +1130,51 @@ class QueryRef:
         return _estimate.estimate(self, count=count, strict=strict)
 
     def count(self) -> int:
-        """The number of rows, counted in the database."""
+        """The number of rows, counted in the database (``SELECT COUNT(*)``): no rows move.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT range AS id FROM range(1000)").filter("id % 7 = 0").count()
+        143
+        """
         from queryref.sinks import run as _sinks
 
         return _sinks.count(self)
 
     def preview(self, n: int = 10) -> pd.DataFrame:
-        """The first ``n`` rows as a DataFrame: a LIMIT pushed down, never a full fetch."""
+        """The first ``n`` rows as a DataFrame: a LIMIT pushed down, never a full fetch.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT range AS id FROM range(1000000)").preview(3)
+           id
+        0   0
+        1   1
+        2   2
+        """
         from queryref.sinks import run as _sinks
 
         return _sinks.preview(self, n)
 
     def explain(self) -> str:
-        """The database's plan for this query, as text."""
+        """The database's plan for this query, as text (nothing runs).
+
+        >>> import queryref as qr
+        >>> plan = qr.connect().sql("SELECT range AS id FROM range(10)").explain()
+        >>> "RANGE" in plan.upper()
+        True
+        """
         return self._con.backend.explain(render(self._tree, self.dialect))
 
     def to_snowpark(self) -> Any:
-        """A Snowpark DataFrame over this query's SQL (Snowflake only): the work stays there."""
+        """A Snowpark DataFrame over this query's SQL (Snowflake only): the work stays there.
+
+        Elsewhere it raises [`ParameterError`][queryref.errors.ParameterError]:
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS x").to_snowpark()
+        Traceback (most recent call last):
+          ...
+        queryref.errors.ParameterError: Snowpark needs a Snowflake connection, not duckdb :memory:
+        """
         from queryref.backends.snowflake import to_snowpark
 
         return to_snowpark(self)
@@ -898,7 +1188,19 @@ class GroupBy:
         self._keys = keys
 
     def agg(self, *aggs: Expr, **named: str | Expr) -> QueryRef:
-        """One row per group with these aggregates (Exprs or SQL text)."""
+        """One row per group with these aggregates (Exprs or SQL text). Also ``aggregate``.
+
+        An aggregate inside an aggregate is per group: ``(qr.col("v") > qr.col("v").mean())``
+        compares each row with its group's mean.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> t = con.sql("SELECT * FROM (VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 9)) t(id, g, v)")
+        >>> t.group_by("g").agg(n=qr.count(), top="max(v)").order_by("g").to_pandas()
+           g  n  top
+        0  a  2    9
+        1  b  1    7
+        """
         items = [self._query._named(a) for a in aggs]
         items += [(alias, self._query._to_node(v)) for alias, v in named.items()]
         return self._query._aggregate(self._keys, items)

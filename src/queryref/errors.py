@@ -1,8 +1,8 @@
 """Errors raised by queryref.
 
-Every error is a :class:`QueryRefError`; each message says what happened and what to do next.
-Some also subclass the matching builtin (``UnknownColumnError`` is a ``KeyError``,
-``ParameterError`` a ``ValueError``...) so either ``except`` works.
+Every error is a [`QueryRefError`][queryref.errors.QueryRefError]; each message says what
+happened and what to do next. Some also subclass the matching builtin (``UnknownColumnError``
+is a ``KeyError``, ``ParameterError`` a ``ValueError``...) so either ``except`` works.
 
 >>> import queryref as qr
 >>> issubclass(qr.errors.ResultTooLarge, qr.errors.QueryRefError)
@@ -158,14 +158,16 @@ class UnsupportedError(QueryRefError, NotImplementedError):
 
 
 class CacheReleased(QueryRefError, ReferenceError):
-    """A cached result (``q.cache()``) was used after ``release()`` dropped its table.
+    """A cached result ([`q.cache()`][queryref.QueryRef.cache]) was used after ``release()``
+    dropped its table.
 
     Run ``.cache()`` again on the original query, or use the original query itself.
     """
 
 
 class PartitionError(QueryRefError, RuntimeError):
-    """A partition of ``map_partitions`` failed: its function raised, or its child process died.
+    """A partition of [`map_partitions`][queryref.QueryRef.map_partitions] failed: its function
+    raised, or its child process died.
 
     ``partition`` is the filter that defines it (SQL text), ``exitcode`` the child's exit code
     (negative: killed by that signal; None when it ran in this process), ``child_error`` the

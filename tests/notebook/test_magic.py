@@ -111,7 +111,7 @@ def test_errors_are_short_and_the_cell_fails(ip):
     assert "Traceback" not in r.stdout and "site-packages" not in r.stdout
     r = ip.run("%%qref bad\nSELECT * FROM no_such_table")  # parses; the preview fails
     assert not r.ok and "Catalog Error" in r.stdout and "Traceback" not in r.stdout
-    assert isinstance(ip.ns["bad"], qr.QueryRef)  # bound all the same, for %qref_sql
+    assert "bad" not in ip.ns  # a cell whose preview fails is not bound (--no-preview is)
     r = ip.run("%%qref p\nSELEC 1")
     assert "SQLParseError" in r.stdout and "Traceback" not in r.stdout
     for line, says in [("%%qref 1x", "plain Python name"), ("%%qref class", "plain Python"),
@@ -208,3 +208,56 @@ def test_connect_to_a_duckdb_file(ip, tmp_path):
     r = ip.run("%%qref n\nSELECT g, COUNT(*) AS n FROM orders GROUP BY g ORDER BY g")
     assert r.ok, r.stdout
     assert ip.ns["n"].to_pandas().values.tolist() == [[0, 5], [1, 5]]
+
+
+def test_jupysql_habits(ip, tmp_path):
+    ip.ns["raw"] = pd.DataFrame({"g": ["a", "b", "a"], "v": [1.0, 2.0, 3.0]})
+    # unnamed: the cell is "_" and its QueryRef is bound to _
+    r = ip.run("%%qref\nSELECT g, SUM(v) AS total FROM raw GROUP BY g")
+    assert r.ok, r.stdout
+    assert isinstance(ip.ns["_"], qr.QueryRef)
+    assert sorted(ip.ns["_"].to_pandas()["total"].tolist()) == [2.0, 4.0]
+    # JupySQL's "name <<" and SQL from a file
+    r = ip.run("%%qref totals <<\nSELECT SUM(v) AS s FROM raw")
+    assert r.ok, r.stdout
+    assert ip.ns["totals"].to_pandas()["s"].tolist() == [6.0]
+    sql = tmp_path / "q.sql"
+    sql.write_text("SELECT s * 2 AS twice FROM totals")
+    r = ip.run(f"%%qref twice -f {sql}\n-- the query is in the file")
+    assert r.ok, r.stdout
+    assert ip.ns["twice"].to_pandas()["twice"].tolist() == [12.0]
+    # the line magic: a QueryRef over the cells, no cell defined, nothing run
+    r = ip.run("x = %qref SELECT twice + 1 AS y FROM twice")
+    assert r.ok, r.stdout
+    assert ip.ns["x"].to_pandas()["y"].tolist() == [13.0]
+    r = ip.run(f"y = %qref -f {sql}")
+    assert r.ok and ip.ns["y"].to_pandas()["twice"].tolist() == [12.0], r.stdout
+    assert not ip.run("%%qref both -f q.sql\nSELECT 1").ok  # the cell or the file, not both
+
+
+def test_a_cell_whose_preview_fails_is_not_bound(ip):
+    r = ip.run("%%qref good\nSELECT 1 AS x")
+    assert r.ok, r.stdout
+    before = ip.ns["good"]
+    # parses, but fails when it runs: the old definition and binding stay
+    r = ip.run("%%qref good\nSELECT CAST('not a number' AS INTEGER) AS x")
+    assert not r.ok
+    assert ip.ns["good"] is before and ip.ns["good"].to_pandas()["x"].tolist() == [1]
+    r = ip.run("%%qref fresh\nSELECT CAST('nope' AS INTEGER) AS x")
+    assert not r.ok and "fresh" not in ip.ns
+    assert not ip.run("%qref_sql fresh").ok  # not defined either
+
+
+def test_profile_and_plot_magics(ip):
+    ip.ns["raw"] = pd.DataFrame({"g": ["a", "b", "a", "c"], "v": [1.0, 2.0, 3.0, 10.0]})
+    assert ip.run("%%qref t --no-preview\nSELECT * FROM raw").ok
+    r = ip.run("%qref_profile t")
+    assert r.ok, r.stdout
+    profile = r.result
+    assert profile.loc["mean", "v"] == 4.0 and profile.loc["unique", "g"] == 3
+    r = ip.run("%qref_plot hist t v --bins 3")
+    assert r.ok, r.stdout
+    assert r.result.data["count"].tolist() == [3, 0, 1]
+    r = ip.run("%qref_plot bar t g")
+    assert r.ok and sorted(r.result.data["count"].tolist()) == [1, 1, 2]
+    assert not ip.run("%qref_plot line t g").ok  # line takes X and Y

@@ -29,7 +29,7 @@ import re
 import secrets
 import sys
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -161,6 +161,39 @@ class Notebook:
             else:
                 self._cells[key] = previous
             raise
+
+    def cell_checked(self, name: str, sql: str, check: Callable[[QueryRef], object], /, *,
+                     dialect: str | None = None) -> QueryRef:
+        """:meth:`cell`, then ``check(q)`` (a preview, say): when the check raises, the cell's
+        previous definition (or none) is put back, so a cell that fails is not defined."""
+        key = self._name_key(name)
+        previous = self._cells.get(key)
+        q = self.cell(name, sql, dialect=dialect)
+        try:
+            check(q)
+        except BaseException:
+            if previous is None:
+                self._cells.pop(key, None)
+            else:
+                self._cells[key] = previous
+            raise
+        return q
+
+    def query(self, sql: str, /, *, dialect: str | None = None, **params: Any) -> QueryRef:
+        """A QueryRef over ``sql``, which may reference the cells and namespace variables like
+        a cell, without defining a cell (``x = %qref SELECT ...``).
+
+        >>> import queryref as qr
+        >>> nb = Notebook(qr.connect())
+        >>> _ = nb.cell("a", "SELECT 1 AS x")
+        >>> nb.query("SELECT x + 1 AS y FROM a").to_pandas()["y"].tolist(), nb.cells
+        ([2], ['a'])
+        """
+        name = "_qr_query"
+        try:
+            return self.cell(name, sql, dialect=dialect, **params)
+        finally:
+            self._cells.pop(self._name_key(name), None)
 
     def __getitem__(self, name: str) -> QueryRef:
         """The cell's current QueryRef, built from the current definitions upstream."""

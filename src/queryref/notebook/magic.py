@@ -11,16 +11,26 @@
     %%qref by_region
     SELECT region, SUM(amount) AS total FROM open_orders GROUP BY region
 
+    %%qref                                    # unnamed: the cell is "_", bound to _
+    SELECT * FROM by_region ORDER BY total DESC
+
+    %%qref top <<                             # JupySQL's "name <<" works the same
+    %%qref top -f top.sql                     # the SQL from a file
+    x = %qref SELECT * FROM by_region         # a QueryRef over the cells; no cell, no preview
+
+    %qref_profile by_region                   # describe(), computed in the warehouse
+    %qref_plot hist open_orders amount --bins 20    # hist|bar|line|scatter|box: a chart
     %qref_sql by_region                       # the one query the chain compiles to
     %qref_cells                               # the cells and what each references
     %qref_rm open_orders                      # forget a cell
     by_region.to_pandas()                     # an explicit, guarded sink in a Python cell
 
 ``%%qref name`` defines the notebook cell ``name``, binds its ``QueryRef`` to ``name`` in the
-user namespace and shows a preview fetched with ``LIMIT`` (nothing else runs). Table names
-resolve to earlier cells, then to QueryRef and DataFrame variables; ``{{ x }}`` parameters come
-from the namespace. Redefining a cell rebinds the variables of the cells downstream of it that
-still hold the handle the magic gave them.
+user namespace and shows a preview fetched with ``LIMIT`` (nothing else runs); a cell whose
+preview fails is neither defined nor bound (``--no-preview`` defines it without running it).
+Table names resolve to earlier cells, then to QueryRef and DataFrame variables; ``{{ x }}``
+parameters come from the namespace. Redefining a cell rebinds the variables of the cells
+downstream of it that still hold the handle the magic gave them.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import keyword
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
@@ -41,7 +51,8 @@ from queryref.errors import ParameterError, QueryRefError
 from queryref.notebook.cells import _CELL_NAME, Notebook
 from queryref.notebook.display import PREVIEW_ROWS, Preview, SQLText, error_text, redact
 
-_LINE_MAGICS = ("qref_connect", "qref_sql", "qref_cells", "qref_rm")
+_LINE_MAGICS = ("qref", "qref_connect", "qref_sql", "qref_cells", "qref_rm", "qref_profile",
+                "qref_plot")
 _CELL_MAGICS = ("qref",)
 
 
@@ -105,10 +116,15 @@ class QueryRefMagics(Magics):
         note = f" ({dropped} cells of the previous connection are forgotten)" if dropped else ""
         print(f"queryref: connected to {redact(con.describe())}{note}")
 
-    @cell_magic
+    @line_cell_magic
     @magic_arguments()
-    @argument("name", help="the cell's name: later cells reference it, and the QueryRef is "
-                           "bound to this variable")
+    @argument("name", nargs="?", default=None,
+              help="the cell's name: later cells reference it, and the QueryRef is bound to "
+                   "this variable; none: the cell is '_' (bound to _)")
+    @argument("save", nargs="?", default=None, metavar="<<",
+              help="JupySQL's 'name <<': accepted, the same as 'name'")
+    @argument("-f", "--file", dest="file", default=None, metavar="FILE",
+              help="read the SQL from FILE instead of the cell")
     @argument("--max-bytes", dest="max_bytes", default=None, metavar="SIZE",
               help="budget of the preview (and of DataFrame uploads), e.g. 200MB; 'none' for "
                    "no budget. Default: qr.options.max_bytes")
@@ -118,10 +134,17 @@ class QueryRefMagics(Magics):
               help="run nothing: only define the cell and bind the variable")
     @argument("--dialect", dest="dialect", default=None,
               help="the dialect the SQL is written in (default: the engine's)")
-    def qref(self, line: str, cell: str) -> None:
-        """Define a SQL cell, bind its QueryRef to NAME and show a LIMIT-bounded preview."""
+    def qref(self, line: str, cell: str | None = None) -> QueryRef | None:
+        """``%%qref [name]``: define a SQL cell, bind its QueryRef to NAME (``_`` when unnamed)
+        and show a LIMIT-bounded preview; a cell whose preview fails is not defined nor bound.
+        ``x = %qref SELECT ...`` (or ``%qref -f query.sql``): a QueryRef over one query that
+        may reference the cells, with nothing run and no cell defined."""
+        if cell is None:
+            return self._line_query(line)
         args = parse_argstring(self.qref, line)
-        name: str = args.name
+        name: str = args.name or "_"
+        if args.save not in (None, "<<") or name == "<<":
+            raise UsageError(f"%%qref takes a name, optionally followed by <<, not {line!r}")
         if not _CELL_NAME.match(name) or keyword.iskeyword(name):
             raise UsageError(f"%%qref needs a plain Python name for the cell, not {name!r}")
         if args.no_preview and args.preview is not None:
@@ -129,8 +152,10 @@ class QueryRefMagics(Magics):
         rows = 0 if args.no_preview else PREVIEW_ROWS if args.preview is None else args.preview
         if rows < 0:
             raise UsageError(f"--preview takes a number of rows >= 0, not {rows}")
-        if not cell.strip():
-            raise UsageError(f"%%qref {name} needs a SQL query in the cell")
+        sql = self._sql_of(cell, args.file)
+        if not sql.strip():
+            raise UsageError(f"%%qref {args.name or ''} needs a SQL query in the cell".replace(
+                "  ", " "))
         overrides = {}
         if args.max_bytes is not None:
             try:
@@ -139,23 +164,116 @@ class QueryRefMagics(Magics):
             except ParameterError as err:
                 raise UsageError(str(err)) from None
         nb = self.notebook
+        shown: list[Preview] = []
+
+        def preview(q: QueryRef) -> None:  # (fails: the cell is put back as it was)
+            if rows:
+                p = Preview.fetch(q, rows, max_bytes=_UNSET, title=name)
+                if p.error is not None:
+                    raise p.error
+                shown.append(p)
+
         with options.context(**overrides):
             try:
-                q = nb.cell(name, cell, dialect=args.dialect)
+                q = nb.cell_checked(name, sql, preview, dialect=args.dialect)
             except QueryRefError as err:
                 raise _concise(err) from None
             self._ns[name] = self._bound[name] = q
             rebound = self._rebind_downstream(name)
             if rebound:
                 verb = "uses" if len(rebound) == 1 else "use"
-                shown = ", ".join(rebound[:8]) + (
+                listed = ", ".join(rebound[:8]) + (
                     f" and {len(rebound) - 8} more" if len(rebound) > 8 else "")
-                print(f"queryref: {shown} now {verb} the new {name}")
-            if rows:
-                preview = Preview.fetch(q, rows, max_bytes=_UNSET, title=name)
-                if preview.error is not None:
-                    raise _concise(preview.error)
-                display(preview)
+                print(f"queryref: {listed} now {verb} the new {name}")
+            for p in shown:
+                display(p)
+        return None
+
+    def _sql_of(self, cell: str, file: str | None) -> str:
+        if file is None:
+            return cell
+        if any(ln.strip() and not ln.strip().startswith("--") for ln in cell.splitlines()):
+            raise UsageError("give the SQL in the cell or with -f FILE, not both (the cell "
+                             "may hold -- comments)")
+        try:
+            with open(file, encoding="utf-8") as f:
+                return f.read()
+        except OSError as err:
+            raise UsageError(f"could not read {file}: {err.strerror or err}") from None
+
+    def _line_query(self, line: str) -> QueryRef:
+        text = line.strip()
+        if text.startswith(("-f ", "--file ", "--file=")):
+            text = self._sql_of("", text.split(None, 1)[1].strip() if " " in text
+                                else text.split("=", 1)[1])
+        if not text:
+            raise UsageError("%qref needs a query: x = %qref SELECT ... (or %qref -f FILE)")
+        try:
+            return self.notebook.query(text)
+        except QueryRefError as err:
+            raise _concise(err) from None
+
+    def _resolve(self, name: str) -> QueryRef:
+        """A cell, or a variable holding a QueryRef."""
+        nb = self.notebook
+        if name in nb:
+            try:
+                return nb[name]
+            except QueryRefError as err:
+                raise _concise(err) from None
+        value = self._ns.get(name)
+        if not isinstance(value, QueryRef):
+            raise UsageError(f"{name!r} is neither a cell ({nb.cells}) nor a QueryRef")
+        return value
+
+    @line_magic
+    @magic_arguments()
+    @argument("name", help="a cell, or a variable holding a QueryRef")
+    def qref_profile(self, line: str) -> Any:
+        """Statistics of every column (``describe()``), computed in the warehouse."""
+        from queryref.explore import describe
+
+        args = parse_argstring(self.qref_profile, line)
+        try:
+            return describe(self._resolve(args.name))
+        except QueryRefError as err:
+            raise _concise(err) from None
+
+    @line_magic
+    @magic_arguments()
+    @argument("kind", choices=["hist", "bar", "line", "scatter", "box"], help="the chart")
+    @argument("name", help="a cell, or a variable holding a QueryRef")
+    @argument("columns", nargs="+", help="hist/box: COLUMN; bar: X [Y]; line/scatter: X Y")
+    @argument("--bins", type=int, default=30, help="hist: the number of bins")
+    @argument("--agg", default=None, help="bar/line: count, sum, mean, min or max")
+    @argument("--by", default=None, help="line/box: one line or box per value of this column")
+    def qref_plot(self, line: str) -> Any:
+        """A chart whose data the warehouse computes (``q.plot``): only its rows cross."""
+        from queryref.explore import Plot
+
+        args = parse_argstring(self.qref_plot, line)
+        plot, cols = Plot(self._resolve(args.name)), list(args.columns)
+        wanted = {"hist": (1, 1), "box": (1, 1), "bar": (1, 2), "line": (2, 2),
+                  "scatter": (2, 2)}[args.kind]
+        if not wanted[0] <= len(cols) <= wanted[1]:
+            raise UsageError(f"%qref_plot {args.kind} takes {wanted[0]}"
+                             f"{'' if wanted[0] == wanted[1] else '-' + str(wanted[1])} "
+                             f"column(s), not {len(cols)}")
+        extra: dict[str, Any] = {}
+        if args.agg is not None:
+            extra["agg"] = args.agg
+        try:
+            if args.kind == "hist":
+                return plot.hist(cols[0], bins=args.bins)
+            if args.kind == "box":
+                return plot.box(cols[0], by=args.by)
+            if args.kind == "bar":
+                return plot.bar(cols[0], cols[1] if len(cols) > 1 else None, **extra)
+            if args.kind == "line":
+                return plot.line(cols[0], cols[1], by=args.by, **extra)
+            return plot.scatter(cols[0], cols[1])
+        except QueryRefError as err:
+            raise _concise(err) from None
 
     def _rebind_downstream(self, name: str) -> list[str]:
         """Rebind the variables of cells downstream of ``name`` that still hold our handle."""
@@ -176,17 +294,7 @@ class QueryRefMagics(Magics):
     def qref_sql(self, line: str) -> SQLText:
         """The SQL a cell (or QueryRef variable) compiles to: one query, cells inlined."""
         args = parse_argstring(self.qref_sql, line)
-        nb = self.notebook
-        if args.name in nb:
-            try:
-                q = nb[args.name]
-            except QueryRefError as err:
-                raise _concise(err) from None
-        else:
-            value = self._ns.get(args.name)
-            if not isinstance(value, QueryRef):
-                raise UsageError(f"{args.name!r} is neither a cell ({nb.cells}) nor a QueryRef")
-            q = value
+        q = self._resolve(args.name)
         try:
             return SQLText(q.compile(args.dialect))
         except QueryRefError as err:
