@@ -1177,7 +1177,7 @@ class QueryRef:
         """
         from queryref.backends.snowflake import to_snowpark
 
-        return to_snowpark(self)
+        return to_snowpark(self._con.backend, render(self._tree, self.dialect))
 
 
 class GroupBy:
