@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import NoReturn
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
@@ -122,7 +123,7 @@ def chain_holds(err: BaseException | None, secrets: list[str | None]) -> bool:
 
 
 def raise_clean(err: BaseException, secrets: Iterable[str | None], *,
-                cut: bool = False) -> None:
+                cut: bool = False) -> NoReturn:
     """Raise ``err`` (a queryref error) with ``secrets`` redacted from its message and text
     attributes; if anything chained to it shows one (or ``cut``), the chain is cut,
     ``__context__`` included (``raise ... from None`` only hides it from tracebacks)."""

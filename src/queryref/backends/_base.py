@@ -6,17 +6,25 @@ import abc
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NoReturn, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref.backends._common import Deadline, ErrorRule, raise_wrapped
 from queryref.errors import QueryCancelled
+
+T = TypeVar("T")
 
 #: Field metadata key on a float64 column the engine holds in an exact type that is slow to
 #: send as it is (PostgreSQL's NUMERIC without a precision, which the driver formats as text):
 #: a sink that wants floats casts it to DOUBLE in the query (``_sinks._decimals_as_double``).
 CAST_TO_DOUBLE = b"queryref.cast_to_double"
+
+#: what drops the cache tables dead processes of this host left (``offload.cache``'s
+#: ``sweep_orphans``): handed to the server backends by whoever opens them, which run it when
+#: they connect and when they close, on a connection they already hold
+Sweep = Callable[["Backend"], object]
 
 
 class Stream:
@@ -126,18 +134,47 @@ class PlanEstimate:
 
 
 class Backend(abc.ABC):
-    """One engine. Implementations are mostly declarations plus a handful of methods."""
+    """One engine. Implementations are mostly declarations plus a handful of methods.
+
+    Driver errors become queryref errors in one place (:meth:`fail`, :meth:`guard`): the
+    backend declares its engine's ``label`` for messages, an ``errors`` table for the driver
+    errors that mean more than ``BackendError`` (a cancel, a parse error ...), and the
+    ``secrets`` it knows of, which no message shows.
+    """
 
     name: ClassVar[str]
     dialect: ClassVar[str]
+    #: the engine as messages name it: ``BackendError("PostgreSQL: <the driver's message>")``
+    label: str = "the engine"
+    #: driver errors that become a more precise queryref error than BackendError (first match)
+    errors: ClassVar[tuple[ErrorRule, ...]] = ()
+    #: what :meth:`guard` takes for the driver's errors
+    driver_errors: tuple[type[BaseException], ...] = (Exception,)
+    #: passwords this backend was given: redacted from every message, in every spelling
+    secrets: tuple[str | None, ...] = ()
     #: whether the engine resolves unquoted and quoted identifiers case-insensitively
     case_insensitive: ClassVar[bool] = False
+    #: whether it has ``CREATE OR REPLACE TABLE``; without, ``replace=True`` drops it first
+    create_or_replace: ClassVar[bool] = False
     #: the fewest rows the engine produces at once, whatever the fetch size (DuckDB's vector):
     #: a result whose rows are so wide that this many cross the budget is refused up front
     batch_unit: ClassVar[int] = 1
     #: whether a stream sizes each fetch from the rows that came before (``batch_bytes``);
     #: False where the reader's batch size is fixed when the query opens (DuckDB)
     adapts_batches: ClassVar[bool] = True
+
+    def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn:
+        """Raise a driver error as a queryref error: the deadline's ``QueryTimeout`` if it
+        fired, else from :attr:`errors`, else ``BackendError``; with no secret in it, nor in
+        any error chained to it (then the chain is cut)."""
+        raise_wrapped(err, self.label, self.secrets, table=self.errors, deadline=deadline)
+
+    def guard(self, fn: Callable[[], T], deadline: Deadline | None = None) -> T:
+        """``fn()``, a driver call: its errors (:attr:`driver_errors`) raised by :meth:`fail`."""
+        try:
+            return fn()
+        except self.driver_errors as err:
+            self.fail(err, deadline)
 
     @abc.abstractmethod
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,

@@ -8,11 +8,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from queryref._redact import chain_holds, raise_clean, redact
-from queryref.errors import BackendError, QueryCancelled, QueryRefError, QueryTimeout
+from queryref.errors import BackendError, QueryRefError, QueryTimeout
 
 T = TypeVar("T")
 
@@ -181,27 +182,34 @@ class _Helpers:
 _HELPERS = _Helpers()
 
 
-def wrap_error(
-    err: BaseException,
-    engine: str,
-    secrets: Iterable[str | None] = (),
-    *,
-    deadline: Deadline | None = None,
-    cancelled: bool = False,
-) -> QueryRefError:
-    """A driver error as a queryref error, with any password removed from its message."""
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of a backend's error table (``Backend.errors``): a driver error for which
+    ``when(err, message)`` holds becomes ``make(message)``, the message already redacted."""
+
+    when: Callable[[BaseException, str], bool]
+    make: Callable[[str], QueryRefError]
+
+
+def wrap_error(err: BaseException, engine: str, secrets: Iterable[str | None] = (), *,
+               table: Iterable[ErrorRule] = (), deadline: Deadline | None = None
+               ) -> QueryRefError:
+    """A driver error as a queryref error, with any password removed from its message: the
+    deadline's error if it fired, else the first matching rule's, else ``BackendError``."""
     if deadline is not None and deadline.expired:
         return deadline.error()
     if isinstance(err, QueryRefError):
         return err
     message = redact(str(err).strip(), secrets) or type(err).__name__
-    if cancelled:
-        return QueryCancelled(f"the query was cancelled in {engine}")
+    for rule in table:
+        if rule.when(err, message):
+            return rule.make(message)
     return BackendError(f"{engine}: {message}")
 
 
-def raise_wrapped(err: BaseException, engine: str, secrets: Iterable[str | None] = (),
-                  **kwargs: object) -> None:
+def raise_wrapped(err: BaseException, engine: str, secrets: Iterable[str | None] = (), *,
+                  table: Iterable[ErrorRule] = (), deadline: Deadline | None = None
+                  ) -> NoReturn:
     """Raise :func:`wrap_error`'s error; the driver's error stays as ``__cause__`` unless its
     text held a secret (then the chain is cut, so no traceback can show it)."""
     secrets = list(secrets)
@@ -209,7 +217,7 @@ def raise_wrapped(err: BaseException, engine: str, secrets: Iterable[str | None]
         # Ctrl-C: the driver cancelled the query itself (ADBC does) and raised its error from
         # the interrupt; the user asked to stop, so they get KeyboardInterrupt, not an error
         raise KeyboardInterrupt(f"the query was cancelled in {engine}") from None
-    wrapped = wrap_error(err, engine, secrets, **kwargs)  # type: ignore[arg-type]
+    wrapped = wrap_error(err, engine, secrets, table=table, deadline=deadline)
     # (the error being handled, SQLAlchemy's wrapper say, becomes the new one's __context__)
     if chain_holds(err, secrets) or chain_holds(sys.exc_info()[1], secrets):
         raise_clean(wrapped, secrets, cut=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -216,3 +216,22 @@ def _fixed(t: pa.DataType) -> bool:
     except ValueError:
         return False
     return True
+
+
+def split_bytes(batch: pa.RecordBatch, max_bytes: int) -> Iterator[pa.RecordBatch]:
+    """``batch`` as zero-copy slices of at most ``max_bytes`` (one row may be over alone):
+    rows per slice guessed from the mean width, then halved where wide rows bunch."""
+    n = batch.num_rows
+    if batch.nbytes <= max_bytes:
+        yield batch
+        return
+    width = max(batch.nbytes / n, 1e-9)
+    start = 0
+    while start < n:
+        take = min(n - start, max(int(max_bytes // width), 1))
+        piece = batch.slice(start, take)
+        while take > 1 and piece.nbytes > max_bytes:
+            take //= 2
+            piece = batch.slice(start, take)
+        yield piece
+        start += take

@@ -26,9 +26,8 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._redact import raise_clean, redact
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline, interruptible
+from queryref.backends._common import Deadline, ErrorRule, interruptible, raise_wrapped, wrap_error
 from queryref.errors import (
     BackendError,
     PathNotAllowed,
@@ -40,30 +39,27 @@ from queryref.errors import (
 T = TypeVar("T")
 
 
-def _translate(err: BaseException) -> Exception:
-    message = redact(str(err).strip())  # a URL with a password in a file path, say
-    if isinstance(err, duckdb.InterruptException) or "INTERRUPT" in message.upper():
-        return QueryCancelled("the query was interrupted in DuckDB")
-    if isinstance(err, duckdb.ParserException):
-        return SQLParseError(message.split("\n")[0])
-    if isinstance(err, duckdb.PermissionException) and "disabled by configuration" in message:
-        return PathNotAllowed(f"DuckDB: {message.split(' - ')[0]}: outside the directories this "
-                              "connection allows (qr.connect(allowed_paths=[...]))")
-    return BackendError(f"DuckDB: {message}")
+#: DuckDB's errors that mean more than BackendError (messages are redacted first: a URL with
+#: a password in a file path, say)
+ERRORS = (
+    ErrorRule(lambda e, m: isinstance(e, duckdb.InterruptException) or "INTERRUPT" in m.upper(),
+              lambda m: QueryCancelled("the query was interrupted in DuckDB")),
+    ErrorRule(lambda e, m: isinstance(e, duckdb.ParserException),
+              lambda m: SQLParseError(m.split("\n")[0])),
+    ErrorRule(lambda e, m: isinstance(e, duckdb.PermissionException)
+              and "disabled by configuration" in m,
+              lambda m: PathNotAllowed(f"DuckDB: {m.split(' - ')[0]}: outside the directories "
+                                       "this connection allows (qr.connect(allowed_paths=[...]))")),
+)
+DRIVER_ERRORS = (duckdb.Error, OSError, pa.ArrowException)
 
 
 def _guard(fn: Callable[[], T]) -> T:
+    """``fn()`` while a database opens (no backend yet), its errors translated as a backend's."""
     try:
         return fn()
-    except (duckdb.Error, OSError, pa.ArrowException) as err:
-        wrapped = _translate(err)
-        if redact(str(err)) != str(err):
-            raise_clean(wrapped, [], cut=True)
-        raise wrapped from err
-    except RuntimeError as err:  # DuckDB's own answer to Ctrl-C on the main thread
-        if str(err) == "Query interrupted":
-            raise KeyboardInterrupt("the query was interrupted in DuckDB") from None
-        raise
+    except DRIVER_ERRORS as err:
+        raise_wrapped(err, "DuckDB", table=ERRORS)
 
 
 def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -156,7 +152,11 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     dialect = "duckdb"
+    label = "DuckDB"
+    errors = ERRORS
+    driver_errors = DRIVER_ERRORS
     case_insensitive = True
+    create_or_replace = True
     batch_unit = 2048  # DuckDB computes a vector of 2,048 rows at a time (its reader may
     adapts_batches = False  # hand them over in smaller batches, of a size fixed at open)
 
@@ -193,6 +193,14 @@ class DuckDBBackend(Backend):
                 raise
         return cls(con, owned=True, label=database)
 
+    def guard(self, fn: Callable[[], T], deadline: Deadline | None = None) -> T:
+        try:
+            return super().guard(fn, deadline)
+        except RuntimeError as err:  # DuckDB's own answer to Ctrl-C on the main thread
+            if str(err) == "Query interrupted":
+                raise KeyboardInterrupt("the query was interrupted in DuckDB") from None
+            raise
+
     # -- connections: the main one when free, else a cursor on the same database ----------
     def _acquire(self) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]]:
         if self._closed:
@@ -201,7 +209,7 @@ class DuckDBBackend(Backend):
             main = not self._main_busy
             self._main_busy = True
             registered = dict(self._registered)
-        con = self._con if main else _guard(self._con.cursor)
+        con = self._con if main else self.guard(self._con.cursor)
         if not main:
             with self._lock:
                 self._cursors.add(con)
@@ -209,7 +217,7 @@ class DuckDBBackend(Backend):
         try:
             for name, data in registered.items():
                 if not main or self._on_main.get(name) is not data:
-                    _guard(partial(con.register, name, data))
+                    self.guard(partial(con.register, name, data))
                     if main:
                         self._on_main[name] = data
         except BaseException:
@@ -229,7 +237,7 @@ class DuckDBBackend(Backend):
     def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         con, release = self._acquire()
         try:
-            return _guard(lambda: interruptible(lambda: fn(con), con.interrupt))
+            return self.guard(lambda: interruptible(lambda: fn(con), con.interrupt))
         finally:
             release()
 
@@ -243,7 +251,7 @@ class DuckDBBackend(Backend):
 
         def timed(fn: Callable[[], T]) -> T:
             try:
-                return _guard(fn)
+                return self.guard(fn)
             except QueryCancelled:
                 if deadline.expired:
                     raise deadline.error() from None
@@ -406,10 +414,10 @@ class DuckDBBackend(Backend):
             except duckdb.ConnectionException as err:  # a retry after "busy" closed it
                 if "already closed" in str(err):
                     return
-                raise _translate(err) from None
+                raise wrap_error(err, self.label, table=self.errors) from None
             except duckdb.Error as err:
                 if "busy" not in str(err) or time.monotonic() > deadline:
-                    raise _translate(err) from None
+                    raise wrap_error(err, self.label, table=self.errors) from None
                 try:
                     self._con.interrupt()  # the other thread gets QueryCancelled
                 except duckdb.ConnectionException:

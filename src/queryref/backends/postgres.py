@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from queryref._redact import url_password
-from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream
+from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream, Sweep
 from queryref.backends._common import (
     Deadline,
     describe_url,
@@ -131,16 +131,18 @@ class PostgresBackend(Backend):
 
     name = "postgres"
     dialect = "postgres"
-    case_insensitive = False
+    label = "PostgreSQL"
 
     def __init__(self, con: Any, *, owned: bool, uri: str | None = None,
                  label: str = "postgresql (your connection)",
-                 connect_options: dict[str, Any] | None = None, **pool: Any) -> None:
+                 connect_options: dict[str, Any] | None = None, sweep: Sweep | None = None,
+                 **pool: Any) -> None:
         self._main = con
         self._owned = owned
+        self._sweep = sweep
         self._uri = uri
         self._label = label
-        self._secrets = [url_password(uri)] if uri else []
+        self.secrets = (url_password(uri),) if uri else ()
         self._connect_options = dict(connect_options or {})
         hint = "" if uri else (
             "; or connect with a URL, so queryref can open more connections than your one")
@@ -152,7 +154,7 @@ class PostgresBackend(Backend):
             first=con, owned=lambda c: owned or c is not con, hint=hint, **sizes)
 
     @classmethod
-    def open(cls, uri: str, **options: Any) -> PostgresBackend:
+    def open(cls, uri: str, *, sweep: Sweep | None = None, **options: Any) -> PostgresBackend:
         """Connect to ``postgresql://user:pw@host:port/db`` (autocommit).
 
         ``pool_size``, ``max_overflow`` and ``pool_timeout`` (keywords, or in the URL's query
@@ -168,12 +170,11 @@ class PostgresBackend(Backend):
         try:
             con = pg.connect(uri, autocommit=True, **options)
         except Exception as err:
-            raise_wrapped(err, "PostgreSQL", secrets)
+            raise_wrapped(err, cls.label, secrets)
         backend = cls(con, owned=True, uri=uri, label=describe_url(uri),
-                      connect_options=options, **pool)
-        from queryref.offload.cache import sweep_orphans
-
-        sweep_orphans(backend)  # cache tables left by processes of this host that are gone
+                      connect_options=options, sweep=sweep, **pool)
+        if sweep is not None:
+            sweep(backend)  # cache tables left by processes of this host that are gone
         return backend
 
     def __repr__(self) -> str:
@@ -187,7 +188,7 @@ class PostgresBackend(Backend):
         try:
             return pg.connect(self._uri, autocommit=True, **self._connect_options)
         except Exception as err:
-            raise_wrapped(err, "PostgreSQL", self._secrets)
+            self.fail(err)
 
     def _acquire(self) -> Any:
         return self._pool.acquire()
@@ -211,13 +212,13 @@ class PostgresBackend(Backend):
             self._pool.release(con, healthy=False)
             self._pool.discard_idle()
             if self._uri is None:
-                raise_wrapped(err, "PostgreSQL", self._secrets)
+                self.fail(err)
             con = self._acquire()
             try:
                 _statements(con, (BEGIN,) if _autocommit(con) else ())
             except Exception as again:
                 self._pool.release(con, healthy=False)
-                raise_wrapped(again, "PostgreSQL", self._secrets)
+                self.fail(again)
         return con
 
     def _checkin(self, con: Any) -> bool:
@@ -249,7 +250,7 @@ class PostgresBackend(Backend):
             if query and lost and retry:
                 self._pool.discard_idle()
                 return self._run(fn, retry=False)
-            raise_wrapped(err, "PostgreSQL", self._secrets)
+            self.fail(err)
         except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
             failed = True
             if query:
@@ -305,7 +306,7 @@ class PostgresBackend(Backend):
                 if left is None or left > 0:
                     return self.stream(sql, batch_rows, timeout=left, batch_bytes=batch_bytes,
                                        retry=False)
-            raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
+            self.fail(err, deadline)
         except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
             state["failed"] = True
             finish()
@@ -322,7 +323,7 @@ class PostgresBackend(Backend):
                     return
                 except Exception as err:
                     state["ended"] = state["failed"] = True
-                    raise_wrapped(err, "PostgreSQL", self._secrets, deadline=deadline)
+                    self.fail(err, deadline)
                 batch = convert_batch(batch, schema)
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
@@ -398,10 +399,8 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         """Close the idle connections now and the busy ones as their streams end (sweeping
         orphaned cache tables first, on a connection still open: never a new login)."""
-        if self._pool.status()["idle"] and self._uri is not None:
-            from queryref.offload.cache import sweep_orphans
-
-            sweep_orphans(self)
+        if self._sweep is not None and self._pool.status()["idle"] and self._uri is not None:
+            self._sweep(self)
         self._pool.close()
 
     def describe(self) -> str:
@@ -455,7 +454,7 @@ def _answers(con: Any) -> bool:
     return True
 
 
-def from_psycopg(con: Any, **options: Any) -> PostgresBackend:
+def from_psycopg(con: Any, *, sweep: Sweep | None = None, **options: Any) -> PostgresBackend:
     """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""
     info = con.info
     user = quote(info.user or "", safe="")
@@ -468,7 +467,7 @@ def from_psycopg(con: Any, **options: Any) -> PostgresBackend:
               f"&port={info.port}"
     else:
         uri = f"postgresql://{auth}{host}:{info.port}/{quote(info.dbname or '', safe='')}"
-    return PostgresBackend.open(uri, **options)
+    return PostgresBackend.open(uri, sweep=sweep, **options)
 
 
 def from_adbc(con: Any, **options: Any) -> PostgresBackend:

@@ -30,17 +30,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._redact import SECRET_KEY, redact
+from queryref._redact import SECRET_KEY
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline, wrap_error
+from queryref.backends._common import Deadline, ErrorRule, wrap_error
+from queryref.backends._quote import ident, literal
+from queryref.backends._rows import split_bytes
 from queryref.errors import (
     BackendError,
     ParameterError,
     QueryCancelled,
-    QueryRefError,
 )
-from queryref.sinks.budget import split
-from queryref.sql.text import ident, literal, render
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,25 +53,11 @@ _MIN_WIDTH = {"FIXED": 8, "REAL": 8, "DATE": 4, "TIME": 8, "TIMESTAMP_NTZ": 8,
               "TIMESTAMP_LTZ": 8, "TIMESTAMP_TZ": 8, "TEXT": 4, "BINARY": 4}
 
 
-def _translate(err: BaseException, secrets: tuple[str, ...] = (),
-               deadline: Deadline | None = None) -> QueryRefError:
-    """A connector error as a queryref error, with any secret removed from its message."""
-    message = redact(str(err).strip(), secrets)
-    errno = getattr(err, "errno", None)
-    if deadline is not None and deadline.expired:
-        return deadline.error()
-    if errno == 604:  # "SQL execution canceled"
-        return QueryCancelled(f"the query was cancelled in Snowflake: {message}")
-    return wrap_error(err, "Snowflake", secrets)
-
-
-def _raise(err: BaseException, secrets: tuple[str, ...], deadline: Deadline | None = None
-           ) -> None:
-    """Raise the translated error; the chain is cut when the driver's text held a secret."""
-    wrapped = _translate(err, secrets, deadline)
-    if redact(str(err), secrets) != str(err):
-        raise wrapped from None
-    raise wrapped from err
+#: the connector's errors that mean more than BackendError
+ERRORS = (
+    ErrorRule(lambda e, m: getattr(e, "errno", None) == 604,  # "SQL execution canceled"
+              lambda m: QueryCancelled(f"the query was cancelled in Snowflake: {m}")),
+)
 
 
 def _arrow_type(meta: Any) -> pa.DataType:
@@ -118,34 +103,33 @@ class SnowflakeBackend(Backend):
 
     name = "snowflake"
     dialect = "snowflake"
-    case_insensitive = False
+    label = "Snowflake"
+    errors = ERRORS
+    create_or_replace = True
 
     def __init__(self, con: Any, *, owned: bool, session: Any = None,
                  secrets: tuple[str, ...] = ()) -> None:
+        from snowflake.connector.errors import Error
+
         self._con = con
         self._owned = owned
         self._session = session
-        self._secrets = tuple(s for s in secrets if s)
+        self.secrets = tuple(s for s in secrets if s)
+        self.driver_errors = (Error, OSError, pa.ArrowException)
         self._closed = False
         self._session_lock = threading.Lock()  # one Snowpark Session, however many threads
 
     # -- running SQL ------------------------------------------------------------------------
-    def _guard(self, fn: Callable[[], T]) -> T:
-        from snowflake.connector.errors import Error
-
+    def guard(self, fn: Callable[[], T], deadline: Deadline | None = None) -> T:
         if self._closed:
             raise BackendError("this connection is closed")
-        try:
-            return fn()
-        except (Error, OSError, pa.ArrowException) as err:
-            _raise(err, self._secrets)
-            raise  # unreachable: _raise always raises
+        return super().guard(fn, deadline)
 
     def _cursor_run(self, sql: str, timeout: float | None = None) -> Any:
-        cur = self._guard(self._con.cursor)
+        cur = self.guard(self._con.cursor)
         seconds = None if timeout is None else max(1, math.ceil(timeout))
         try:
-            self._guard(lambda: cur.execute(sql, timeout=seconds))
+            self.guard(lambda: cur.execute(sql, timeout=seconds))
         except QueryCancelled as err:
             cur.close()
             if timeout is not None:
@@ -168,7 +152,7 @@ class SnowflakeBackend(Backend):
         deadline = Deadline(timeout, lambda: None)
         schema = pa.schema([pa.field(m.name, _arrow_type(m)) for m in cur.description or []])
         rows, nbytes = self._result_size(cur)
-        tables = self._guard(lambda: cur.fetch_arrow_batches(force_microsecond_precision=True))
+        tables = self.guard(lambda: cur.fetch_arrow_batches(force_microsecond_precision=True))
         qid = cur.sfqid
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -176,13 +160,14 @@ class SnowflakeBackend(Backend):
                 if deadline.expired:
                     self._cancel_quietly(qid)
                     raise deadline.error()
-                table = self._guard(lambda: next(tables, None))
+                table = self.guard(lambda: next(tables, None))
                 if table is None:
                     return
                 if table.schema != schema:
-                    table = self._guard(partial(table.cast, schema))
+                    table = self.guard(partial(table.cast, schema))
                 for batch in table.to_batches(max_chunksize=batch_rows):
-                    yield from ((batch,) if batch_bytes is None else split(batch, batch_bytes))
+                    yield from (batch,) if batch_bytes is None else split_bytes(
+                        batch, batch_bytes)
                 del table
 
         def close() -> None:
@@ -216,7 +201,7 @@ class SnowflakeBackend(Backend):
 
     def cancel_query(self, query_id: str) -> None:
         """Stop a query by id: the REST abort, then ``SYSTEM$CANCEL_QUERY``; raises if both fail."""
-        cur = self._guard(self._con.cursor)
+        cur = self.guard(self._con.cursor)
         try:
             try:
                 if cur.abort_query(query_id):
@@ -225,7 +210,7 @@ class SnowflakeBackend(Backend):
                 log.debug("abort-request for %s failed: %s", query_id, err)
             call = exp.select(exp.Anonymous(this="SYSTEM$CANCEL_QUERY",
                                             expressions=[literal(query_id)]))
-            self._guard(lambda: cur.execute(call.sql(dialect=self.dialect)))
+            self.guard(lambda: cur.execute(call.sql(dialect=self.dialect)))
         finally:
             cur.close()
 
@@ -238,9 +223,9 @@ class SnowflakeBackend(Backend):
             log.debug("could not cancel Snowflake query %s: %s", query_id, err)
 
     def schema(self, sql: str) -> pa.Schema:
-        cur = self._guard(self._con.cursor)
+        cur = self.guard(self._con.cursor)
         try:
-            meta = self._guard(lambda: cur.describe(sql))
+            meta = self.guard(lambda: cur.describe(sql))
         finally:
             cur.close()
         return pa.schema([pa.field(m.name, _arrow_type(m)) for m in meta or []])
@@ -256,7 +241,7 @@ class SnowflakeBackend(Backend):
     def explain(self, sql: str) -> str:
         cur = self._cursor_run(f"EXPLAIN USING TEXT {sql}")
         try:
-            return "\n".join(str(r[0]) for r in self._guard(cur.fetchall))
+            return "\n".join(str(r[0]) for r in self.guard(cur.fetchall))
         finally:
             cur.close()
 
@@ -306,7 +291,7 @@ class SnowflakeBackend(Backend):
                 except ImportError:
                     msg = "to_snowpark() needs Snowpark: pip install 'queryref[snowflake]'"
                     raise ImportError(msg) from None
-                self._session = self._guard(
+                self._session = self.guard(
                     lambda: Session.builder.configs({"connection": self._con}).create())
             return self._session
 
@@ -364,7 +349,7 @@ def open_backend(target: Any, **kwargs: Any) -> Backend:
         try:
             con = snowflake.connector.connect(**args)
         except Exception as err:  # junk arguments raise TypeError, ValueError, OSError ...
-            failed = _translate(err, secrets)
+            failed = wrap_error(err, "Snowflake", secrets, table=ERRORS)
         else:
             return SnowflakeBackend(con, owned=True, secrets=secrets)
         raise failed  # (outside the except: no chain at all, it could show the arguments)
@@ -378,8 +363,7 @@ def open_backend(target: Any, **kwargs: Any) -> Backend:
     raise ParameterError(f"cannot open Snowflake from a {type(target).__name__}")
 
 
-def _backend_of(q_or_con: Any) -> SnowflakeBackend:
-    backend = q_or_con.connection.backend if hasattr(q_or_con, "tree") else q_or_con.backend
+def _snowflake_of(backend: Backend) -> SnowflakeBackend:
     if not isinstance(backend, SnowflakeBackend):
         msg = f"Snowpark needs a Snowflake connection, not {backend.describe()}"
         raise ParameterError(msg)
@@ -398,24 +382,20 @@ def _value(v: Any) -> exp.Expr:
     return literal(v)
 
 
-def to_snowpark(q: Any) -> Any:
-    """``QueryRef.to_snowpark()``: ``session.sql(<the query's SQL>)`` on the same connection."""
-    backend = _backend_of(q)
-    session = backend.session()
-    sql = render(q.tree, backend.dialect)
-    return backend._guard(lambda: session.sql(sql))
+def to_snowpark(backend: Backend, sql: str) -> Any:
+    """``QueryRef.to_snowpark()``: ``session.sql(sql)`` on the same connection."""
+    snowflake = _snowflake_of(backend)
+    session = snowflake.session()
+    return snowflake.guard(lambda: session.sql(sql))
 
 
-def from_snowpark(con: Any, df: Any) -> Any:
-    """``Connection.from_snowpark(df)``: the DataFrame's one SELECT as a QueryRef.
+def snowpark_sql(backend: Backend, df: Any) -> str:
+    """``Connection.from_snowpark(df)``: the SQL of the DataFrame's one SELECT.
 
     A DataFrame that needs statements run first (``create_dataframe`` makes a temporary
     table) is refused: ``df.cache_result()`` gives one that reads a table.
     """
-    from queryref._queryref import QueryRef
-    from queryref.sql.text import fold_names, parse_query
-
-    backend = _backend_of(con)
+    backend = _snowflake_of(backend)
     plan = getattr(df, "queries", None)
     if not isinstance(plan, dict) or not plan.get("queries"):
         raise ParameterError(f"from_snowpark() takes a Snowpark DataFrame, not {type(df).__name__}")
@@ -429,4 +409,4 @@ def from_snowpark(con: Any, df: Any) -> Any:
             "(a temporary table, say); call df.cache_result() and wrap that instead"
         )
         raise ParameterError(msg)
-    return QueryRef(fold_names(parse_query(queries[0], backend.dialect), backend.dialect), con)
+    return str(queries[0])

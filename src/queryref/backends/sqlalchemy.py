@@ -23,12 +23,13 @@ pool: SQLAlchemy then drops the pool's older connections and the query goes to a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import re
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import pyarrow as pa
 import sqlglot
@@ -36,7 +37,7 @@ from sqlglot import exp
 
 from queryref._redact import url_password
 from queryref.backends import _rows
-from queryref.backends._base import Backend, PlanEstimate, Stream
+from queryref.backends._base import Backend, PlanEstimate, Stream, Sweep
 from queryref.backends._common import Deadline, raise_wrapped
 from queryref.backends._pool import exhausted, pool_options, split_url
 from queryref.errors import BackendError, ParameterError
@@ -67,6 +68,8 @@ MYSQL_CHECKIN = (
 MYSQL_CHECKIN_LOCKS = "SELECT RELEASE_ALL_LOCKS(), LAST_INSERT_ID(0), NULL"
 #: sqlglot dialects whose engines match column names case-insensitively
 CASE_INSENSITIVE = frozenset({"mysql", "tsql", "sqlite", "singlestore", "doris", "starrocks"})
+#: sqlglot dialects with CREATE OR REPLACE TABLE
+CREATE_OR_REPLACE = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
 
 def _arrow_to_sqlalchemy(t: pa.DataType) -> Any:
@@ -110,13 +113,15 @@ class SQLAlchemyBackend(Backend):
     """An engine reached through SQLAlchemy (the generic path)."""
 
     name = "sqlalchemy"
+    label = "SQLAlchemy"  # (each backend then names its dialect: "mysql", "mssql" ...)
     dialect: ClassVar[str] = ""
 
-    def __init__(self, engine: Any, *, owned: bool) -> None:
+    def __init__(self, engine: Any, *, owned: bool, sweep: Sweep | None = None) -> None:
         self._engine = engine
         self._owned = owned
-        self._sa_name = engine.dialect.name
-        self._secrets = [engine.url.password] if engine.url.password else []
+        self._sweep = sweep
+        self._sa_name = self.label = engine.dialect.name
+        self.secrets = (engine.url.password,) if engine.url.password else ()
         self._open: dict[Any, int] = {}  # checked-out connection -> the thread that has it
         self._waiting: set[int] = set()  # threads waiting for the engine's pool
         self._lock = threading.Lock()
@@ -130,7 +135,8 @@ class SQLAlchemyBackend(Backend):
                 sa.event.listen(engine, "invalidate", _forget_unread)
 
     @classmethod
-    def for_engine(cls, engine: Any, *, owned: bool) -> SQLAlchemyBackend:
+    def for_engine(cls, engine: Any, *, owned: bool, sweep: Sweep | None = None
+                   ) -> SQLAlchemyBackend:
         """The backend for ``engine``: one class per dialect, so ``dialect`` is a declaration."""
         sa_name = engine.dialect.name
         if sa_name not in DIALECTS:
@@ -139,10 +145,10 @@ class SQLAlchemyBackend(Backend):
                 f"{', '.join(sorted(DIALECTS))}"
             )
             raise ParameterError(msg)
-        return _class_for(DIALECTS[sa_name])(engine, owned=owned)
+        return _class_for(DIALECTS[sa_name])(engine, owned=owned, sweep=sweep)
 
     @classmethod
-    def open(cls, url: str, **options: Any) -> SQLAlchemyBackend:
+    def open(cls, url: str, *, sweep: Sweep | None = None, **options: Any) -> SQLAlchemyBackend:
         """``create_engine(url, **options)`` (the engine is disposed when closed)."""
         try:
             import sqlalchemy as sa
@@ -162,12 +168,10 @@ class SQLAlchemyBackend(Backend):
             )
             raise ParameterError(msg) from None
         except Exception as err:
-            raise_wrapped(err, "SQLAlchemy", [_password(url)])
-        backend = cls.for_engine(engine, owned=True)
-        if backend._mysql:  # cache tables left by processes of this host that are gone
-            from queryref.offload.cache import sweep_orphans
-
-            sweep_orphans(backend)
+            raise_wrapped(err, cls.label, [url_password(url)])
+        backend = cls.for_engine(engine, owned=True, sweep=sweep)
+        if backend._mysql and sweep is not None:  # cache tables left by processes now gone
+            sweep(backend)
         return backend
 
     def __repr__(self) -> str:
@@ -190,7 +194,7 @@ class SQLAlchemyBackend(Backend):
         except sa.exc.TimeoutError:
             raise self._exhausted("timeout") from None
         except Exception as err:
-            self._fail(err)
+            self.fail(err)
         finally:
             with self._lock:
                 self._waiting.discard(me)
@@ -225,7 +229,7 @@ class SQLAlchemyBackend(Backend):
             self._disconnect(conn)
             if retry and getattr(err, "connection_invalidated", False):
                 return self._checkout(retry=False)
-            self._fail(err)
+            self.fail(err)
         return conn
 
     def _checkin(self, conn: Any) -> None:
@@ -360,10 +364,34 @@ class SQLAlchemyBackend(Backend):
             pass
         self._disconnect(conn)
 
-    def _fail(self, err: BaseException, deadline: Deadline | None = None) -> None:
+    def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn:
         """Raise a driver error as a queryref error (SQLAlchemy's wrapper left out)."""
-        raise_wrapped(getattr(err, "orig", None) or err, self._sa_name, self._secrets,
-                      deadline=deadline)
+        super().fail(getattr(err, "orig", None) or err, deadline)
+
+    @contextlib.contextmanager
+    def _connection(self, *, query: bool = True) -> Iterator[Any]:
+        """A pooled connection for one call, given back after it, driver errors raised as
+        queryref errors: a query's (see :meth:`_checkout`, :meth:`_checkin`), or a statement's
+        in a transaction of its own, stopped in the server on Ctrl-C."""
+        conn = self._checkout() if query else self._connect()
+        cancel = None if query else self._canceller(conn)
+        try:
+            if query:
+                yield conn
+            else:
+                with conn.begin():
+                    yield conn
+        except Exception as err:
+            self.fail(err)
+        except BaseException:  # Ctrl-C: the statement still runs in the server, stop it there
+            if cancel is not None:
+                self._abandon(conn, cancel)
+            raise
+        finally:
+            if query:
+                self._checkin(conn)
+            else:
+                self._disconnect(conn)
 
     # -- the interface ----------------------------------------------------------------------
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
@@ -393,7 +421,7 @@ class SQLAlchemyBackend(Backend):
             if retry and not deadline.expired and getattr(err, "connection_invalidated", False):
                 return self.stream(sql, batch_rows, timeout=timeout, batch_bytes=batch_bytes,
                                    retry=False)
-            self._fail(err, deadline)
+            self.fail(err, deadline)
         except BaseException:  # Ctrl-C: the query still runs in the server, stop it there
             deadline.stop()
             self._abandon(conn, cancel)
@@ -418,7 +446,7 @@ class SQLAlchemyBackend(Backend):
                 try:
                     rows = reader.next()
                 except Exception as err:
-                    self._fail(err, deadline)
+                    self.fail(err, deadline)
             state["done"] = True
             if deadline.expired:
                 raise deadline.error()
@@ -444,44 +472,23 @@ class SQLAlchemyBackend(Backend):
         query = sqlglot.parse_one(sql, read=self.dialect)
         probe = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(
             this=exp.to_identifier("_q")))).limit(0).sql(dialect=self.dialect)
-        conn = self._checkout()
-        try:
+        with self._connection() as conn:
             result = conn.exec_driver_sql(self._driver_sql(probe))
             description = result.cursor.description
             unsigned = _rows.mysql_unsigned(result.cursor) if self._mysql else None
             result.close()
-        except Exception as err:
-            self._fail(err)
-        finally:
-            self._checkin(conn)
         return _rows.schema_for(description, self.dialect, getattr(self._engine.dialect,
                                                                    "dbapi", None),
                                 unsigned=unsigned)
 
     def execute(self, sql: str) -> int | None:
-        conn = self._connect()
-        cancel = self._canceller(conn)
-        try:
-            with conn.begin():
-                result = conn.exec_driver_sql(self._driver_sql(sql))
-                count = result.rowcount
-        except Exception as err:
-            self._fail(err)
-        except BaseException:  # Ctrl-C: the statement still runs in the server, stop it there
-            self._abandon(conn, cancel)
-            raise
-        finally:
-            self._disconnect(conn)
+        with self._connection(query=False) as conn:
+            count = conn.exec_driver_sql(self._driver_sql(sql)).rowcount
         return count if isinstance(count, int) and count >= 0 else None
 
     def explain(self, sql: str) -> str:
-        conn = self._checkout()
-        try:
+        with self._connection() as conn:
             rows = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN {sql}")).fetchall()
-        except Exception as err:
-            self._fail(err)
-        finally:
-            self._checkin(conn)
         return "\n".join("\t".join("" if v is None else str(v) for v in r) for r in rows)
 
     def estimate(self, sql: str) -> PlanEstimate:
@@ -498,13 +505,8 @@ class SQLAlchemyBackend(Backend):
                 "distinct") or any(e.find(exp.AggFunc) for e in top.expressions):
             return PlanEstimate(None, None, f"{self._sa_name}'s plan has no estimate of "
                                             "grouped, distinct or combined rows")
-        conn = self._checkout()
-        try:
+        with self._connection() as conn:
             text = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN FORMAT=JSON {sql}")).scalar()
-        except Exception as err:
-            self._fail(err)
-        finally:
-            self._checkin(conn)
         plan = _plan_json(text)
         if plan is None:
             return PlanEstimate(None, None, f"{self._sa_name}'s plan is not valid JSON here")
@@ -515,27 +517,20 @@ class SQLAlchemyBackend(Backend):
 
         columns = [sa.Column(f.name, _arrow_to_sqlalchemy(f.type)) for f in data.schema]
         table = sa.Table(name.name, sa.MetaData(), *columns, schema=name.db or None)
-        conn = self._connect()
-        try:
-            with conn.begin():
-                if replace:
-                    table.drop(conn, checkfirst=True)
-                table.create(conn)
-                for batch in data:
-                    for start in range(0, batch.num_rows, 5000):
-                        rows = batch.slice(start, 5000).to_pylist()
-                        if rows:
-                            conn.execute(table.insert(), rows)
-        except Exception as err:
-            self._fail(err)
-        finally:
-            self._disconnect(conn)
+        with self._connection(query=False) as conn:
+            if replace:
+                table.drop(conn, checkfirst=True)
+            table.create(conn)
+            for batch in data:
+                for start in range(0, batch.num_rows, 5000):
+                    rows = batch.slice(start, 5000).to_pylist()
+                    if rows:
+                        conn.execute(table.insert(), rows)
 
     def close(self) -> None:
-        if self._mysql and not self._closed and _idle(self._engine.pool):
-            from queryref.offload.cache import sweep_orphans
-
-            sweep_orphans(self)  # on a connection still open: never a new login
+        if self._sweep is not None and self._mysql and not self._closed and _idle(
+                self._engine.pool):
+            self._sweep(self)  # on a connection still open: never a new login
         with self._lock:
             if self._closed:
                 return
@@ -638,10 +633,7 @@ def _class_for(dialect: str) -> type[SQLAlchemyBackend]:
         _classes[dialect] = type(
             f"SQLAlchemyBackend[{dialect}]", (SQLAlchemyBackend,),
             {"dialect": dialect, "case_insensitive": dialect in CASE_INSENSITIVE,
-             "__module__": __name__},
+             "create_or_replace": dialect in CREATE_OR_REPLACE, "__module__": __name__},
         )
     return _classes[dialect]
 
-
-def _password(url: str) -> str | None:
-    return url_password(url)

@@ -1,0 +1,158 @@
+"""Opening a backend from a URL or a driver object (drivers are imported only when needed).
+
+``qr.connect()`` comes here: a URL picks the backend by its scheme (``duckdb://``, a ``.duckdb``
+path, ``postgresql://``, ``snowflake://``, any other SQLAlchemy URL), a driver object by its
+type (a duckdb connection, psycopg or ADBC, a SQLAlchemy Engine, a ``snowflake.connector``
+connection or Snowpark Session). The server engines' modules load only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import duckdb
+
+from queryref.backends._base import Backend, Sweep
+from queryref.backends.duckdb import DuckDBBackend
+from queryref.errors import ParameterError
+
+
+def open_backend(target: Any, options: dict[str, Any], *, sweep: Sweep | None = None
+                 ) -> Backend:
+    """The backend for ``target`` (None: DuckDB in memory; a URL; a driver object).
+
+    ``sweep``: what the caller runs to drop what dead processes of this host left behind
+    (``offload.cache.sweep_orphans``): the server backends run it when they connect and
+    close, on a connection they hold (see :class:`~queryref.backends._base.Backend`).
+    """
+    if target is None:
+        return DuckDBBackend.open(":memory:", **options)
+    if isinstance(target, str):
+        return _backend_for_url(target, options, sweep)
+    if isinstance(target, duckdb.DuckDBPyConnection):
+        return DuckDBBackend(target, owned=False, label="(your connection)")
+    root = type(target).__module__.split(".", 1)[0]
+    if root == "psycopg":
+        from queryref.backends import postgres
+
+        return postgres.from_psycopg(target, sweep=sweep, **options)
+    if root.startswith("adbc_driver"):
+        from queryref.backends import postgres
+
+        return postgres.from_adbc(target, **options)
+    if root == "sqlalchemy" or _is_sqlalchemy_engine(target):
+        return _backend_for_engine(target, options, sweep)
+    if root.startswith(("snowflake", "snowpark")):
+        return _snowflake(target, options)
+    raise ParameterError(f"cannot connect to a {type(target).__name__}")
+
+
+def _backend_for_url(url: str, options: dict[str, Any], sweep: Sweep | None) -> Backend:
+    if url.startswith("duckdb://"):
+        path = url[len("duckdb://"):]
+        path = path[1:] if path.startswith("/") else path
+        # a query string is DuckDB settings (?threads=4, ?motherduck_token=...), not part of
+        # the file name: never shown in a label or an error as one
+        path, _, query = path.partition("?")
+        config = dict(parse_qsl(query, keep_blank_values=True))
+        return DuckDBBackend.open(path or ":memory:", **{**config, **options})
+    if url == ":memory:" or (url.endswith((".duckdb", ".db", ".ddb")) and "://" not in url):
+        return DuckDBBackend.open(url, **options)
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    driver_free = scheme.split("+", 1)[0]
+    if scheme:
+        _check_userinfo(url, libpq=driver_free in ("postgresql", "postgres"))
+    if driver_free in ("postgresql", "postgres"):
+        from queryref.backends.postgres import PostgresBackend
+
+        return PostgresBackend.open(url, sweep=sweep, **options)
+    if driver_free == "snowflake":
+        return _snowflake(url, options)
+    if scheme:
+        from queryref.backends.sqlalchemy import SQLAlchemyBackend
+
+        return SQLAlchemyBackend.open(url, sweep=sweep, **options)
+    msg = (
+        "expected a URL such as 'postgresql://user:pw@host/db', 'duckdb:///file.duckdb' or "
+        "'mysql+pymysql://user:pw@host/db', or a path to a .duckdb file"
+    )
+    raise ParameterError(msg)
+
+
+def _check_userinfo(url: str, *, libpq: bool) -> None:
+    """Refuse a URL whose user or password holds ``@ / ? #`` as plain characters.
+
+    Parsers disagree on where such a password ends (urllib takes the last ``@``, SQLAlchemy
+    and libpq the first; a ``/`` ends the host part), so the driver would connect with part
+    of it and show the rest as a host or a port in its error. The message never repeats the
+    URL.
+
+    >>> _check_userinfo("postgresql://bob:p%40ss@db/x", libpq=True)
+    >>> _check_userinfo("postgresql://bob:p@ss@db/x", libpq=True)
+    Traceback (most recent call last):
+      ...
+    queryref.errors.ParameterError: the user name or password in this URL holds '@', '/', ...
+    """
+    rest = url.split("://", 1)[1]
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    authority, after = rest[:end], rest[end:]
+    userinfo, _, hostport = authority.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    # 'bob:pa/ss@host': the host part ended at the '/' (or '?', '#'), the '@' comes after
+    _, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else ("", "", "")
+    bad = ("@" in password or (libpq and "@" in user)  # libpq ends the user at its first @
+           or ("@" in after and bool(colon) and not port.isdigit()))
+    if bad:
+        msg = (
+            "the user name or password in this URL holds '@', '/', '?' or '#' as a plain "
+            "character, so drivers would read the URL differently (and could show part of the "
+            "password in an error): percent-encode them, e.g. "
+            "urllib.parse.quote(password, safe='') writes '@' as %40"
+        )
+        raise ParameterError(msg)
+
+
+def _url_text(url: Any, **changes: Any) -> str:
+    """A SQLAlchemy URL as text with its password percent-encoded for any reader.
+
+    SQLAlchemy's own rendering escapes only ``: @ /`` in a password; libpq and urllib would
+    read a space, ``#`` or ``?`` in it as the end of the password.
+    """
+    url = url.set(**changes)
+    text = str(url.render_as_string(hide_password=True))  # user:***@host
+    if url.password is None:
+        return text
+    return text.replace(":***@", f":{quote(str(url.password), safe='')}@", 1)
+
+
+def _is_sqlalchemy_engine(target: Any) -> bool:
+    return all(hasattr(target, a) for a in ("dialect", "url", "connect", "dispose"))
+
+
+def _backend_for_engine(engine: Any, options: dict[str, Any], sweep: Sweep | None
+                        ) -> Backend:
+    """A SQLAlchemy Engine: Postgres URLs go through ADBC, the rest through SQLAlchemy."""
+    if not _is_sqlalchemy_engine(engine):
+        raise ParameterError(f"cannot connect to a {type(engine).__name__}: pass an Engine")
+    if engine.dialect.name in ("postgresql", "postgres"):
+        from queryref.backends.postgres import PostgresBackend
+
+        url = _url_text(engine.url, drivername="postgresql")
+        return PostgresBackend.open(url, sweep=sweep, **options)
+    if engine.dialect.name == "snowflake":
+        return _snowflake(_url_text(engine.url), options)
+    from queryref.backends.sqlalchemy import SQLAlchemyBackend
+
+    return SQLAlchemyBackend.for_engine(engine, owned=False, sweep=sweep)
+
+
+def _snowflake(target: Any, options: dict[str, Any]) -> Backend:
+    try:  # written separately; imported only when asked for
+        snowflake = importlib.import_module("queryref.backends.snowflake")
+    except ImportError as err:
+        msg = f"Snowflake needs its extra: pip install 'queryref[snowflake]' ({err})"
+        raise ImportError(msg) from None
+    backend: Backend = snowflake.open_backend(target, **options)
+    return backend
