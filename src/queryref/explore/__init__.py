@@ -10,4 +10,12 @@ from queryref.explore.charts import Plot
 from queryref.explore.counts import histogram, value_counts
 from queryref.explore.profile import describe
 
-__all__ = ["Plot", "describe", "histogram", "value_counts"]
+__all__ = ["Grid", "Plot", "describe", "histogram", "value_counts"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Grid":  # (anywidget, an optional dependency, loads only for the grid)
+        from queryref.explore.grid import Grid
+
+        return Grid
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
