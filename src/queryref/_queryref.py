@@ -834,13 +834,26 @@ class QueryRef:
                  dry_run: bool = False) -> pa.Table | Estimate:
         """The result as a ``pyarrow.Table``, guarded by the size budget.
 
-        ``max_bytes`` / ``max_rows`` bound the result (defaults: [`qr.options`][queryref.Options]);
-        past them it raises [`ResultTooLarge`][queryref.errors.ResultTooLarge], and the query
-        is cancelled in the database. ``timeout`` (seconds) cancels the query and raises
-        [`QueryTimeout`][queryref.errors.QueryTimeout]. ``preflight``: ``"estimate"`` refuses
-        up front what the planner puts far over the budget, ``"count"`` counts exactly first,
-        ``None`` skips it (see [`estimate`][queryref.QueryRef.estimate]). ``dry_run=True``
-        returns that estimate, not data.
+        Parameters
+        ----------
+        max_bytes
+            The budget: bytes (``"200MB"``, ``2_000_000``) the result may take; past it the
+            query is cancelled in the database and
+            [`ResultTooLarge`][queryref.errors.ResultTooLarge] is raised. ``None``: no budget.
+        max_rows
+            At most this many rows, or ``ResultTooLarge`` (pushed down as
+            ``LIMIT max_rows + 1``). ``None``: no limit.
+        batch_rows
+            Rows per Arrow batch while fetching (the guard counts bytes batch by batch).
+        timeout
+            Seconds before the query is cancelled in the database and
+            [`QueryTimeout`][queryref.errors.QueryTimeout] is raised. ``None``: no limit.
+        preflight
+            Before the query runs: ``"estimate"`` refuses what the planner puts at more than
+            4x ``max_bytes``, ``"count"`` counts exactly first, ``None`` skips the check (see
+            [`estimate`][queryref.QueryRef.estimate]).
+        dry_run
+            Return that estimate (an [`Estimate`][queryref.Estimate]) instead of data.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id FROM range(1000)")
@@ -878,17 +891,24 @@ class QueryRef:
                   dry_run: bool = False) -> pd.DataFrame | Estimate:
         """The result as a pandas DataFrame, guarded by the size budget.
 
-        Decimals become float64 (``decimals="object"`` keeps ``Decimal`` objects,
-        ``decimals="arrow"`` exact Arrow decimals) and dates datetime64, so no column is
-        Python objects unless asked; text is Arrow-backed ``str``. ``dtype_backend="pyarrow"``
-        (as in ``pandas.read_sql`` / ``read_parquet``) makes every column ``pd.ArrowDtype``
-        instead: dates stay ``date32[pyarrow]``, integers with NULLs stay integers, and
-        ``decimals`` still decides what decimals become (``double[pyarrow]``, objects, or
-        ``decimal128[pyarrow]``). ``shrink_dtypes=True`` picks the smallest numpy dtypes from
-        statistics computed in the warehouse; the shrunk size is what counts against the
-        budget. ``max_bytes``, ``max_rows``, ``timeout``, ``preflight`` and ``dry_run`` as in
-        [`to_arrow`][queryref.QueryRef.to_arrow]: what the planner estimates at more than 4x
-        ``max_bytes`` is refused before a row moves.
+        No column is Python objects unless asked: decimals become float64, dates
+        datetime64, text Arrow-backed ``str``. ``max_bytes``, ``max_rows``, ``batch_rows``,
+        ``timeout``, ``preflight`` and ``dry_run`` are [`to_arrow`][queryref.QueryRef.to_arrow]'s:
+        what the planner estimates at more than 4x ``max_bytes`` is refused before a row moves.
+
+        Parameters
+        ----------
+        decimals
+            What SQL decimals become: ``"float"`` (float64), ``"object"`` (``Decimal``
+            objects) or ``"arrow"`` (exact Arrow decimals).
+        shrink_dtypes
+            Pick the smallest numpy dtypes (and ``category`` for repetitive text) from
+            statistics computed in the warehouse; the shrunk size is what counts against the
+            budget.
+        dtype_backend
+            ``"pyarrow"`` (as in ``pandas.read_sql`` / ``read_parquet``): every column a
+            ``pd.ArrowDtype``; dates stay ``date32[pyarrow]``, integers with NULLs stay
+            integers, and ``decimals`` still decides what decimals become.
 
         >>> import queryref as qr
         >>> big = qr.connect().sql("SELECT range AS a, range AS b FROM range(10000000)")
