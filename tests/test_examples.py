@@ -100,3 +100,37 @@ def test_snowflake_recipe_on_fakesnow():
         assert total == pytest.approx(want.sum()[region]) and n == want.size()[region]
     assert "columns as Snowflake keeps them: ['ID', 'REGION', 'AMOUNT']" in out
     assert "the guard said: ResultTooLarge" in out and "streamed 2,000 rows" in out
+
+
+# -- the API reference: what mkdocstrings is given (docs/griffe_examples.py) -------------------
+def test_reference_shows_examples_as_code_and_option_defaults():
+    """The reference's signatures show ``= qr.options.max_bytes`` (not the sentinel's source
+    name) and each ``>>>`` block is an Examples section, rendered as console code."""
+    griffe = pytest.importorskip("griffe")
+    extensions = griffe.load_extensions(f"{ROOT / 'docs' / 'griffe_examples.py'}:DoctestExamples")
+    package = griffe.load("queryref", search_paths=[str(ROOT / "src")], extensions=extensions)
+    to_pandas = package["QueryRef.to_pandas"]
+    assert str(to_pandas.parameters["max_bytes"].default) == "qr.options.max_bytes"
+    assert str(to_pandas.parameters["decimals"].annotation) == "Decimals"
+    sections = [s.kind.value for s in to_pandas.docstring.parse("numpy")]
+    assert sections[-1] == "examples" and "parameters" in sections
+    for name in ("QueryRef.filter", "QueryRef.join", "Connection.sql", "Expr.isin"):
+        assert "examples" in [s.kind.value for s in package[name].docstring.parse("numpy")], name
+
+
+def test_every_public_method_has_an_example():
+    """Each public method and property of the API classes shows a runnable ``>>>`` example
+    (pytest runs them as doctests with --doctest-modules)."""
+    import inspect
+
+    import queryref as qr
+
+    missing = []
+    for cls in (qr.QueryRef, qr.Connection, qr.Expr, qr.GroupBy):
+        for name, member in vars(cls).items():
+            if name.startswith("_"):
+                continue
+            func = member.fget if isinstance(member, property) else member
+            if callable(func) and ">>>" not in (inspect.getdoc(func) or ""):
+                missing.append(f"{cls.__name__}.{name}")
+    assert not missing, f"no >>> example: {missing}"
