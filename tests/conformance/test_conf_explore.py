@@ -152,3 +152,21 @@ def test_grid_pages_sort_and_filter_in_the_warehouse(engine: Engine):
     assert g.total == int((ORDERS["qty"] == 7).sum())
     assert {r[names.index("qty")] for r in g.rows} == {7}
     assert g.page_info.startswith("rows 1-")
+
+
+def test_tables_and_columns_from_the_catalog(engine: Engine):
+    from queryref.explore.catalog import columns, tables
+
+    listed = tables(engine.con)
+    assert list(listed.columns) == ["schema", "name", "kind"]
+    names = {n.lower() for n in listed["name"]}
+    assert {"orders", "customers", "nums"} <= names
+    cols = columns(engine.con, "orders")
+    assert [n.lower() for n in cols["name"]] == [c.lower() for c in ORDERS.columns]
+    assert cols["nullable"].dtype == bool
+    schema = listed["schema"].iloc[0]
+    assert [n.lower() for n in columns(engine.con, f"{schema}.orders")["name"]] == \
+        [c.lower() for c in ORDERS.columns]
+    assert {n.lower() for n in tables(engine.con, schema)["name"]} == names
+    with pytest.raises(ParameterError, match="no table"):
+        columns(engine.con, "no_such_table")
