@@ -261,3 +261,16 @@ def test_profile_and_plot_magics(ip):
     r = ip.run("%qref_plot bar t g")
     assert r.ok and sorted(r.result.data["count"].tolist()) == [1, 1, 2]
     assert not ip.run("%qref_plot line t g").ok  # line takes X and Y
+
+
+def test_tables_and_columns_magics(ip):
+    assert ip.run("%qref_connect").ok
+    con = ip.shell.magics_manager.registry["QueryRefMagics"].notebook.con
+    con.execute("CREATE TABLE shop (id INTEGER NOT NULL, item VARCHAR)")
+    r = ip.run("%qref_tables")
+    assert r.ok and r.result["name"].tolist() == ["shop"], r.stdout
+    r = ip.run("%qref_columns shop")
+    assert r.ok and r.result["name"].tolist() == ["id", "item"], r.stdout
+    assert r.result["nullable"].tolist() == [False, True]
+    r = ip.run("%qref_columns nothing_here")
+    assert not r.ok and "no table" in r.stdout

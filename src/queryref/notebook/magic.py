@@ -18,6 +18,8 @@
     %%qref top -f top.sql                     # the SQL from a file
     x = %qref SELECT * FROM by_region         # a QueryRef over the cells; no cell, no preview
 
+    %qref_tables                              # the tables of the current schema
+    %qref_columns orders                      # a table's columns and types
     %qref_profile by_region                   # describe(), computed in the warehouse
     %qref_plot hist open_orders amount --bins 20    # hist|bar|line|scatter|box: a chart
     %qref_sql by_region                       # the one query the chain compiles to
@@ -52,7 +54,7 @@ from queryref.notebook.cells import _CELL_NAME, Notebook
 from queryref.notebook.display import PREVIEW_ROWS, Preview, SQLText, error_text, redact
 
 _LINE_MAGICS = ("qref", "qref_connect", "qref_sql", "qref_cells", "qref_rm", "qref_profile",
-                "qref_plot")
+                "qref_plot", "qref_tables", "qref_columns")
 _CELL_MAGICS = ("qref",)
 
 
@@ -225,6 +227,32 @@ class QueryRefMagics(Magics):
         if not isinstance(value, QueryRef):
             raise UsageError(f"{name!r} is neither a cell ({nb.cells}) nor a QueryRef")
         return value
+
+    @line_magic
+    @magic_arguments()
+    @argument("schema", nargs="?", default=None, help="a schema (default: the current one)")
+    def qref_tables(self, line: str) -> Any:
+        """The tables and views of a schema (a catalog query: nothing is scanned)."""
+        from queryref.explore.catalog import tables
+
+        args = parse_argstring(self.qref_tables, line)
+        try:
+            return tables(self.notebook.con, args.schema)
+        except QueryRefError as err:
+            raise _concise(err) from None
+
+    @line_magic
+    @magic_arguments()
+    @argument("table", help="a table, or schema.table")
+    def qref_columns(self, line: str) -> Any:
+        """The columns of a table, their engine types and whether they take NULLs."""
+        from queryref.explore.catalog import columns
+
+        args = parse_argstring(self.qref_columns, line)
+        try:
+            return columns(self.notebook.con, args.table)
+        except QueryRefError as err:
+            raise _concise(err) from None
 
     @line_magic
     @magic_arguments()
