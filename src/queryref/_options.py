@@ -20,8 +20,8 @@ from queryref.errors import ParameterError
 if TYPE_CHECKING:
     from queryref._typing import Preflight, Progress, SizeLike
 
-Get = TypeVar("Get")
-Set = TypeVar("Set")
+GetT = TypeVar("GetT")
+SetT = TypeVar("SetT")
 
 
 class _Default:
@@ -67,12 +67,12 @@ def _default_budget() -> int:
     return max(available // 4, 64 * 2**20)
 
 
-class _Setting(Generic[Get, Set]):
-    """One setting of ``Options``: reading gives the checked value (``Get``), writing takes
-    whatever the check accepts (``Set``), so ``qr.options.max_bytes = "2GB"`` type-checks
+class _Setting(Generic[GetT, SetT]):
+    """One setting of ``Options``: reading gives the checked value (``GetT``), writing takes
+    whatever the check accepts (``SetT``), so ``qr.options.max_bytes = "2GB"`` type-checks
     and ``qr.options.max_bytes`` reads as ``int | None``."""
 
-    def __init__(self, check: Callable[[Set], Get]) -> None:
+    def __init__(self, check: Callable[[SetT], GetT]) -> None:
         self.check = check
         self.name = ""
 
@@ -82,14 +82,14 @@ class _Setting(Generic[Get, Set]):
     @overload
     def __get__(self, obj: None, owner: type) -> Self: ...
     @overload
-    def __get__(self, obj: Options, owner: type) -> Get: ...
-    def __get__(self, obj: Options | None, owner: type) -> Self | Get:
+    def __get__(self, obj: Options, owner: type) -> GetT: ...
+    def __get__(self, obj: Options | None, owner: type) -> Self | GetT:
         if obj is None:
             return self
-        value: Get = obj._values[self.name]
+        value: GetT = obj._values[self.name]
         return value
 
-    def __set__(self, obj: Options, value: Set) -> None:
+    def __set__(self, obj: Options, value: SetT) -> None:
         obj._values[self.name] = self.check(value)
 
 
