@@ -16,6 +16,17 @@ from sqlglot import exp
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import DEFAULT
 from queryref.errors import ParameterError, UnknownColumnError
+from queryref.offload import cache as _cache
+from queryref.offload import isolate as _isolate
+from queryref.offload import partitions as _partitions
+from queryref.sinks import count as _count
+from queryref.sinks import estimate as _estimate
+from queryref.sinks import files as _files
+from queryref.sinks import run as _sinks
+from queryref.sinks import streams as _streams
+from queryref.sinks.estimate import Estimate
+from queryref.sinks.files import CSVWritten, ParquetWritten
+from queryref.sinks.relation import Relation
 from queryref.sql import ctes as _ctes
 from queryref.sql import rewrite as rw
 from queryref.sql.text import column, deep, engine_name, ident, parse_expression, render
@@ -34,9 +45,6 @@ if TYPE_CHECKING:
         Progress,
         SizeLike,
     )
-    from queryref.offload.cache import CachedQueryRef
-    from queryref.sinks.estimate import Estimate
-    from queryref.sinks.run import CSVWritten, ParquetWritten
 
 _tmp_names = (f"_qr_tmp{i}" for i in itertools.count(1))
 
@@ -172,6 +180,12 @@ class QueryRef:
         if names is not None and len({fold(n) for n in names}) != len(names):
             names = None  # engines rename duplicates in a subquery (DuckDB: a, a_1): ask it
         return QueryRef(tree, self._con, names=names)
+
+    def _relation(self) -> Relation:
+        """This query as the sinks take it: its tree and backend, its schema asked for here
+        (and cached here) only when a sink needs it, its streams tracked by the connection."""
+        return Relation(self.tree, self._con.backend, lambda: self.schema, names=self._names,
+                        track=self._con._streams.add)
 
     # -- schema -----------------------------------------------------------------------
     @property
@@ -864,11 +878,9 @@ class QueryRef:
           ...
         queryref.errors.ResultTooLarge: ResultTooLarge: the result passed more than 10 rows...
         """
-        from queryref.sinks import run as _sinks
-
         if dry_run:
-            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
-        return _sinks.to_arrow(self, max_bytes=max_bytes, max_rows=max_rows,
+            return _sinks.dry_run(self._relation(), max_rows=max_rows, preflight=preflight)
+        return _sinks.to_arrow(self._relation(), max_bytes=max_bytes, max_rows=max_rows,
                                batch_rows=batch_rows, timeout=timeout, preflight=preflight)
 
     @overload
@@ -924,12 +936,10 @@ class QueryRef:
         >>> small.to_pandas(dtype_backend="pyarrow").dtypes.astype(str).tolist()
         ['int32[pyarrow]', 'date32[day][pyarrow]', 'double[pyarrow]']
         """
-        from queryref.sinks import run as _sinks
-
         if dry_run:
-            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight,
+            return _sinks.dry_run(self._relation(), max_rows=max_rows, preflight=preflight,
                                   decimals=decimals, dtype_backend=dtype_backend)
-        return _sinks.to_pandas(self, max_bytes=max_bytes, max_rows=max_rows,
+        return _sinks.to_pandas(self._relation(), max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, decimals=decimals, timeout=timeout,
                                 shrink_dtypes=shrink_dtypes, preflight=preflight,
                                 dtype_backend=dtype_backend)
@@ -955,11 +965,9 @@ class QueryRef:
         >>> qr.connect().sql("SELECT 1 AS id, 'a' AS g").to_polars().to_dicts()
         [{'id': 1, 'g': 'a'}]
         """
-        from queryref.sinks import run as _sinks
-
         if dry_run:
-            return _sinks.dry_run(self, max_rows=max_rows, preflight=preflight)
-        return _sinks.to_polars(self, max_bytes=max_bytes, max_rows=max_rows,
+            return _sinks.dry_run(self._relation(), max_rows=max_rows, preflight=preflight)
+        return _sinks.to_polars(self._relation(), max_bytes=max_bytes, max_rows=max_rows,
                                 batch_rows=batch_rows, timeout=timeout, preflight=preflight)
 
     def to_arrow_batches(self, batch_rows: int = DEFAULT.batch_rows, *,
@@ -978,9 +986,7 @@ class QueryRef:
         ...     [batch.num_rows for batch in reader]
         [100, 100, 50]
         """
-        from queryref.sinks import run as _sinks
-
-        return _sinks.to_arrow_batches(self, batch_rows=batch_rows, timeout=timeout,
+        return _streams.to_arrow_batches(self._relation(), batch_rows=batch_rows, timeout=timeout,
                                        max_batch_bytes=max_batch_bytes)
 
     def to_pandas_batches(self, batch_rows: int = DEFAULT.batch_rows, *,
@@ -1001,9 +1007,7 @@ class QueryRef:
         >>> [len(df) for df in q.to_pandas_batches(batch_rows=100)]
         [100, 100, 50]
         """
-        from queryref.sinks import run as _sinks
-
-        return _sinks.to_pandas_batches(self, batch_rows=batch_rows, decimals=decimals,
+        return _sinks.to_pandas_batches(self._relation(), batch_rows=batch_rows, decimals=decimals,
                                         timeout=timeout, shrink_dtypes=shrink_dtypes,
                                         max_batch_bytes=max_batch_bytes,
                                         dtype_backend=dtype_backend)
@@ -1038,12 +1042,11 @@ class QueryRef:
         >>> con.read_parquet(path).count()
         1000
         """
-        from queryref.sinks import run as _sinks
-
+        rel = self._relation()
         if dry_run:
-            return _sinks.dry_run(self, preflight=preflight)
-        _sinks.preflight_file(self, max_bytes=max_bytes, preflight=preflight)
-        return _sinks.to_parquet(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
+            return _sinks.dry_run(rel, preflight=preflight)
+        _files.preflight_file(rel, max_bytes=max_bytes, preflight=preflight)
+        return _files.to_parquet(rel, path, max_bytes=max_bytes, batch_rows=batch_rows,
                                  timeout=timeout)
 
     def to_csv(self, path: str, *, max_bytes: SizeLike = None,
@@ -1063,9 +1066,7 @@ class QueryRef:
         >>> open(path).read().split()
         ['id', '0', '1', '2']
         """
-        from queryref.sinks import run as _sinks
-
-        return _sinks.to_csv(self, path, max_bytes=max_bytes, batch_rows=batch_rows,
+        return _files.to_csv(self._relation(), path, max_bytes=max_bytes, batch_rows=batch_rows,
                              timeout=timeout)
 
     def cache(self) -> CachedQueryRef:
@@ -1086,9 +1087,12 @@ class QueryRef:
         3
         >>> cached.release()
         """
-        from queryref.offload import cache as _cache
-
-        return _cache.create(self)
+        con = self._con
+        owner = _cache.Owner(con.backend, con._session_tables, lambda: con._finalizer.alive)
+        handle = _cache.create(self.tree, owner)
+        return CachedQueryRef(exp.select("*").from_(handle.table.copy()), con,
+                              names=self.columns if self._names is not None else None,
+                              handle=handle)
 
     def partitions(self, by: str | Sequence[str], n: int | None = None) -> list[QueryRef]:
         """This query split into pushed-down filters that together hold every row once.
@@ -1102,9 +1106,13 @@ class QueryRef:
         >>> [p.count() for p in q.partitions("g")]
         [3, 3]
         """
-        from queryref.offload.partitions import split
+        return [q for _, q in self._partitions(by, n)]
 
-        return [p.query for p in split(self, by, n)]
+    def _partitions(self, by: str | Sequence[str], n: int | None) -> list[tuple[str, QueryRef]]:
+        """Each partition's label (its filter, as SQL) and query."""
+        names = [self._resolve(b) for b in _partitions.names_of(by)]
+        return [(p.label, self.filter(Expr(p.predicate)))
+                for p in _partitions.split(self._relation(), names, n)]
 
     def map_partitions(self, fn: Callable[[Any], Any], *, by: str | Sequence[str],
                        n: int | None = None, isolate: bool = True, workers: int = 1,
@@ -1125,10 +1133,12 @@ class QueryRef:
         >>> q.map_partitions(total, by="g", isolate=False).values.tolist()
         [[0, 6], [1, 9]]
         """
-        from queryref.offload.isolate import map_partitions
+        def parts() -> list[_isolate.Part]:
+            return [_isolate.Part(label, q._relation()) for label, q in self._partitions(by, n)]
 
-        return map_partitions(self, fn, by=by, n=n, isolate=isolate, workers=workers,
-                              max_bytes=max_bytes, as_=as_, progress=progress)
+        return _isolate.map_partitions(self._relation(), fn, parts, isolate=isolate,
+                                       workers=workers, max_bytes=max_bytes, as_=as_,
+                                       progress=progress)
 
     def estimate(self, count: bool = False, *, strict: bool = False) -> Estimate:
         """Rows and bytes of the result, and how they were found, before running it.
@@ -1145,9 +1155,7 @@ class QueryRef:
         >>> est.rows, est.method, est.bytes > 100000 * 8
         (100000, 'planner', True)
         """
-        from queryref.sinks import estimate as _estimate
-
-        return _estimate.estimate(self, count=count, strict=strict)
+        return _estimate.estimate(self._relation(), count=count, strict=strict)
 
     def count(self) -> int:
         """The number of rows, counted in the database (``SELECT COUNT(*)``): no rows move.
@@ -1156,9 +1164,7 @@ class QueryRef:
         >>> qr.connect().sql("SELECT range AS id FROM range(1000)").filter("id % 7 = 0").count()
         143
         """
-        from queryref.sinks import run as _sinks
-
-        return _sinks.count(self)
+        return _count.count(self._relation())
 
     def preview(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows as a DataFrame: a LIMIT pushed down, never a full fetch.
@@ -1170,9 +1176,9 @@ class QueryRef:
         1   1
         2   2
         """
-        from queryref.sinks import run as _sinks
-
-        return _sinks.preview(self, n)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ParameterError(f"preview() takes a non-negative number of rows, not {n!r}")
+        return self.limit(n).to_pandas()
 
     def explain(self) -> str:
         """The database's plan for this query, as text (nothing runs).
@@ -1244,3 +1250,81 @@ def _aggregates_as_windows(node: exp.Expr) -> exp.Expr:
             return window
         agg.replace(window)
     return node
+
+class CachedQueryRef(QueryRef):
+    """A QueryRef over a table that holds a query's result (see ``QueryRef.cache``).
+
+    ``release()`` drops the table (again is fine); so does the end of a ``with`` block.
+    Using it afterwards raises :class:`~queryref.errors.CacheReleased`. Queries composed
+    from it read the same table: run them before releasing it. The table itself is
+    :mod:`queryref.offload.cache`'s.
+
+    >>> import queryref as qr
+    >>> con = qr.connect()
+    >>> q = con.sql("SELECT range AS id FROM range(5)")
+    >>> with q.filter(qr.col("id") > 2).cache() as cached:
+    ...     cached.to_pandas()["id"].tolist()
+    [3, 4]
+    >>> cached.released
+    True
+    """
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, tree: exp.Query, con: Connection, *, handle: _cache.CacheHandle,
+                 names: Any = None, schema: pa.Schema | None = None) -> None:
+        super().__init__(tree, con, names=names, schema=schema)
+        self._handle = handle
+
+    @property
+    def table_name(self) -> str:
+        """The generated name of the table."""
+        return self._handle.name
+
+    @property
+    def released(self) -> bool:
+        """Whether ``release()`` has dropped the table."""
+        return self._handle.released
+
+    def release(self) -> None:
+        """Drop the table now. Releasing twice is fine."""
+        self._handle.release()
+
+    def __enter__(self) -> CachedQueryRef:
+        self._handle.check()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # Everything that runs or composes goes through these: after release they refuse.
+    @property
+    def tree(self) -> exp.Query:
+        """The sqlglot tree (raises once released)."""
+        self._handle.check()
+        return self._tree
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The result's Arrow schema (raises once released)."""
+        self._handle.check()
+        return super().schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The result's column names (raises once released)."""
+        self._handle.check()
+        return super().columns
+
+    def _new(self, tree: exp.Query, names: Any = None) -> QueryRef:
+        self._handle.check()
+        return super()._new(tree, names)
+
+    def explain(self) -> str:
+        """The database's plan (raises once released)."""
+        self._handle.check()
+        return super().explain()
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else "live"
+        return f"<CachedQueryRef ({state}) on {self._con.describe()}>\n{self.sql}"

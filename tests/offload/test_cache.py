@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import queryref as qr
+from queryref._queryref import CachedQueryRef
 from queryref.errors import CacheReleased
-from queryref.offload.cache import CachedQueryRef, statements
+from queryref.offload.cache import statements
 
 
 @pytest.fixture

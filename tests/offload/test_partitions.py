@@ -93,7 +93,7 @@ def test_partitions_refuse_bad_arguments(orders):
     from queryref.offload.partitions import split
 
     with pytest.raises(ParameterError, match="n=") as err:
-        split(orders, "id", max_partitions=100)  # 400 distinct ids
+        split(orders._relation(), ["id"], max_partitions=100)  # 400 distinct ids
     assert "distinct" in str(err.value)
 
 

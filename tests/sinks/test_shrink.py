@@ -12,6 +12,7 @@ import pytest
 import queryref as qr
 from queryref.errors import ResultTooLarge
 from queryref.sinks import shrink as _shrink
+from queryref.sinks.run import to_arrow
 
 EDGE_COLUMNS = """(id BIGINT, i8 BIGINT, i16 BIGINT, i32 BIGINT, i64 BIGINT, "WithNulls" BIGINT,
   all_null BIGINT, f_exact DOUBLE, f_inexact DOUBLE, "Region" VARCHAR, uniq VARCHAR,
@@ -60,11 +61,12 @@ def test_dtypes_at_int_boundaries_nulls_and_text(edge: qr.QueryRef) -> None:
 
 
 def test_the_engine_casts_integers(edge: qr.QueryRef) -> None:
-    shrink = _shrink.plan(edge)
-    sql = shrink.query.sql
+    shrink = _shrink.plan(edge._relation())
+    sql = shrink.query.sql()
     assert "CAST(i8 AS TINYINT)" in sql and "CAST(i16 AS SMALLINT)" in sql
     assert "CAST(f_exact AS REAL)" in sql
-    types = {f.name: str(f.type) for f in shrink.query.to_arrow().schema}
+    table = to_arrow(shrink.query, max_bytes=None, max_rows=None, batch_rows=10_000)
+    types = {f.name: str(f.type) for f in table.schema}
     assert types["i8"] == "int8" and types["i32"] == "int32" and types["f_exact"] == "float"
 
 

@@ -193,14 +193,14 @@ def test_streamed_files_honour_the_umask(con, tmp_path):
 def test_duckdb_batches_are_sized_from_measured_widths(con):
     # DuckDB's reader fixes its batch size when the query opens: under a byte bound, wide
     # rows come in batches sized from the widths the engine measured, not a 2,048-row vector
-    from queryref.sinks import run as _sinks
+    from queryref.sinks.streams import open_stream
 
     q = con.sql("SELECT i, repeat('x', 20000) AS s FROM range(6000) t(i)")
-    with _sinks._open(q, 100_000, 2**20) as stream:
+    with open_stream(q._relation(), 100_000, 2**20) as stream:
         sizes = [b.num_rows for b in stream]
     assert sum(sizes) == 6000
     assert max(sizes) <= 2**20 // 20_000 + 1, sizes
     # a fixed-width result needs no measuring: its rows per batch come from the schema
     narrow = con.sql("SELECT range AS a FROM range(300000)")
-    with _sinks._open(narrow, 1_000_000, 2**20) as stream:
+    with open_stream(narrow._relation(), 1_000_000, 2**20) as stream:
         assert max(b.num_rows for b in stream) <= 2**20 // 8

@@ -312,13 +312,13 @@ def test_growable_appends_many_pieces_in_order(monkeypatch, map_from):
 
 def test_postgres_numeric_without_precision_comes_as_float8(pg):
     """The driver formats NUMERIC as text: to_pandas has the server cast it instead."""
-    from queryref.sinks import run as _sinks
+    from queryref.sinks.relation import decimals_as_double
 
     q = pg.sql("SELECT x::numeric AS free, CASE WHEN abs(x) < 1e20 THEN x END::numeric(20, 9) "
                 "AS fixed, x AS plain FROM (VALUES (1 / 3.0), ('NaN'), ('Infinity'), "
                 "('-Infinity'), (NULL), (12345678901.123456789), (-0.000000001)) AS t(x)")
     assert [str(f.type) for f in q.schema] == ["double", "decimal128(20, 9)", "double"]
-    sql = _sinks._decimals_as_double(q).sql.upper()
+    sql = decimals_as_double(q._relation()).sql().upper()
     assert sql.count("AS DOUBLE PRECISION)") == 3  # free, fixed, and plain (NUMERIC too)
     got = q.to_pandas()
     want = q.to_arrow().column("free").to_numpy(zero_copy_only=False)  # parsed from text

@@ -1,7 +1,8 @@
 """What the command line prints and writes: a bounded table, CSV, JSON, and streamed files.
 
 Files are written batch by batch to a temporary file next to the target and renamed into
-place only when complete, so an interrupted or refused run leaves nothing half-written.
+place only when complete, so an interrupted or refused run leaves nothing half-written: the
+sinks' own writer (:mod:`queryref.sinks.files`) for Parquet, CSV and Arrow, a JSON array here.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
 
 from queryref._sizes import format_bytes
+from queryref.sinks import files as _files
 from queryref.sinks.budget import Budget
 from queryref.sinks.progress import Progress
-from queryref.sinks.run import usual_permissions
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef
@@ -105,8 +106,6 @@ def render_table(table: pa.Table, show: int) -> str:
 # -- CSV and JSON text ----------------------------------------------------------------------
 def csv_text(batch: pa.RecordBatch | pa.Table, header: bool) -> str:
     """A batch as CSV (with or without the header line), in pyarrow's CSV dialect."""
-    import pyarrow.csv as pcsv
-
     buf = io.BytesIO()
     pcsv.write_csv(batch, buf, pcsv.WriteOptions(include_header=header))
     return buf.getvalue().decode("utf-8")
@@ -228,23 +227,12 @@ def write_file(q: QueryRef, path: str, fmt: FileFormat, *, max_bytes: int | None
         # No bar to draw and no row limit: DuckDB writes it with COPY, no Python in the path.
         done = q.to_parquet(path, max_bytes=max_bytes, timeout=timeout)
         return Written(path, done.rows, done.bytes, time.perf_counter() - start)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".queryref-", suffix=os.path.splitext(path)[1],
-                               dir=folder)
-    os.close(fd)
     meter = Progress(f"writing {os.path.basename(path)}", enabled=progress)
     budget = _Budget(max_bytes, max_rows, meter)
-    try:
+    with _files.atomic_file(path, os.path.splitext(path)[1]) as tmp:
         with _batches(q, max_rows, timeout) as reader:
             _write_batches(reader, tmp, fmt, budget)
         meter.done()
-        usual_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
     return Written(path, meter.rows, os.path.getsize(path), time.perf_counter() - start)
 
 
@@ -259,20 +247,7 @@ def _write_batches(reader: pa.RecordBatchReader, tmp: str, fmt: FileFormat,
                 writer.write(batch)
             writer.close()
         return
-    sink: Any
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        sink = pq.ParquetWriter(tmp, schema)
-    elif fmt == "csv":
-        import pyarrow.csv as pcsv
-
-        sink = pcsv.CSVWriter(tmp, schema)
-    else:
-        import pyarrow.ipc as ipc
-
-        sink = ipc.new_file(tmp, schema)
-    with sink:
+    with _files.writer(tmp, fmt, schema) as sink:
         for batch in reader:
             budget.check(batch)
             sink.write_batch(batch)

@@ -35,6 +35,10 @@ server crash).
 A ``close()`` while another thread's ``cache()`` still runs its ``CREATE ... AS`` drops the
 table before it exists; the creating thread then sees its connection closed and drops it on a
 connection of its own.
+
+This module does the warehouse's part (the statements, the table's release, the sweep) for
+an :class:`Owner`, what the cache needs of a connection; ``QueryRef.cache()`` wraps the table in
+a ``CachedQueryRef``.
 """
 
 from __future__ import annotations
@@ -46,18 +50,16 @@ import signal
 import socket
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
-from queryref._queryref import QueryRef
+from queryref.backends import Backend
+from queryref.backends.open import open_backend
 from queryref.errors import CacheReleased
 from queryref.sql.text import ident
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from queryref._connection import Connection
 
 # Engines whose TEMPORARY tables only the creating connection sees, and where cursors run
 # queries: the cache goes to an attached in-memory catalog instead.
@@ -222,39 +224,45 @@ def outlives_session(dialect: str) -> bool:
     return dialect not in _ONE_SESSION and dialect not in _ATTACHED_CATALOG
 
 
-def create(q: QueryRef) -> CachedQueryRef:
-    """Run ``CREATE ... TABLE <new name> AS <q>`` and return a QueryRef over the table."""
-    con = q.connection
-    table, sql = statements(q.tree, q.dialect)
-    outlives = outlives_session(q.dialect)
-    drop = exp.Drop(kind="TABLE", tables=[table.copy()], exists=True).sql(dialect=q.dialect)
+@dataclass(frozen=True)
+class Owner:
+    """The connection a cache table belongs to, as the cache sees it: its ``backend``, the
+    ``tables`` it drops when it closes (name -> DROP statement), and whether it ``is_open``."""
+
+    backend: Backend
+    tables: dict[str, str]
+    is_open: Callable[[], bool]
+
+
+def create(query: exp.Query, owner: Owner) -> CacheHandle:
+    """Run ``CREATE ... TABLE <new name> AS <query>``; the handle on the new table."""
+    dialect = owner.backend.dialect
+    table, sql = statements(query, dialect)
+    outlives = outlives_session(dialect)
+    drop = exp.Drop(kind="TABLE", tables=[table.copy()], exists=True).sql(dialect=dialect)
     if outlives:  # dropped by close()/GC/exit unless released first
         _handle_sigterm()
-        con._session_tables[table.name] = drop
+        owner.tables[table.name] = drop
     try:
         for statement in sql:
-            con.backend.execute(statement)
+            owner.backend.execute(statement)
     except BaseException:
-        con._session_tables.pop(table.name, None)
+        owner.tables.pop(table.name, None)
         raise
     finally:
-        if outlives and not con._finalizer.alive:  # closed meanwhile: its DROP came first
-            _drop_late(con, drop)
-    names = q.columns if q._names is not None else None
-    return CachedQueryRef(exp.select("*").from_(table.copy()), con, names=names,
-                          handle=CacheHandle(con, table))
+        if outlives and not owner.is_open():  # closed meanwhile: its DROP came first
+            _drop_late(owner.backend, drop)
+    return CacheHandle(owner, table)
 
 
-def _drop_late(con: Connection, drop: str) -> None:
+def _drop_late(backend: Backend, drop: str) -> None:
     """Drop a table whose connection closed while it was being made, on a connection of its
     own (the closed one's pool is gone). Quiet: what is left, the next sweep finds."""
-    url = con.backend.reopen()
+    url = backend.reopen()
     if url is None:
         return
-    from queryref._connection import connect
-
     try:
-        other = connect(url)
+        other = open_backend(url, {}, sweep=sweep_orphans)
     except Exception:
         return
     try:
@@ -268,8 +276,8 @@ def _drop_late(con: Connection, drop: str) -> None:
 class CacheHandle:
     """The table behind a cached QueryRef, and whether it was released."""
 
-    def __init__(self, con: Connection, table: exp.Table) -> None:
-        self.connection = con
+    def __init__(self, owner: Owner, table: exp.Table) -> None:
+        self.owner = owner
         self.table = table
         self._dropped = False
         self._lock = threading.Lock()
@@ -277,7 +285,7 @@ class CacheHandle:
     @property
     def released(self) -> bool:
         """Whether the table is gone: released, or its connection closed."""
-        return self._dropped or not self.connection._finalizer.alive
+        return self._dropped or not self.owner.is_open()
 
     @property
     def name(self) -> str:
@@ -299,86 +307,8 @@ class CacheHandle:
         with self._lock:
             if self.released:  # a closed connection took its tables along
                 return
-            con = self.connection
+            backend = self.owner.backend
             drop = exp.Drop(kind="TABLE", tables=[self.table.copy()], exists=True)
-            con.backend.execute(drop.sql(dialect=con.dialect))
+            backend.execute(drop.sql(dialect=backend.dialect))
             self._dropped = True
-            con._session_tables.pop(self.table.name, None)
-
-
-class CachedQueryRef(QueryRef):
-    """A QueryRef over a table that holds a query's result (see ``QueryRef.cache``).
-
-    ``release()`` drops the table (again is fine); so does the end of a ``with`` block.
-    Using it afterwards raises :class:`~queryref.errors.CacheReleased`. Queries composed
-    from it read the same table: run them before releasing it.
-
-    >>> import queryref as qr
-    >>> con = qr.connect()
-    >>> q = con.sql("SELECT range AS id FROM range(5)")
-    >>> with q.filter(qr.col("id") > 2).cache() as cached:
-    ...     cached.to_pandas()["id"].tolist()
-    [3, 4]
-    >>> cached.released
-    True
-    """
-
-    __slots__ = ("_handle",)
-
-    def __init__(self, tree: exp.Query, con: Connection, *, handle: CacheHandle,
-                 names: Any = None, schema: pa.Schema | None = None) -> None:
-        super().__init__(tree, con, names=names, schema=schema)
-        self._handle = handle
-
-    @property
-    def table_name(self) -> str:
-        """The generated name of the table."""
-        return self._handle.name
-
-    @property
-    def released(self) -> bool:
-        """Whether ``release()`` has dropped the table."""
-        return self._handle.released
-
-    def release(self) -> None:
-        """Drop the table now. Releasing twice is fine."""
-        self._handle.release()
-
-    def __enter__(self) -> CachedQueryRef:
-        self._handle.check()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    # Everything that runs or composes goes through these: after release they refuse.
-    @property
-    def tree(self) -> exp.Query:
-        """The sqlglot tree (raises once released)."""
-        self._handle.check()
-        return self._tree
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The result's Arrow schema (raises once released)."""
-        self._handle.check()
-        return super().schema
-
-    @property
-    def columns(self) -> list[str]:
-        """The result's column names (raises once released)."""
-        self._handle.check()
-        return super().columns
-
-    def _new(self, tree: exp.Query, names: Any = None) -> QueryRef:
-        self._handle.check()
-        return super()._new(tree, names)
-
-    def explain(self) -> str:
-        """The database's plan (raises once released)."""
-        self._handle.check()
-        return super().explain()
-
-    def __repr__(self) -> str:
-        state = "released" if self.released else "live"
-        return f"<CachedQueryRef ({state}) on {self._con.describe()}>\n{self.sql}"
+            self.owner.tables.pop(self.table.name, None)

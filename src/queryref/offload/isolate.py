@@ -29,33 +29,48 @@ and every temporary file is removed.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from multiprocessing.connection import wait
+from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from queryref._options import _UNSET, resolve
+from queryref.backends.open import open_backend
 from queryref.errors import ParameterError, PartitionError
-from queryref.offload.partitions import Partition, split
+from queryref.offload.cache import sweep_orphans
+from queryref.sinks import files as _files
+from queryref.sinks import run as _run
 from queryref.sinks.budget import Budget
+from queryref.sinks.convert import FrameBuilder
 from queryref.sinks.progress import Progress
-
-if TYPE_CHECKING:
-    from queryref._queryref import QueryRef
+from queryref.sinks.relation import Relation
+from queryref.sql.text import literal, parse_query
 
 #: table-name prefixes of session-scoped tables (cache(), notebook uploads): another session
 #: cannot see them, so a query over one is handed to the child as a file
 _SESSION_TABLES = ("_qr_cache_", "_qr_frame")
 _AS = ("pandas", "arrow")
 _MAX_MESSAGE = 8_000
+
+
+@dataclass(frozen=True)
+class Part:
+    """One partition to run ``fn`` on: its label (the filter, for messages) and its query."""
+
+    label: str
+    query: Relation
 
 
 @dataclass
@@ -81,10 +96,12 @@ class _Running:
     files: list[str] = field(default_factory=list)
 
 
-def map_partitions(q: QueryRef, fn: Callable[[Any], Any], *, by: Any, n: int | None = None,
-                   isolate: bool = True, workers: int = 1, max_bytes: Any = _UNSET,
-                   as_: str = "pandas", progress: Any = _UNSET) -> Any:
-    """Run ``fn`` on every partition of ``q``; the results concatenated (see the module)."""
+def map_partitions(rel: Relation, fn: Callable[[Any], Any],
+                   partitions: Callable[[], Sequence[Part]], *, isolate: bool = True,
+                   workers: int = 1, max_bytes: Any = _UNSET, as_: str = "pandas",
+                   progress: Any = _UNSET) -> Any:
+    """Run ``fn`` on every partition of ``rel`` (``partitions()`` splits it, once the arguments
+    are checked); the results concatenated (see the module)."""
     if as_ not in _AS:
         raise ParameterError(f"as_ must be one of {_AS}, not {as_!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -96,10 +113,10 @@ def map_partitions(q: QueryRef, fn: Callable[[Any], Any], *, by: Any, n: int | N
     elif workers != 1:
         raise ParameterError("workers= runs child processes: it needs isolate=True")
     budget = resolve("max_bytes", max_bytes)
-    parts = split(q, by, n)
+    parts = list(partitions())
     meter = Progress("map_partitions", resolve("progress", progress), total=len(parts))
     if isolate:
-        tables = _run_children(q, parts, fn, workers, as_, budget, meter)
+        tables = _run_children(rel, parts, fn, workers, as_, budget, meter)
     else:
         tables = _run_here(parts, fn, as_, budget, meter)
     meter.done()
@@ -135,12 +152,20 @@ def _name(fn: Any) -> str:
 
 
 # -- in this process ------------------------------------------------------------------------
-def _run_here(parts: list[Partition], fn: Callable[[Any], Any], as_: str, budget: int | None,
+def _fetch(rel: Relation, as_: str) -> Any:
+    """The partition's rows as ``fn`` takes them, under the default budget."""
+    if as_ == "arrow":
+        return _run.to_arrow(rel, max_bytes=_UNSET, max_rows=_UNSET, batch_rows=_UNSET)
+    return _run.to_pandas(rel, max_bytes=_UNSET, max_rows=_UNSET, batch_rows=_UNSET,
+                          decimals="float")
+
+
+def _run_here(parts: list[Part], fn: Callable[[Any], Any], as_: str, budget: int | None,
               meter: Progress) -> list[pa.Table]:
     tables: list[pa.Table] = []
     total = 0
     for part in parts:
-        data = part.query.to_arrow() if as_ == "arrow" else part.query.to_pandas()
+        data = _fetch(part.query, as_)
         try:
             table = _as_table(fn(data))
         except Exception as err:
@@ -174,7 +199,7 @@ def _as_table(out: Any) -> pa.Table | None:
         return out
     if isinstance(out, pa.RecordBatch):
         return pa.Table.from_batches([out])
-    import pandas as pd
+    import pandas as pd  # (heavy: only when fn returned something else than Arrow)
 
     if isinstance(out, pd.DataFrame):
         return pa.Table.from_pandas(out, preserve_index=False)
@@ -187,8 +212,6 @@ def _as_table(out: Any) -> pa.Table | None:
 
 
 def _finish(tables: list[pa.Table], as_: str) -> Any:
-    from queryref.sinks.convert import FrameBuilder
-
     if not tables:
         empty = pa.table({})
         return empty if as_ == "arrow" else empty.to_pandas()
@@ -209,14 +232,11 @@ def _finish(tables: list[pa.Table], as_: str) -> Any:
 
 
 # -- in child processes -----------------------------------------------------------------------
-def _run_children(q: QueryRef, parts: list[Partition], fn: Callable[[Any], Any], workers: int,
+def _run_children(rel: Relation, parts: list[Part], fn: Callable[[Any], Any], workers: int,
                   as_: str, budget: int | None, meter: Progress) -> list[pa.Table]:
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
     ctx = mp.get_context("spawn")
     folder = tempfile.mkdtemp(prefix="queryref-partitions-")
-    target = _reopen_target(q)
+    target = _reopen_target(rel)
     pending = deque(enumerate(parts))
     running: dict[int, _Running] = {}
     done: dict[int, pa.Table | None] = {}
@@ -225,7 +245,7 @@ def _run_children(q: QueryRef, parts: list[Partition], fn: Callable[[Any], Any],
         while pending or running:
             while pending and len(running) < workers:
                 index, part = pending.popleft()
-                running[index] = _start(ctx, q, index, part, fn, as_, target, folder)
+                running[index] = _start(ctx, index, part, fn, as_, target, folder)
             handles = [r.reader for r in running.values() if r.message is None]
             wait(handles + [r.process.sentinel for r in running.values()])
             for index, run in list(running.items()):
@@ -251,32 +271,28 @@ def _run_children(q: QueryRef, parts: list[Partition], fn: Callable[[Any], Any],
     return [t for _, t in sorted(done.items()) if t is not None]
 
 
-def _reopen_target(q: QueryRef) -> str | None:
+def _reopen_target(rel: Relation) -> str | None:
     """A URL a child can connect with, or None when the partition must go through a file."""
-    from sqlglot import exp
-
-    target = q.connection.backend.reopen()
+    target = rel.backend.reopen()
     if target is None:
         return None
-    for table in q.tree.find_all(exp.Table):
+    for table in rel.tree.find_all(exp.Table):
         if table.name.startswith(_SESSION_TABLES):
             return None
     return target
 
 
-def _start(ctx: Any, q: QueryRef, index: int, part: Partition, fn: Callable[[Any], Any],
-           as_: str, target: str | None, folder: str) -> _Running:
-    from queryref.sinks.run import _strict_sql, to_parquet
-
+def _start(ctx: Any, index: int, part: Part, fn: Callable[[Any], Any], as_: str,
+           target: str | None, folder: str) -> _Running:
     task = _Task(index, part.label, os.path.join(folder, f"result-{index}.arrow"), as_)
     files = [task.out]
     if target is not None:
-        task.target, task.dialect = target, q.dialect
-        task.sql = _strict_sql(part.query.tree, q.dialect)
+        task.target, task.dialect = target, part.query.dialect
+        task.sql = part.query.sql()
     else:
         task.file = os.path.join(folder, f"partition-{index}.parquet")
         files.append(task.file)
-        to_parquet(part.query, task.file, max_bytes=None, batch_rows=_UNSET)
+        _files.to_parquet(part.query, task.file, max_bytes=None, batch_rows=_UNSET)
     reader, writer = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child_main, args=(task, fn, writer), daemon=True,
                           name=f"queryref-partition-{index}")
@@ -341,8 +357,6 @@ def _collect(run: _Running, label: str) -> pa.Table | None:
 
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
-        import signal
-
         try:
             return f"from signal {signal.Signals(-code).name}"
         except ValueError:
@@ -387,19 +401,18 @@ def _child_main(task: _Task, fn: Callable[[Any], Any], writer: Any) -> None:
 
 
 def _child_run(task: _Task, fn: Callable[[Any], Any]) -> bool:
-    import queryref as qr
-    from queryref._queryref import QueryRef
-    from queryref.sql.text import parse_query
-
     if task.file is not None:
-        con = qr.connect()
-        query = con.read_parquet(task.file)
+        backend = open_backend(None, {})
+        read = exp.Anonymous(this="read_parquet", expressions=[literal(task.file)])
+        tree: exp.Query = exp.select("*").from_(exp.Table(this=read))
     else:
-        con = qr.connect(task.target)
+        backend = open_backend(task.target, {}, sweep=sweep_orphans)
         assert task.sql is not None and task.dialect is not None
-        query = QueryRef(parse_query(task.sql, task.dialect), con)
-    with con:
-        data = query.to_arrow() if task.as_ == "arrow" else query.to_pandas()
+        tree = parse_query(task.sql, task.dialect)
+    try:
+        data = _fetch(Relation(tree, backend), task.as_)
+    finally:
+        backend.close()
     table = _as_table(fn(data))
     del data
     if table is None:

@@ -13,6 +13,7 @@ Two ways to split, both decided in the warehouse:
   buckets are not offered: every engine hashes differently, ranges work everywhere.
 
 The partitions are disjoint and together equal ``q`` (``UNION ALL`` of them has ``q``'s rows).
+:func:`split` gives each partition's predicate; ``QueryRef`` filters itself by them.
 
 >>> import queryref as qr
 >>> con = qr.connect()
@@ -28,16 +29,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
-from queryref._expr import Expr
+from queryref._options import _UNSET
 from queryref.errors import ParameterError
-from queryref.sql.text import column, literal
-
-if TYPE_CHECKING:
-    from queryref._queryref import QueryRef
+from queryref.sinks import run as _run
+from queryref.sinks.relation import Relation
+from queryref.sql import rewrite as rw
+from queryref.sql.text import column, ident, literal
 
 #: more distinct values than this is almost surely a mistake (an id column): use n= instead
 MAX_PARTITIONS = 10_000
@@ -45,39 +47,48 @@ MAX_PARTITIONS = 10_000
 
 @dataclass(frozen=True)
 class Partition:
-    """One partition: the filter that defines it (SQL text, for messages) and its query."""
+    """One partition: the filter that defines it, as SQL text (for messages) and as a tree."""
 
     label: str
-    query: QueryRef
+    predicate: exp.Expr
 
 
-def split(q: QueryRef, by: str | Sequence[str], n: int | None = None,
+def names_of(by: str | Sequence[str]) -> list[str]:
+    """``by`` as a list of column names (a name, or a list or tuple of them)."""
+    items = [by] if isinstance(by, str) else list(by) if isinstance(by, list | tuple) else []
+    if not items or not all(isinstance(b, str) for b in items):
+        raise ParameterError(f"partitions() by= takes a column name or a list of them, not {by!r}")
+    return items
+
+
+def split(rel: Relation, names: list[str], n: int | None = None,
           max_partitions: int = MAX_PARTITIONS) -> list[Partition]:
-    """The partitions of ``q`` by the values of ``by`` (or ``n`` range buckets over it)."""
-    names = _names(q, by)
+    """The partitions of ``rel`` by the values of the columns ``names`` (as the query names
+    them), or ``n`` range buckets over the one column."""
     if n is None:
-        return _by_value(q, names, max_partitions)
+        return _by_value(rel, names, max_partitions)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ParameterError(f"partitions() n must be a positive integer, not {n!r}")
     if len(names) != 1:
         raise ParameterError(f"partitions(n=...) splits one column into ranges, not {names}")
-    return _by_range(q, names[0], n)
+    return _by_range(rel, names[0], n)
 
 
-def _names(q: QueryRef, by: str | Sequence[str]) -> list[str]:
-    items = [by] if isinstance(by, str) else list(by) if isinstance(by, list | tuple) else []
-    if not items or not all(isinstance(b, str) for b in items):
-        raise ParameterError(f"partitions() by= takes a column name or a list of them, not {by!r}")
-    return [q._resolve(b) for b in items]
+def _fetch(rel: Relation, tree: exp.Query) -> pa.Table:
+    """A helper query's rows, as ``to_arrow(max_bytes=None)`` would fetch them."""
+    return _run.to_arrow(rel.new(tree), max_bytes=None, max_rows=_UNSET, batch_rows=_UNSET)
 
 
-def _partition(q: QueryRef, predicate: exp.Expr) -> Partition:
-    return Partition(predicate.sql(dialect=q.dialect), q.filter(Expr(predicate)))
+def _partition(rel: Relation, predicate: exp.Expr) -> Partition:
+    return Partition(predicate.sql(dialect=rel.dialect), predicate)
 
 
-def _by_value(q: QueryRef, names: list[str], max_partitions: int) -> list[Partition]:
-    keys = q.select(*names).distinct().order_by(*names).limit(max_partitions + 1)
-    table = keys.to_arrow(max_bytes=None)
+def _by_value(rel: Relation, names: list[str], max_partitions: int) -> list[Partition]:
+    keys = (exp.select(*[column(n) for n in names]).distinct().from_(rw.subquery(rel.tree))
+            .order_by(*[exp.Ordered(this=column(n), desc=False, nulls_first=False)
+                        for n in names])
+            .limit(max_partitions + 1))
+    table = _fetch(rel, keys)
     if table.num_rows > max_partitions:
         msg = (
             f"partitions(by={names}) would make more than {max_partitions:,} partitions "
@@ -88,7 +99,7 @@ def _by_value(q: QueryRef, names: list[str], max_partitions: int) -> list[Partit
     out = []
     for row in zip(*columns, strict=True):
         conditions = [_equals(name, value) for name, value in zip(names, row, strict=True)]
-        out.append(_partition(q, exp.and_(*conditions) if len(conditions) > 1
+        out.append(_partition(rel, exp.and_(*conditions) if len(conditions) > 1
                               else conditions[0]))
     return out
 
@@ -103,8 +114,8 @@ def _equals(name: str, value: Any) -> exp.Expr:
         raise ParameterError(msg) from None
 
 
-def _by_range(q: QueryRef, name: str, n: int) -> list[Partition]:
-    bounds = _boundaries(q, name, n)
+def _by_range(rel: Relation, name: str, n: int) -> list[Partition]:
+    bounds = _boundaries(rel, name, n)
     ranges: list[exp.Expr] = []
     if not bounds:
         ranges.append(exp.Not(this=exp.Is(this=column(name), expression=exp.Null())))
@@ -114,14 +125,16 @@ def _by_range(q: QueryRef, name: str, n: int) -> list[Partition]:
             ranges.append(exp.and_(exp.GTE(this=column(name), expression=literal(lo)),
                                    exp.LT(this=column(name), expression=literal(hi))))
         ranges.append(exp.GTE(this=column(name), expression=literal(bounds[-1])))
-    out = [_partition(q, r) for r in ranges]
+    out = [_partition(rel, r) for r in ranges]
     is_null = exp.Is(this=column(name), expression=exp.Null())
-    if q.filter(Expr(is_null.copy())).limit(1).to_arrow(max_bytes=None).num_rows:
-        out.append(_partition(q, is_null))
+    any_null = exp.select(exp.Literal.number(1)).from_(rw.subquery(rel.tree)) \
+        .where(is_null.copy()).limit(1)
+    if _fetch(rel, any_null).num_rows:
+        out.append(_partition(rel, is_null))
     return out
 
 
-def _boundaries(q: QueryRef, name: str, n: int) -> list[Any]:
+def _boundaries(rel: Relation, name: str, n: int) -> list[Any]:
     """The lowest value of buckets 2..n of ``NTILE(n)`` over the column's non-NULL values."""
     if n == 1:
         return []
@@ -129,10 +142,12 @@ def _boundaries(q: QueryRef, name: str, n: int) -> list[Any]:
     window = exp.Window(this=exp.Ntile(this=exp.Literal.number(n)),
                         order=exp.Order(expressions=[exp.Ordered(this=column(name))]))
     not_null = exp.Not(this=exp.Is(this=column(name), expression=exp.Null()))
-    mins = (q.select(name).filter(Expr(not_null))
-            .mutate(**{bucket: Expr(window)})
-            .group_by(bucket).agg(lo=Expr(exp.Min(this=column(name))))
-            .order_by("lo"))
-    values = mins.to_arrow(max_bytes=None).column(1).to_pylist()
+    bucketed = exp.select(column(name), exp.alias_(window, bucket)) \
+        .from_(rw.subquery(rel.tree)).where(not_null)
+    mins = (exp.select(exp.alias_(exp.Min(this=column(name)), "lo"))
+            .from_(exp.Subquery(this=bucketed, alias=exp.TableAlias(this=ident("_b"))))
+            .group_by(column(bucket))
+            .order_by(exp.Ordered(this=column("lo"), desc=False, nulls_first=False)))
+    values = _fetch(rel, mins).column(0).to_pylist()
     # the first bucket's lowest value is the column's minimum: no partition starts below it
     return sorted(set(values) - set(values[:1]))

@@ -24,15 +24,14 @@ fetch 120 4
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import NoReturn, Protocol
 
 import pyarrow as pa
 
+from queryref.backends import Stream
 from queryref.errors import ResultTooLarge
 from queryref.sinks.progress import Progress
-
-if TYPE_CHECKING:
-    from queryref.backends import Stream
+from queryref.sinks.rebatch import _split
 
 MiB = 2**20
 #: the most one batch may hold under a budget (the guard's "plus one batch")
@@ -226,6 +225,4 @@ def split(batch: pa.RecordBatch, max_bytes: int) -> tuple[pa.RecordBatch, ...] |
     """``batch`` as zero-copy slices of at most ``max_bytes`` (one row may be over alone)."""
     if batch.nbytes <= max_bytes:
         return (batch,)
-    from queryref.sinks.rebatch import _split
-
     return _split(batch, max_bytes, None)

@@ -514,7 +514,6 @@ def _types_mapper() -> Any:
 @functools.lru_cache(maxsize=1)
 def _text_dtype() -> Any:
     """pandas 3's default text dtype (``str``: Arrow-backed, NaN for missing)."""
-    import numpy as np
     import pandas as pd
 
     return pd.StringDtype("pyarrow", na_value=np.nan)

@@ -30,19 +30,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from queryref.backends._base import PlanEstimate
 from queryref.errors import QueryRefError, UnsupportedError
-from queryref.sinks.budget import value_width
+from queryref.sinks.budget import BATCH_BYTES_CAP, Budget, value_width
+from queryref.sinks.count import count as count_rows
+from queryref.sinks.relation import Relation, strict_sql
+from queryref.sql import rewrite as rw
 from queryref.sql.text import column, ident
-
-if TYPE_CHECKING:
-    from queryref._queryref import QueryRef
-    from queryref.sinks.budget import Budget
 
 #: refuse up front only when the estimate is more than this many times the budget
 FAR_OVER = 4
@@ -115,15 +114,12 @@ def _cap_by_limit(tree: exp.Query, rows: int) -> int:
     return rows if limit is None else min(rows, limit)
 
 
-def _streams(tree: exp.Query) -> exp.Query | None:
-    """``tree`` without its top-level ORDER BY, if the engine can then hand rows over as it
-    reads them (so a LIMIT stops it early); None when it cannot."""
-    inner = tree.copy()
-    if inner.args.get("order") and not (inner.args.get("limit") or inner.args.get("offset")):
-        inner.set("order", None)
-    if inner.find(*_BLOCKING):
-        return None
-    return inner
+def _streamed(tree: exp.Query) -> exp.Subquery | None:
+    """``(tree) AS _q`` without an ORDER BY no LIMIT needs (:func:`queryref.sql.rewrite.subquery`),
+    if the engine can then hand rows over as it reads them (so a LIMIT stops it early); None
+    when it cannot."""
+    source = rw.subquery(tree)
+    return None if source.this.find(*_BLOCKING) else source
 
 
 @dataclass(frozen=True)
@@ -177,22 +173,19 @@ def _random(dialect: str) -> exp.Expr | None:
     return exp.Anonymous(this=name) if name else None
 
 
-def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | None:
+def measure_widths(rel: Relation, layout: _Layout, rows: int | None) -> Widths | None:
     """Bytes per row of ``q``'s result, measured by the engine over a random sample of about
     SAMPLE_ROWS rows (only the widths come back: no row moves to Python). None when the
     query does not stream (a sample would cost computing it all)."""
-    from queryref.sinks.run import _strict_sql
-
-    inner = _streams(q.tree)
-    schema = q.schema
-    if inner is None or len(set(schema.names)) != len(schema.names):
+    source = _streamed(rel.tree)
+    schema = rel.schema
+    if source is None or len(set(schema.names)) != len(schema.names):
         return None  # (a column named twice cannot be told apart by name)
-    widths = [exp.alias_(exp.Coalesce(this=_width_expr(schema.field(i), q.dialect),
+    widths = [exp.alias_(exp.Coalesce(this=_width_expr(schema.field(i), rel.dialect),
                                       expressions=[exp.Literal.number(0)]), f"_w{k}")
               for k, i in enumerate(layout.varying)]
-    sample = exp.select(*widths).from_(
-        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q"))))
-    rand = _random(q.dialect)
+    sample = exp.select(*widths).from_(source)
+    rand = _random(rel.dialect)
     if rand is not None and (rows is None or rows > SAMPLE_ROWS):
         # rows unknown: one row in UNKNOWN_EVERY, so the sample is not the first rows only
         p = 2 * SAMPLE_ROWS / rows if rows else 1 / UNKNOWN_EVERY
@@ -207,15 +200,13 @@ def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | N
         *[exp.alias_(exp.Sum(this=w), f"_s{k}") for k, w in enumerate(ws)],
         exp.alias_(exp.Max(this=row_sum), "_max"),
     ).from_(exp.Subquery(this=sample, alias=exp.TableAlias(this=ident("_s"))))
-    sql = _strict_sql(stats, q.dialect)
-    key = (id(q.connection), sql)
+    sql = strict_sql(stats, rel.dialect)
+    key = (id(rel.backend), sql)
     cached = _MEASURED.get(key)
     if cached is not None and time.monotonic() - cached[0] < MEASURED_TTL:
         return cached[1]
     try:
-        with q.connection.backend.stream(sql, 16) as stream:  # (by position: Snowflake
-            row = next(([c[0].as_py() for c in b.columns] for b in stream if b.num_rows),
-                       None)                               # upper-cases names)
+        row = rel.first_row(sql)
     except QueryRefError:  # a type the width SQL does not fit: the fetch layer bounds it
         return None
     measured = _widths_of(row, layout, len(ws))
@@ -225,8 +216,8 @@ def measure_widths(q: QueryRef, layout: _Layout, rows: int | None) -> Widths | N
     return measured
 
 
-#: widths measured lately, by connection and query: the same query gets the same figure from
-#: estimate(), dry_run=True, the pre-flight and the CLI (a random sample differs each time)
+#: widths measured lately, by connection (its backend) and query: the same query gets the same
+#: figure from estimate(), dry_run=True, the pre-flight and the CLI (a random sample differs)
 _MEASURED: dict[tuple[int, str], tuple[float, Widths]] = {}
 #: seconds a measurement is reused
 MEASURED_TTL = 60.0
@@ -242,13 +233,13 @@ def _widths_of(row: list[Any] | None, layout: _Layout, n_varying: int) -> Widths
     return Widths(base + total / n, base + int(float(row[1 + n_varying] or 0)), n)
 
 
-def _width(q: QueryRef, layout: _Layout, plan: PlanEstimate, sample: bool
+def _width(rel: Relation, layout: _Layout, plan: PlanEstimate, sample: bool
            ) -> tuple[int, str, Widths | None]:
     """Bytes per row, how the varying part was found, and the measured widths if any."""
     base = layout.fixed + layout.offsets
     if not layout.varying:
         return base, "fixed widths from the schema", Widths(base, base, 0)
-    widths = measure_widths(q, layout, plan.rows) if sample else None
+    widths = measure_widths(rel, layout, plan.rows) if sample else None
     if widths is not None and widths.rows:
         return round(widths.mean), (f"widths measured in the database over a {widths.rows:,}"
                                     "-row random sample"), widths
@@ -259,42 +250,40 @@ def _width(q: QueryRef, layout: _Layout, plan: PlanEstimate, sample: bool
     return guess, f"text widths guessed at {TEXT_GUESS} bytes (a sample would scan it all)", None
 
 
-def _rows(q: QueryRef, count: bool) -> tuple[PlanEstimate, str, bool]:
+def _rows(rel: Relation, count: bool) -> tuple[PlanEstimate, str, bool]:
     """Rows (exact or the planner's), the method's name, and whether exact."""
-    from queryref.sinks.run import _strict_sql
-
     if count:
-        n = q.count()
+        n = count_rows(rel)
         return PlanEstimate(n, None, "an exact SELECT COUNT(*) run in the database"), \
             "count", True
-    plan = q.connection.backend.estimate(_strict_sql(q.tree, q.dialect))
+    plan = rel.backend.estimate(rel.sql())
     if plan.rows is None:
         return plan, "unknown", False
-    capped = _cap_by_limit(q.tree, plan.rows)
+    capped = _cap_by_limit(rel.tree, plan.rows)
     return PlanEstimate(capped, plan.width, plan.detail, plan.firm), "planner", False
 
 
-def estimate(q: QueryRef, *, count: bool = False, strict: bool = False) -> Estimate:
-    """The size of ``q``'s result: see :meth:`QueryRef.estimate`."""
-    return _measure(q, count=count, strict=strict)[0]
+def estimate(rel: Relation, *, count: bool = False, strict: bool = False) -> Estimate:
+    """The size of ``rel``'s result: see ``QueryRef.estimate``."""
+    return _measure(rel, count=count, strict=strict)[0]
 
 
-def _measure(q: QueryRef, *, count: bool = False, strict: bool = False
+def _measure(rel: Relation, *, count: bool = False, strict: bool = False
              ) -> tuple[Estimate, PlanEstimate, Widths | None]:
     """The estimate, the planner's figures behind it, and the widths measured (if any).
 
     The one computation behind ``estimate()``, ``dry_run=True``, the sinks' pre-flight and the
     CLI's refusal, so they all give the same bytes for the same query.
     """
-    plan, method, exact = _rows(q, count)
+    plan, method, exact = _rows(rel, count)
     if plan.rows is None:
         if strict:
-            msg = (f"no estimate on {q.connection.backend.describe()}: {plan.detail}; "
+            msg = (f"no estimate on {rel.backend.describe()}: {plan.detail}; "
                    "estimate(count=True) counts the rows exactly")
             raise UnsupportedError(msg)
         return Estimate(None, None, method, False, plan.detail), plan, None
-    layout = _layout(q.schema)
-    width, how, widths = _width(q, layout, plan, sample=plan.rows > 0)
+    layout = _layout(rel.schema)
+    width, how, widths = _width(rel, layout, plan, sample=plan.rows > 0)
     details = f"{plan.detail}; {how}; bytes are Arrow bytes (to_arrow's size; to_pandas " \
         "holds about the same for numbers and text)"
     return Estimate(plan.rows, plan.rows * width, method, exact, details), plan, widths
@@ -308,8 +297,8 @@ class Preflight:
     widths: Widths | None
 
 
-def preflight(q: QueryRef, *, budget: Budget, mode: str | None) -> Preflight:
-    """Refuse ``q`` before it runs when it cannot fit ``budget``.
+def preflight(rel: Relation, *, budget: Budget, mode: str | None) -> Preflight:
+    """Refuse ``rel`` before it runs when it cannot fit ``budget``.
 
     Cheap by default (``mode="estimate"``: the planner, and the widths of text, binary and
     nested columns measured by the engine over a random sample; ``"count"`` counts exactly
@@ -324,23 +313,23 @@ def preflight(q: QueryRef, *, budget: Budget, mode: str | None) -> Preflight:
     limit_bytes = budget.max_bytes
     if limit_bytes is None or mode is None:
         return Preflight(None, None)
-    layout = _layout(q.schema)
-    limit = _limit_of(q.tree)  # a preview's LIMIT 11: no need to ask the engine
+    layout = _layout(rel.schema)
+    limit = _limit_of(rel.tree)  # a preview's LIMIT 11: no need to ask the engine
     if limit is not None and limit <= SMALL_LIMIT and limit * (
             layout.fixed + layout.offsets + TEXT_CAP * len(layout.varying)) <= limit_bytes:
         return Preflight(limit, None)
-    est, plan, widths = _measure(q, count=mode == "count")
+    est, plan, widths = _measure(rel, count=mode == "count")
     if plan.rows is None:
         base = layout.fixed + layout.offsets
-        widths = measure_widths(q, layout, None) if layout.varying else Widths(base, base, 0)
-        _refuse_unit(q, budget, None, widths, plan)
-        _probe(q, budget, widths, plan)
+        widths = measure_widths(rel, layout, None) if layout.varying else Widths(base, base, 0)
+        _refuse_unit(rel, budget, None, widths, plan)
+        _probe(rel, budget, widths, plan)
         return Preflight(None, widths)
     firm = plan.firm or mode == "count"
     assert est.bytes is not None
     if firm and est.bytes > limit_bytes * FAR_OVER:
         _refuse(budget, plan, est, f"refused at more than {FAR_OVER}x the budget")
-    _refuse_unit(q, budget, plan.rows, widths, plan)
+    _refuse_unit(rel, budget, plan.rows, widths, plan)
     return Preflight(plan.rows if firm else None, widths)
 
 
@@ -350,19 +339,17 @@ SMALL_LIMIT = 100
 TEXT_CAP = 1024
 
 
-def _refuse_unit(q: QueryRef, budget: Budget, rows: int | None, widths: Widths | None,
+def _refuse_unit(rel: Relation, budget: Budget, rows: int | None, widths: Widths | None,
                  plan: PlanEstimate) -> None:
     """Refuse when one unit of the engine's output (its smallest batch) is over the bound."""
-    from queryref.sinks.budget import BATCH_BYTES_CAP
-
     if widths is None or not widths.rows or budget.max_bytes is None:
         return
-    unit = q.connection.backend.batch_unit
+    unit = rel.backend.batch_unit
     unit_rows = unit if rows is None else min(rows, unit)
     nbytes = unit_rows * widths.widest
     if nbytes > budget.max_bytes + BATCH_BYTES_CAP:
         detail = (f"(estimated from {plan.detail}; widths measured in the database: rows of up "
-                  f"to {widths.widest:,} bytes, and {q.connection.backend.name} hands rows over "
+                  f"to {widths.widest:,} bytes, and {rel.backend.name} hands rows over "
                   f"{unit:,} at a time, so one batch would hold about {nbytes:,} bytes. "
                   "preflight=None skips this check.)")
         budget.refuse(rows=rows, nbytes=nbytes, detail=detail)
@@ -372,7 +359,7 @@ def _refuse_unit(q: QueryRef, budget: Budget, rows: int | None, widths: Widths |
 PROBE_ROWS = 1_000_000
 
 
-def _probe(q: QueryRef, budget: Budget, widths: Widths | None, plan: PlanEstimate) -> None:
+def _probe(rel: Relation, budget: Budget, widths: Widths | None, plan: PlanEstimate) -> None:
     """Without a row estimate (Snowflake, a MySQL join): count, in the database, whether the
     result has the rows that at the measured width would be FAR_OVER x the budget, and no more
     (``COUNT(*)`` over ``LIMIT k``: the engine stops at ``k``). Refused if it has them.
@@ -382,23 +369,20 @@ def _probe(q: QueryRef, budget: Budget, widths: Widths | None, plan: PlanEstimat
     Only for a query that streams (a LIMIT then stops its scan early) and a probe of at most
     :data:`PROBE_ROWS` rows.
     """
-    from queryref.sinks.run import _strict_sql
-
     if widths is None or budget.max_bytes is None or widths.mean <= 0:
         return
-    inner = _streams(q.tree)
+    source = _streamed(rel.tree)
     k = int(budget.max_bytes * FAR_OVER / widths.mean) + 1
-    if inner is None or k > PROBE_ROWS:
+    if source is None or k > PROBE_ROWS:
         return
-    limited = exp.select(exp.Literal.number(1)).from_(
-        exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))).limit(k)
+    limited = exp.select(exp.Literal.number(1)).from_(source).limit(k)
     tree = exp.select(exp.alias_(exp.Count(this=exp.Star()), "_n")).from_(
         exp.Subquery(this=limited, alias=exp.TableAlias(this=ident("_p"))))
     try:
-        with q.connection.backend.stream(_strict_sql(tree, q.dialect), 16) as stream:
-            n = next((int(b.column(0)[0].as_py()) for b in stream if b.num_rows), 0)
+        row = rel.first_row(tree)
     except QueryRefError:  # the fetch layer bounds what it can
         return
+    n = int(row[0]) if row is not None else 0
     if n < k:
         return
     nbytes = int(k * widths.mean)

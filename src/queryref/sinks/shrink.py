@@ -46,18 +46,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from queryref._options import resolve
+from queryref._options import _UNSET, resolve
 from queryref._sizes import format_bytes
 from queryref.errors import QueryRefError
 from queryref.sinks import convert as _convert
 from queryref.sinks.budget import Budget
 from queryref.sinks.memory import release_free_memory
-from queryref.sql.text import column, ident, render
+from queryref.sinks.relation import Relation, decimals_as_double, with_casts
+from queryref.sinks.streams import collect, to_arrow_batches
+from queryref.sql import rewrite as rw
+from queryref.sql.text import column
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from queryref._queryref import QueryRef
 
 log = logging.getLogger("queryref")
 
@@ -96,7 +97,7 @@ class ColumnPlan:
 class Plan:
     """Per-column decisions (by position) and the query that casts in the engine."""
 
-    query: QueryRef
+    query: Relation
     columns: dict[int, ColumnPlan] = field(default_factory=dict)
 
     @property
@@ -116,16 +117,6 @@ def _smallest_int(lo: int, hi: int) -> tuple[pa.DataType, str] | None:
         if -(2**bits) <= lo and hi < 2**bits:
             return t, sql_name
     return None
-
-
-def _from_result(q: QueryRef) -> exp.Subquery:
-    """``(q) AS _q``, without an ORDER BY that no LIMIT needs."""
-    inner = q.tree.copy()
-    if isinstance(inner, exp.Select) and inner.args.get("order") and not (
-        inner.args.get("limit") or inner.args.get("offset")
-    ):
-        inner.set("order", None)
-    return exp.Subquery(this=inner, alias=exp.TableAlias(this=ident("_q")))
 
 
 def _float32_inexact(c: exp.Expr) -> exp.Expr:
@@ -148,21 +139,12 @@ def _float32_inexact(c: exp.Expr) -> exp.Expr:
     ], default=one.copy())
 
 
-def _run(q: QueryRef, tree: exp.Query) -> pa.Table:
-    from sqlglot.errors import ErrorLevel
-
-    sql = render(tree, q.dialect, unsupported_level=ErrorLevel.RAISE)
-    with q.connection.backend.stream(sql, 4096) as stream:
-        batches = list(stream)
-        return pa.Table.from_batches(batches, schema=stream.schema)
-
-
-def plan(q: QueryRef, budget: int | None = None) -> Plan:
-    """Measure ``q`` in the warehouse and decide each column's dtype (see the module doc)."""
-    schema = q.schema
+def plan(rel: Relation, budget: int | None = None) -> Plan:
+    """Measure ``rel`` in the warehouse and decide each column's dtype (see the module doc)."""
+    schema = rel.schema
     names = list(schema.names)
     unique = {n for n in names if names.count(n) == 1}
-    floats_ok = q.dialect in _FLOAT32_DIALECTS
+    floats_ok = rel.dialect in _FLOAT32_DIALECTS
     aggs: list[exp.Expr] = [exp.Count(this=exp.Star())]
     wanted: list[tuple[int, str, int]] = []  # (position, kind, index of its first aggregate)
     for i, f in enumerate(schema):
@@ -180,12 +162,12 @@ def plan(q: QueryRef, budget: int | None = None) -> Plan:
             continue
         wanted.append((i, kind, len(aggs)))
         aggs += parts
-    result = Plan(query=q)
+    result = Plan(query=rel)
     if not wanted:
         return result
     stats_tree = exp.select(*[exp.alias_(a, f"_s{k}") for k, a in enumerate(aggs)]).from_(
-        _from_result(q))
-    stats = _run(q, stats_tree)
+        rw.subquery(rel.tree))
+    stats = rel.fetch(stats_tree)
     row = [stats.column(k)[0].as_py() if stats.num_rows else None for k in range(len(aggs))]
     total = int(row[0] or 0)
     for i, kind, k in wanted:
@@ -203,17 +185,17 @@ def plan(q: QueryRef, budget: int | None = None) -> Plan:
             n_distinct, n_text = int(row[k] or 0), int(row[k + 1] or 0)
             if 0 < n_distinct <= CATEGORY_MAX_DISTINCT \
                     and n_distinct * CATEGORY_MIN_ROWS_PER_VALUE <= n_text:
-                cats = _categories(q, names[i], source, budget)
+                cats = _categories(rel, names[i], budget)
                 result.columns[i] = ColumnPlan("category", source, _codes_type(len(cats)),
                                                categories=cats)
-    result.query = _cast_in_engine(q, result.columns)
+    result.query = _cast_in_engine(rel, result.columns)
     return result
 
 
-def _categories(q: QueryRef, name: str, source: pa.DataType, budget: int | None) -> pa.Array:
+def _categories(rel: Relation, name: str, budget: int | None) -> pa.Array:
     """The column's distinct non-NULL values, fetched from the warehouse, sorted."""
-    tree = exp.select(column(name)).distinct().from_(_from_result(q))
-    values = _run(q, tree).column(0).combine_chunks()
+    tree = exp.select(column(name)).distinct().from_(rw.subquery(rel.tree))
+    values = rel.fetch(tree).column(0).combine_chunks()
     Budget(budget, what=f"the categories of {name!r}").add(nbytes=values.nbytes)
     values = pc.drop_null(values).cast(pa.string())
     return pc.take(values, pc.sort_indices(values))
@@ -223,27 +205,16 @@ def _codes_type(n: int) -> pa.DataType:
     return pa.int8() if n <= 127 else (pa.int16() if n <= 32_767 else pa.int32())
 
 
-def _cast_in_engine(q: QueryRef, columns: dict[int, ColumnPlan]) -> QueryRef:
-    """``q`` with its narrowed integers and float32 columns cast by the engine."""
-    from queryref._expr import Expr
-    from queryref._queryref import QueryRef
-
-    schema = q.schema
-    casts: dict[str, Expr] = {}
-    fields = list(schema)
+def _cast_in_engine(rel: Relation, columns: dict[int, ColumnPlan]) -> Relation:
+    """``rel`` with its narrowed integers and float32 columns cast by the engine."""
+    casts: dict[str, tuple[str, pa.DataType]] = {}
     for i, p in columns.items():
-        name = schema.field(i).name
+        name = rel.schema.field(i).name
         if p.kind == "int" and p.target != p.source:
-            sql_type = dict(_INT_TYPES)[p.target]
-            casts[name] = Expr(exp.cast(column(name), exp.DataType.build(sql_type)))
-            fields[i] = fields[i].with_type(p.target)
+            casts[name] = (dict(_INT_TYPES)[p.target], p.target)
         elif p.kind == "float32":
-            casts[name] = Expr(exp.cast(column(name), exp.DataType.build("float")))
-            fields[i] = fields[i].with_type(pa.float32())
-    if not casts:
-        return q
-    cast = q.mutate(**casts)
-    return QueryRef(cast.tree, q.connection, schema=pa.schema(fields))
+            casts[name] = ("float", pa.float32())
+    return with_casts(rel, casts)
 
 
 class ShrinkBuilder:
@@ -405,16 +376,14 @@ def _log(report: dict[str, Any], what: str) -> None:
                  f": {changed}" if changed else "")
 
 
-def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
+def to_pandas(rel: Relation, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str, timeout: float | None = None) -> pd.DataFrame:
     """``to_pandas(shrink_dtypes=True)``: measured, cast in the engine, guarded on shrunk bytes."""
-    from queryref.sinks import run as _sinks
-
     _convert._check_mode(decimals)
     if decimals == "float":
-        q = _sinks._decimals_as_double(q)
+        rel = decimals_as_double(rel)
     budget = resolve("max_bytes", max_bytes)
-    shrink = plan(q, budget)
+    shrink = plan(rel, budget)
     remaining = None if budget is None else budget - shrink.reserved_bytes
     if remaining is not None and remaining < 0:
         Budget(budget, what="the categories alone").add(nbytes=shrink.reserved_bytes)
@@ -424,9 +393,9 @@ def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
         holder.append(ShrinkBuilder(schema, shrink, decimals))
         return holder[0]
 
-    builder = _sinks._collect(shrink.query, sink_for, max_bytes=remaining, max_rows=max_rows,
-                              batch_rows=batch_rows, size_of=lambda b: holder[0].measure(b),
-                              timeout=timeout)
+    builder = collect(shrink.query, sink_for, max_bytes=remaining, max_rows=max_rows,
+                      batch_rows=batch_rows, size_of=lambda b: holder[0].measure(b),
+                      timeout=timeout)
     frame = builder.finish()
     report = builder.report()
     _attach(frame, report)
@@ -434,18 +403,16 @@ def to_pandas(q: QueryRef, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
     return frame
 
 
-def to_pandas_batches(q: QueryRef, *, batch_rows: Any, decimals: str,
+def to_pandas_batches(rel: Relation, *, batch_rows: Any, decimals: str,
                       timeout: float | None = None,
-                      max_batch_bytes: Any = None) -> Iterator[pd.DataFrame]:
+                      max_batch_bytes: Any = _UNSET) -> Iterator[pd.DataFrame]:
     """``to_pandas_batches(shrink_dtypes=True)``: every batch with the same dtypes and codes."""
-    from queryref.sinks import run as _sinks
-
     _convert._check_mode(decimals)
     if decimals == "float":
-        q = _sinks._decimals_as_double(q)
-    shrink = plan(q)
-    reader = _sinks.to_arrow_batches(shrink.query, batch_rows=batch_rows, timeout=timeout,
-                                     max_batch_bytes=max_batch_bytes)
+        rel = decimals_as_double(rel)
+    shrink = plan(rel)
+    reader = to_arrow_batches(shrink.query, batch_rows=batch_rows, timeout=timeout,
+                              max_batch_bytes=max_batch_bytes)
 
     def frames() -> Iterator[pd.DataFrame]:
         before = after = 0
