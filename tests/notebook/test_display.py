@@ -28,7 +28,7 @@ def test_preview_is_fetched_with_a_limit_only(recorded):
     assert run.rstrip().endswith("LIMIT 4")  # rows + 1: the extra one says "more"
     assert all("COUNT" not in sql.upper() for _, sql in log)
     assert str(p).splitlines() == [
-        "n      s", "int64  string", "0      r0", "1      r1", "2      r2",
+        "n      s", "int64  str", "0      r0", "1      r1", "2      r2",
         "(first 3 rows; more not shown)",
     ]
     few = Preview.fetch(con.sql("SELECT 1 AS x"), rows=3)
@@ -40,7 +40,8 @@ def test_html_escapes_values_and_names_and_marks_nulls(con):
     out = query_html(q)
     assert "<script>" not in out and "&lt;script&gt;" in out and "&lt;b&gt;" in out
     assert "NULL</i>" in out and "int32" in out
-    assert "<td>1</td><td>2</td>" in out  # both columns named a show
+    right = "<td style='text-align:right'>"
+    assert f"{right}1</td>{right}2</td>" in out  # both columns named a show
     assert "QueryRef on duckdb :memory:" in out and "<details open><summary>SQL" in out
 
 
@@ -90,9 +91,20 @@ def test_html_and_text_of_one_display_share_one_query(recorded):
     con, log = recorded
     q = con.sql("SELECT range AS n FROM range(20)")
     html, text = q._repr_html_(), query_text(q)
-    assert "(first 10 rows; more not shown)" in text and "<td>9</td>" in html
+    assert "(first 10 rows; more not shown)" in text
+    assert "<td style='text-align:right'>9</td>" in html
     assert [kind for kind, _ in log].count("run") == 1
     query_text(q)  # a later display runs the preview again
     assert [kind for kind, _ in log].count("run") == 2
     assert repr(q).startswith("<QueryRef on duckdb recorded>")  # repr() itself runs nothing
     assert [kind for kind, _ in log].count("run") == 2
+
+
+def test_html_shows_the_pandas_dtypes_and_right_aligns_numbers(con):
+    q = con.sql("SELECT 1.5::DECIMAL(4, 2) AS price, 'x' AS s, DATE '2024-01-02' AS d, 7 AS n")
+    out = query_html(q)
+    frame = q.to_pandas()
+    for name, dtype in frame.dtypes.items():  # the dtypes to_pandas gives, under each name
+        assert f"{name}<br><span style='font-weight:normal;color:#666'>{dtype}</span>" in out
+    assert "<td style='text-align:right'>1.50</td>" in out  # numbers right-aligned
+    assert "<td>x</td>" in out

@@ -161,7 +161,8 @@ def test_reprs_through_the_ipython_formatter(ip, recorded):
     con, log = recorded
     q = con.sql("SELECT range AS n FROM range(50)")
     data, _ = ip.shell.display_formatter.format(q)
-    assert "<td>9</td>" in data["text/html"] and "int64" in data["text/html"]
+    assert "<td style='text-align:right'>9</td>" in data["text/html"]
+    assert "int64" in data["text/html"]
     assert "SELECT" in data["text/html"]
     assert "(first 10 rows; more not shown)" in data["text/plain"]
     assert [kind for kind, _ in log].count("run") == 1  # both formats, one preview query

@@ -188,18 +188,42 @@ def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*(c.to_pylist() for c in table.columns), strict=True))
 
 
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def pandas_dtypes(table: pa.Table) -> list[str]:
+    """The dtypes ``to_pandas()`` gives these rows (its own converter, on the few rows of a
+    preview); the Arrow types where a column cannot be converted."""
+    from queryref.sinks.convert import FrameBuilder
+
+    try:
+        builder = FrameBuilder(table.schema)
+        for batch in table.to_batches():
+            builder.add(batch)
+        frame = builder.finish()
+        return [str(t) for t in frame.dtypes]
+    except Exception:  # (a type the converter refuses: the preview still shows)
+        return [str(f.type) for f in table.schema]
+
+
 def _table_html(table: pa.Table) -> str:
     table, hidden = _shown(table)
+    dtypes = pandas_dtypes(table)
+    right = [_numeric(f.type) for f in table.schema]
+    align = [" style='text-align:right'" if r else "" for r in right]
     head = "".join(
-        f"<th>{html.escape(f.name)}<br><span style='font-weight:normal;color:#666'>"
-        f"{html.escape(str(f.type))}</span></th>" for f in table.schema)
+        f"<th{a} title='{html.escape(str(f.type))} in Arrow'>{html.escape(f.name)}"
+        f"<br><span style='font-weight:normal;color:#666'>{html.escape(d)}</span></th>"
+        for f, d, a in zip(table.schema, dtypes, align, strict=True))
     if hidden:
         head += f"<th>… {hidden} more columns</th>"
     rows = []
     for row in _rows(table):
         cells = "".join(
-            "<td><i style='color:#999'>NULL</i></td>" if v is None
-            else f"<td>{html.escape(_value(v))}</td>" for v in row)
+            f"<td{a}><i style='color:#999'>NULL</i></td>" if v is None
+            else f"<td{a}>{html.escape(_value(v))}</td>"
+            for v, a in zip(row, align, strict=True))
         rows.append(f"<tr>{cells}</tr>")
     return (f"<table class='queryref-table'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -207,7 +231,7 @@ def _table_html(table: pa.Table) -> str:
 
 def _table_text(table: pa.Table) -> str:
     table, hidden = _shown(table)
-    grid = [[f.name for f in table.schema], [str(f.type) for f in table.schema]]
+    grid = [[f.name for f in table.schema], pandas_dtypes(table)]
     grid += [[_value(v) for v in row] for row in _rows(table)]
     if hidden:
         for line in grid:
