@@ -15,6 +15,7 @@ import pytest
 import queryref as qr
 from queryref.errors import ParameterError, ResultTooLarge
 from queryref.sinks import estimate as _estimate
+from queryref.sinks.budget import fixed_width, layout
 
 N_LINES = 120_000
 
@@ -183,8 +184,9 @@ def test_samples_skip_blocking_queries(con, monkeypatch):
 def test_layout_counts_arrow_widths():
     schema = pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.bool_()),
                         ("d", pa.decimal128(15, 2)), ("e", pa.large_binary())])
-    layout = _estimate._layout(schema)
-    assert (layout.fixed, layout.offsets, layout.varying) == (8 + 1 + 16, 4 + 8, (1, 4))
+    row = layout(schema)
+    assert (row.fixed, row.offsets, row.varying) == (8 + 1 + 16, 4 + 8, (1, 4))
+    assert fixed_width(schema) == (8 + 1 + 16 + 4 + 8, False)  # the budget reads the same
 
 
 CHILD = """

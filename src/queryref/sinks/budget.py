@@ -24,6 +24,7 @@ fetch 120 4
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
 import pyarrow as pa
@@ -185,11 +186,42 @@ def value_width(t: pa.DataType) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Bytes a row takes in Arrow: ``fixed`` values, the ``offsets`` of the columns whose
+    values vary (4 bytes, 8 for large types), and which columns (positions) vary."""
+
+    fixed: int
+    offsets: int
+    varying: tuple[int, ...]
+
+
+def layout(schema: pa.Schema) -> Layout:
+    """The one reading of a row's width from a schema (the budget's batch sizes, the
+    estimate's bytes).
+
+    >>> layout(pa.schema([("a", pa.int64()), ("s", pa.string()), ("b", pa.large_binary())]))
+    Layout(fixed=8, offsets=12, varying=(1, 2))
+    """
+    fixed = offsets = 0
+    varying = []
+    for i, field in enumerate(schema):
+        t = field.type
+        width = value_width(t)
+        if width is not None:
+            fixed += width
+            continue
+        varying.append(i)
+        large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+        offsets += 8 if large else 4
+    return Layout(fixed, offsets, tuple(varying))
+
+
 def fixed_width(schema: pa.Schema) -> tuple[int, bool]:
-    """Bytes a row of ``schema`` takes in Arrow for its fixed-width columns (4 for each
-    varying one's offset), and whether every column is fixed-width (then it is exact)."""
-    widths = [value_width(f.type) for f in schema]
-    return sum(4 if w is None else w for w in widths), None not in widths
+    """Bytes a row of ``schema`` takes in Arrow for its fixed-width columns and the varying
+    ones' offsets, and whether every column is fixed-width (then it is exact)."""
+    row = layout(schema)
+    return row.fixed + row.offsets, not row.varying
 
 
 def batch_rows_for(schema: pa.Schema, batch_rows: int, max_batch_bytes: int | None, *,

@@ -37,7 +37,7 @@ from sqlglot import exp
 
 from queryref.backends._base import PlanEstimate
 from queryref.errors import QueryRefError, UnsupportedError
-from queryref.sinks.budget import BATCH_BYTES_CAP, Budget, value_width
+from queryref.sinks.budget import BATCH_BYTES_CAP, Budget, Layout, layout, value_width
 from queryref.sinks.count import count as count_rows
 from queryref.sinks.relation import Relation, strict_sql
 from queryref.sql import rewrite as rw
@@ -73,30 +73,6 @@ class Estimate:
     def known(self) -> bool:
         """Whether the engine gave figures at all."""
         return self.rows is not None
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Bytes a row takes in Arrow: fixed values, offsets, and which columns vary."""
-
-    fixed: int
-    offsets: int
-    varying: tuple[int, ...]
-
-
-def _layout(schema: pa.Schema) -> _Layout:
-    fixed = offsets = 0
-    varying = []
-    for i, field in enumerate(schema):
-        t = field.type
-        width = value_width(t)
-        if width is not None:
-            fixed += width
-            continue
-        varying.append(i)
-        large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
-        offsets += 8 if large else 4
-    return _Layout(fixed, offsets, tuple(varying))
 
 
 def _limit_of(tree: exp.Query) -> int | None:
@@ -144,12 +120,10 @@ def _width_expr(field: pa.Field, dialect: str) -> exp.Expr:
         if binary:
             return exp.Anonymous(this="octet_length", expressions=[col])
         if pa.types.is_list(t) or pa.types.is_large_list(t):
-            try:
-                element = max(t.value_type.bit_width // 8, 1)
+            element = value_width(t.value_type)
+            if element is not None:
                 return exp.Mul(this=exp.Anonymous(this="len", expressions=[col]),
                                expression=exp.Literal.number(element))
-            except ValueError:
-                pass
         return exp.Anonymous(this="strlen", expressions=[exp.cast(col, "VARCHAR")])
     if dialect == "postgres":
         value = col if binary else exp.cast(col, "TEXT")  # (json, jsonb, arrays: as text)
@@ -173,7 +147,7 @@ def _random(dialect: str) -> exp.Expr | None:
     return exp.Anonymous(this=name) if name else None
 
 
-def measure_widths(rel: Relation, layout: _Layout, rows: int | None) -> Widths | None:
+def measure_widths(rel: Relation, layout: Layout, rows: int | None) -> Widths | None:
     """Bytes per row of ``q``'s result, measured by the engine over a random sample of about
     SAMPLE_ROWS rows (only the widths come back: no row moves to Python). None when the
     query does not stream (a sample would cost computing it all)."""
@@ -223,7 +197,7 @@ _MEASURED: dict[tuple[int, str], tuple[float, Widths]] = {}
 MEASURED_TTL = 60.0
 
 
-def _widths_of(row: list[Any] | None, layout: _Layout, n_varying: int) -> Widths:
+def _widths_of(row: list[Any] | None, layout: Layout, n_varying: int) -> Widths:
     """Widths from the sample's one row: its count, each column's sum, the widest row."""
     n = int(row[0] or 0) if row else 0
     base = layout.fixed + layout.offsets
@@ -233,7 +207,7 @@ def _widths_of(row: list[Any] | None, layout: _Layout, n_varying: int) -> Widths
     return Widths(base + total / n, base + int(float(row[1 + n_varying] or 0)), n)
 
 
-def _width(rel: Relation, layout: _Layout, plan: PlanEstimate, sample: bool
+def _width(rel: Relation, layout: Layout, plan: PlanEstimate, sample: bool
            ) -> tuple[int, str, Widths | None]:
     """Bytes per row, how the varying part was found, and the measured widths if any."""
     base = layout.fixed + layout.offsets
@@ -282,8 +256,8 @@ def _measure(rel: Relation, *, count: bool = False, strict: bool = False
                    "estimate(count=True) counts the rows exactly")
             raise UnsupportedError(msg)
         return Estimate(None, None, method, False, plan.detail), plan, None
-    layout = _layout(rel.schema)
-    width, how, widths = _width(rel, layout, plan, sample=plan.rows > 0)
+    row = layout(rel.schema)
+    width, how, widths = _width(rel, row, plan, sample=plan.rows > 0)
     details = f"{plan.detail}; {how}; bytes are Arrow bytes (to_arrow's size; to_pandas " \
         "holds about the same for numbers and text)"
     return Estimate(plan.rows, plan.rows * width, method, exact, details), plan, widths
@@ -313,15 +287,15 @@ def preflight(rel: Relation, *, budget: Budget, mode: str | None) -> Preflight:
     limit_bytes = budget.max_bytes
     if limit_bytes is None or mode is None:
         return Preflight(None, None)
-    layout = _layout(rel.schema)
+    row = layout(rel.schema)
     limit = _limit_of(rel.tree)  # a preview's LIMIT 11: no need to ask the engine
     if limit is not None and limit <= SMALL_LIMIT and limit * (
-            layout.fixed + layout.offsets + TEXT_CAP * len(layout.varying)) <= limit_bytes:
+            row.fixed + row.offsets + TEXT_CAP * len(row.varying)) <= limit_bytes:
         return Preflight(limit, None)
     est, plan, widths = _measure(rel, count=mode == "count")
     if plan.rows is None:
-        base = layout.fixed + layout.offsets
-        widths = measure_widths(rel, layout, None) if layout.varying else Widths(base, base, 0)
+        base = row.fixed + row.offsets
+        widths = measure_widths(rel, row, None) if row.varying else Widths(base, base, 0)
         _refuse_unit(rel, budget, None, widths, plan)
         _probe(rel, budget, widths, plan)
         return Preflight(None, widths)

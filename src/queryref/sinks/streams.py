@@ -43,8 +43,7 @@ def open_stream(rel: Relation, batch_rows: int, batch_bytes: int | None = None,
         limit = _estimate._limit_of(rel.tree)  # (a preview's LIMIT 11: nothing to measure)
         small = limit is not None and limit <= _estimate.SMALL_LIMIT
         if widths is None and not small and not _budget.fixed_width(schema)[1]:
-            layout = _estimate._layout(schema)
-            widths = _estimate.measure_widths(rel, layout, None)
+            widths = _estimate.measure_widths(rel, _budget.layout(schema), None)
         rows = _budget.batch_rows_for(schema, batch_rows, batch_bytes,
                                       width=widths.widest if widths and widths.rows else None,
                                       unit=backend.batch_unit)
