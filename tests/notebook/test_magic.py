@@ -275,3 +275,10 @@ def test_tables_and_columns_magics(ip):
     assert r.result["nullable"].tolist() == [False, True]
     r = ip.run("%qref_columns nothing_here")
     assert not r.ok and "no table" in r.stdout
+
+
+def test_frames_are_named_readably_in_the_sql(ip):
+    ip.ns["raw_sales"] = pd.DataFrame({"v": [1, 2]})
+    assert ip.run("%%qref s --no-preview\nSELECT SUM(v) AS t FROM raw_sales").ok
+    r = ip.run("%qref_sql s")
+    assert r.ok and "_qr_frame_raw_sales_0_" in str(r.result), r.result

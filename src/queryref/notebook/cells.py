@@ -475,7 +475,11 @@ class Notebook:
         known = self._frames.get(variable)
         if known is not None and known[0] is not None and known[0]() is value:
             return str(known[1])
-        table = known[1] if known is not None else f"_qr_frame_{self._token}_{len(self._frames)}"
+        # named for the variable, so %qref_sql reads "FROM _qr_frame_raw_0_1a2b3c" (the number
+        # and the notebook's token keep apart names that differ only in case, or notebooks;
+        # the prefix marks a session's table: see offload.isolate)
+        table = known[1] if known is not None else \
+            f"_qr_frame_{variable[:40]}_{len(self._frames)}_{self._token}"
         if self._read_in_place:
             self.con.backend.register_arrow(table, value)  # type: ignore[attr-defined]
         else:
