@@ -44,7 +44,7 @@ _MS_PER_DAY = 86_400_000
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as an int64
 
 
-def _check_mode(decimals: str) -> None:
+def check_mode(decimals: str) -> None:
     if decimals not in _DECIMAL_MODES:
         msg = f"decimals must be one of {_DECIMAL_MODES}, not {decimals!r}"
         raise ParameterError(msg)
@@ -83,7 +83,7 @@ class FrameBuilder:
 
     def __init__(self, schema: pa.Schema, decimals: str = "float",
                  dtype_backend: str | None = None) -> None:
-        _check_mode(decimals)
+        check_mode(decimals)
         check_backend(dtype_backend)
         self.schema = schema
         self.decimals = decimals
@@ -106,7 +106,7 @@ class FrameBuilder:
         release_free_memory()
 
     def _convert(self, arr: pa.Array, t: pa.DataType) -> Any:
-        """One batch's column as an owned pandas piece (joined by :func:`_join`)."""
+        """One batch's column as an owned pandas piece (joined by :func:`join_pieces`)."""
         return _piece(arr, t, self.decimals)
 
     def finish(self) -> pd.DataFrame:
@@ -354,7 +354,7 @@ class _Text(_Column):
         import pandas as pd
 
         if self._data is None or self._offsets is None:
-            return pd.array(pa.chunked_array([], pa.large_string()), dtype=_text_dtype())
+            return pd.array(pa.chunked_array([], pa.large_string()), dtype=text_dtype())
         offsets, data = self._offsets.finish(), self._data.finish()
         n = len(offsets) - 1
         validity, nulls = None, 0
@@ -368,7 +368,7 @@ class _Text(_Column):
         arr = pa.Array.from_buffers(pa.large_string(), n,
                                     [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
                                     null_count=nulls)
-        return pd.array(pa.chunked_array([arr]), dtype=_text_dtype())
+        return pd.array(pa.chunked_array([arr]), dtype=text_dtype())
 
     def clear(self) -> None:
         for g in (self._data, self._offsets, self._mask):
@@ -437,7 +437,7 @@ class _Pieces(_Column):
         pieces, self._pieces = self._pieces, []
         if not pieces:
             return _empty(field, self.decimals)
-        out = _join(pieces, field.type)
+        out = join_pieces(pieces, field.type)
         del pieces
         release_free_memory()  # the pieces' pages, before the next column is allocated
         return out
@@ -486,7 +486,7 @@ def _copy(arr: pa.Array) -> pa.Array:
     return pa.concat_arrays([arr], memory_pool=pa.system_memory_pool())
 
 
-def _join(pieces: list[Any], t: pa.DataType) -> Any:
+def join_pieces(pieces: list[Any], t: pa.DataType) -> Any:
     import pandas as pd
 
     if isinstance(pieces[0], pa.Array):
@@ -496,7 +496,7 @@ def _join(pieces: list[Any], t: pa.DataType) -> Any:
             return pd.arrays.ArrowExtensionArray(chunked)
         if pa.types.is_binary(t) or pa.types.is_large_binary(t):
             return chunked.to_pandas().array
-        return pd.array(chunked, dtype=_text_dtype())
+        return pd.array(chunked, dtype=text_dtype())
     if len(pieces) == 1:
         return pieces.pop()
     series = [pd.Series(p, copy=False) for p in pieces]
@@ -512,7 +512,7 @@ def _types_mapper() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def _text_dtype() -> Any:
+def text_dtype() -> Any:
     """pandas 3's default text dtype (``str``: Arrow-backed, NaN for missing)."""
     import pandas as pd
 

@@ -75,7 +75,7 @@ class Estimate:
         return self.rows is not None
 
 
-def _limit_of(tree: exp.Query) -> int | None:
+def limit_of(tree: exp.Query) -> int | None:
     """The query's own top-level LIMIT, when it is a number."""
     limit = tree.args.get("limit")
     value = limit.expression if isinstance(limit, exp.Limit) else None
@@ -86,7 +86,7 @@ def _limit_of(tree: exp.Query) -> int | None:
 
 def _cap_by_limit(tree: exp.Query, rows: int) -> int:
     """The query's own top-level LIMIT bounds the rows (some plans ignore it)."""
-    limit = _limit_of(tree)
+    limit = limit_of(tree)
     return rows if limit is None else min(rows, limit)
 
 
@@ -288,7 +288,7 @@ def preflight(rel: Relation, *, budget: Budget, mode: str | None) -> Preflight:
     if limit_bytes is None or mode is None:
         return Preflight(None, None)
     row = layout(rel.schema)
-    limit = _limit_of(rel.tree)  # a preview's LIMIT 11: no need to ask the engine
+    limit = limit_of(rel.tree)  # a preview's LIMIT 11: no need to ask the engine
     if limit is not None and limit <= SMALL_LIMIT and limit * (
             row.fixed + row.offsets + TEXT_CAP * len(row.varying)) <= limit_bytes:
         return Preflight(limit, None)

@@ -37,7 +37,7 @@ def dry_run(rel: Relation, *, max_rows: Any = None, preflight: Any = _UNSET,
     """What a sink would fetch: the estimate of the query it would run (``dry_run=True``)."""
     _convert.check_backend(dtype_backend)
     if decimals is not None:
-        _convert._check_mode(decimals)
+        _convert.check_mode(decimals)
         if decimals == "float":
             rel = decimals_as_double(rel)
     rows_cap = resolve("max_rows", max_rows)
@@ -70,7 +70,7 @@ def to_pandas(rel: Relation, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
     With ``shrink_dtypes`` the budget is checked by :mod:`queryref.sinks.shrink` on the shrunk
     size, without the pre-flight estimate (which would count text at full width).
     """
-    _convert._check_mode(decimals)
+    _convert.check_mode(decimals)
     _convert.check_backend(dtype_backend)
     if shrink_dtypes:
         _no_dtype_backend(dtype_backend)
@@ -111,7 +111,7 @@ def to_pandas_batches(rel: Relation, *, batch_rows: Any, decimals: str,
                       max_batch_bytes: Any = _UNSET,
                       dtype_backend: str | None = None) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``batch_rows`` rows, converted one batch at a time."""
-    _convert._check_mode(decimals)
+    _convert.check_mode(decimals)
     _convert.check_backend(dtype_backend)
     if shrink_dtypes:
         _no_dtype_backend(dtype_backend)

@@ -312,7 +312,7 @@ class ShrinkBuilder:
             p = self.plan.get(i)
             if p is None:
                 if pieces:
-                    data[f"{i}"] = _convert._join(pieces, field_.type)
+                    data[f"{i}"] = _convert.join_pieces(pieces, field_.type)
                 else:  # no rows: the dtype a plain to_pandas() gives an empty result
                     empty = _convert.FrameBuilder(pa.schema([field_]), self._plain.decimals)
                     data[f"{i}"] = empty.finish().iloc[:, 0].array
@@ -335,7 +335,7 @@ class ShrinkBuilder:
 
         cats = self._cats[i]
         codes = _concat(pieces, _codes_type(len(cats)))
-        index = pd.Index(pd.array(cats, dtype=_convert._text_dtype()))
+        index = pd.Index(pd.array(cats, dtype=_convert.text_dtype()))
         out = pd.Categorical.from_codes(codes, categories=index)
         if i in self._extra:
             out = out.reorder_categories(index.sort_values())
@@ -379,7 +379,7 @@ def _log(report: dict[str, Any], what: str) -> None:
 def to_pandas(rel: Relation, *, max_bytes: Any, max_rows: Any, batch_rows: Any,
               decimals: str, timeout: float | None = None) -> pd.DataFrame:
     """``to_pandas(shrink_dtypes=True)``: measured, cast in the engine, guarded on shrunk bytes."""
-    _convert._check_mode(decimals)
+    _convert.check_mode(decimals)
     if decimals == "float":
         rel = decimals_as_double(rel)
     budget = resolve("max_bytes", max_bytes)
@@ -407,7 +407,7 @@ def to_pandas_batches(rel: Relation, *, batch_rows: Any, decimals: str,
                       timeout: float | None = None,
                       max_batch_bytes: Any = _UNSET) -> Iterator[pd.DataFrame]:
     """``to_pandas_batches(shrink_dtypes=True)``: every batch with the same dtypes and codes."""
-    _convert._check_mode(decimals)
+    _convert.check_mode(decimals)
     if decimals == "float":
         rel = decimals_as_double(rel)
     shrink = plan(rel)

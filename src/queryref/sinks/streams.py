@@ -40,7 +40,7 @@ def open_stream(rel: Relation, batch_rows: int, batch_bytes: int | None = None,
     rows = batch_rows
     if batch_bytes is not None and not backend.adapts_batches:
         schema = rel.schema
-        limit = _estimate._limit_of(rel.tree)  # (a preview's LIMIT 11: nothing to measure)
+        limit = _estimate.limit_of(rel.tree)  # (a preview's LIMIT 11: nothing to measure)
         small = limit is not None and limit <= _estimate.SMALL_LIMIT
         if widths is None and not small and not _budget.fixed_width(schema)[1]:
             widths = _estimate.measure_widths(rel, _budget.layout(schema), None)
