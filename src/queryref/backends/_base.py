@@ -144,6 +144,8 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     dialect: ClassVar[str]
+    #: URL schemes it opens (``postgresql://`` ..., a ``+driver`` suffix aside)
+    schemes: ClassVar[tuple[str, ...]] = ()
     #: the engine as messages name it: ``BackendError("PostgreSQL: <the driver's message>")``
     label: str = "the engine"
     #: driver errors that become a more precise queryref error than BackendError (first match)

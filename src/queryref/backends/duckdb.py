@@ -13,8 +13,6 @@ registrations per connection.
 from __future__ import annotations
 
 import contextlib
-import decimal
-import json
 import threading
 import time
 import uuid
@@ -28,12 +26,12 @@ from sqlglot import exp
 
 from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, ErrorRule, interruptible, raise_wrapped, wrap_error
+from queryref.backends._duckdb_types import exact_batch, exact_schema, is_bignum, plan_estimate
 from queryref.errors import (
     BackendError,
     PathNotAllowed,
     QueryCancelled,
     SQLParseError,
-    UnsupportedError,
 )
 
 T = TypeVar("T")
@@ -60,21 +58,6 @@ def _guard(fn: Callable[[], T]) -> T:
         return fn()
     except DRIVER_ERRORS as err:
         raise_wrapped(err, "DuckDB", table=ERRORS)
-
-
-def _walk(nodes: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every node of a JSON plan."""
-    for node in nodes:
-        yield node
-        yield from _walk(node.get("children") or [])
-
-
-def _filters(node: dict[str, Any]) -> bool:
-    """Whether a plan node filters rows (a TOP_N's optional dynamic filter does not count)."""
-    found = node.get("extra_info", {}).get("Filters", [])
-    found = [found] if isinstance(found, str) else found
-    return node.get("name") == "FILTER" or any(
-        not str(f).startswith("optional:") for f in found)
 
 
 #: settings of the databases queryref opens: no extension is downloaded or loaded behind a
@@ -109,50 +92,13 @@ def _confine(con: duckdb.DuckDBPyConnection, allowed: Any) -> None:
     _guard(lambda: con.execute("SET enable_external_access = false"))
 
 
-# DuckDB's BIGNUM (integers past 128 bits) reaches Arrow as an opaque binary: pandas got
-# bytes. It crosses as decimal256(76, 0): exact to 76 digits, read like any decimal.
-_BIGNUM = pa.decimal256(76, 0)
-
-
-def _is_bignum(t: pa.DataType) -> bool:
-    return isinstance(t, pa.OpaqueType) and t.type_name == "bignum" and t.vendor_name == "DuckDB"
-
-
-def _bignum_value(blob: bytes | None) -> decimal.Decimal | None:
-    """DuckDB's BIGNUM bytes as an integer: a 3-byte header (sign bit, then the length), the
-    magnitude big-endian; a negative number has every bit inverted."""
-    if blob is None:
-        return None
-    positive = bool(blob[0] & 0x80)
-    data = blob[3:] if positive else bytes(b ^ 0xFF for b in blob[3:])
-    n = int.from_bytes(data, "big")
-    if n >= 10 ** 76:
-        msg = ("a BIGNUM value has more than 76 digits, past what Arrow's decimals hold: "
-               "CAST it to VARCHAR in the SQL")
-        raise UnsupportedError(msg)
-    return decimal.Decimal(n if positive else -n)
-
-
-def _exact_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f.with_type(_BIGNUM) if _is_bignum(f.type) else f for f in schema],
-                     metadata=schema.metadata)
-
-
-def _exact_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    columns = []
-    for column in batch.columns:
-        if _is_bignum(column.type):
-            column = pa.array([_bignum_value(v) for v in column.storage.to_pylist()], _BIGNUM)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
 class DuckDBBackend(Backend):
     """Embedded DuckDB, in memory or on a file."""
 
     name = "duckdb"
     dialect = "duckdb"
     label = "DuckDB"
+    schemes = ("duckdb",)
     errors = ERRORS
     driver_errors = DRIVER_ERRORS
     case_insensitive = True
@@ -266,7 +212,7 @@ class DuckDBBackend(Backend):
             raise
 
         schema = reader.schema
-        exact = _exact_schema(schema) if any(_is_bignum(f.type) for f in schema) else None
+        exact = exact_schema(schema) if any(is_bignum(f.type) for f in schema) else None
 
         def batches() -> Iterator[pa.RecordBatch]:
             while True:
@@ -276,7 +222,7 @@ class DuckDBBackend(Backend):
                     batch = timed(lambda: interruptible(reader.read_next_batch, con.interrupt))
                 except StopIteration:
                     return
-                yield batch if exact is None else _exact_batch(batch, exact)
+                yield batch if exact is None else exact_batch(batch, exact)
 
         def close() -> None:
             deadline.stop()
@@ -298,7 +244,7 @@ class DuckDBBackend(Backend):
             schema = rel.limit(0).to_arrow_table().schema
             # limit() reads the query as a subquery, which renames duplicate names (a, a_1):
             # the names are the query's own, as its rows arrive
-            return _exact_schema(pa.schema(
+            return exact_schema(pa.schema(
                 [f.with_name(n) for f, n in zip(schema, rel.columns, strict=True)],
                 metadata=schema.metadata))
 
@@ -326,17 +272,7 @@ class DuckDBBackend(Backend):
         20%), so a plan with a filter is not firm.
         """
         rows = self._run(lambda con: con.sql(f"EXPLAIN (FORMAT JSON) {sql}").fetchall())
-        nodes = json.loads(rows[0][1]) if rows else []
-        firm = not any(_filters(n) for n in _walk(nodes))
-        detail = "DuckDB's planner (estimated cardinality" + \
-            ("" if firm else "; a guess: the plan filters rows") + ")"
-        while nodes:
-            node = nodes[0]
-            card = str(node.get("extra_info", {}).get("Estimated Cardinality", ""))
-            if card.isdigit() and (int(card) or "LIMIT" not in node.get("name", "")):
-                return PlanEstimate(int(card), None, detail, firm)
-            nodes = node.get("children") or []
-        return PlanEstimate(None, None, "DuckDB's plan has no cardinality for this query")
+        return plan_estimate(rows[0][1] if rows else None)
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         view = f"_qr_upload_{uuid.uuid4().hex}"

@@ -3,7 +3,8 @@
 ``qr.connect()`` comes here: a URL picks the backend by its scheme (``duckdb://``, a ``.duckdb``
 path, ``postgresql://``, ``snowflake://``, any other SQLAlchemy URL), a driver object by its
 type (a duckdb connection, psycopg or ADBC, a SQLAlchemy Engine, a ``snowflake.connector``
-connection or Snowpark Session). The server engines' modules load only when asked for.
+connection or Snowpark Session). Which backend takes which URL is its own declaration
+(``Backend.schemes``); SQLAlchemy takes any other scheme. The drivers load only when asked for.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from urllib.parse import parse_qsl, quote
 
 import duckdb
 
+from queryref.backends import snowflake
 from queryref.backends._base import Backend, Sweep
 from queryref.backends.duckdb import DuckDBBackend
+from queryref.backends.postgres import PostgresBackend
+from queryref.backends.snowflake import SnowflakeBackend
+from queryref.backends.sqlalchemy import SQLAlchemyBackend
 from queryref.errors import ParameterError
 
 
@@ -35,13 +40,9 @@ def open_backend(target: Any, options: dict[str, Any], *, sweep: Sweep | None = 
         return DuckDBBackend(target, owned=False, label="(your connection)")
     root = type(target).__module__.split(".", 1)[0]
     if root == "psycopg":
-        from queryref.backends import postgres
-
-        return postgres.from_psycopg(target, sweep=sweep, **options)
+        return _from_psycopg(target, sweep=sweep, **options)
     if root.startswith("adbc_driver"):
-        from queryref.backends import postgres
-
-        return postgres.from_adbc(target, **options)
+        return _from_adbc(target, **options)
     if root == "sqlalchemy" or _is_sqlalchemy_engine(target):
         return _backend_for_engine(target, options, sweep)
     if root.startswith(("snowflake", "snowpark")):
@@ -50,8 +51,10 @@ def open_backend(target: Any, options: dict[str, Any], *, sweep: Sweep | None = 
 
 
 def _backend_for_url(url: str, options: dict[str, Any], sweep: Sweep | None) -> Backend:
-    if url.startswith("duckdb://"):
-        path = url[len("duckdb://"):]
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    driver_free = scheme.split("+", 1)[0]
+    if scheme in DuckDBBackend.schemes:
+        path = url.split("://", 1)[1]
         path = path[1:] if path.startswith("/") else path
         # a query string is DuckDB settings (?threads=4, ?motherduck_token=...), not part of
         # the file name: never shown in a label or an error as one
@@ -60,19 +63,13 @@ def _backend_for_url(url: str, options: dict[str, Any], sweep: Sweep | None) -> 
         return DuckDBBackend.open(path or ":memory:", **{**config, **options})
     if url == ":memory:" or (url.endswith((".duckdb", ".db", ".ddb")) and "://" not in url):
         return DuckDBBackend.open(url, **options)
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    driver_free = scheme.split("+", 1)[0]
     if scheme:
-        _check_userinfo(url, libpq=driver_free in ("postgresql", "postgres"))
-    if driver_free in ("postgresql", "postgres"):
-        from queryref.backends.postgres import PostgresBackend
-
+        _check_userinfo(url, libpq=driver_free in PostgresBackend.schemes)
+    if driver_free in PostgresBackend.schemes:
         return PostgresBackend.open(url, sweep=sweep, **options)
-    if driver_free == "snowflake":
+    if driver_free in SnowflakeBackend.schemes:
         return _snowflake(url, options)
     if scheme:
-        from queryref.backends.sqlalchemy import SQLAlchemyBackend
-
         return SQLAlchemyBackend.open(url, sweep=sweep, **options)
     msg = (
         "expected a URL such as 'postgresql://user:pw@host/db', 'duckdb:///file.duckdb' or "
@@ -136,23 +133,49 @@ def _backend_for_engine(engine: Any, options: dict[str, Any], sweep: Sweep | Non
     """A SQLAlchemy Engine: Postgres URLs go through ADBC, the rest through SQLAlchemy."""
     if not _is_sqlalchemy_engine(engine):
         raise ParameterError(f"cannot connect to a {type(engine).__name__}: pass an Engine")
-    if engine.dialect.name in ("postgresql", "postgres"):
-        from queryref.backends.postgres import PostgresBackend
-
+    if engine.dialect.name in PostgresBackend.schemes:
         url = _url_text(engine.url, drivername="postgresql")
         return PostgresBackend.open(url, sweep=sweep, **options)
-    if engine.dialect.name == "snowflake":
+    if engine.dialect.name in SnowflakeBackend.schemes:
         return _snowflake(_url_text(engine.url), options)
-    from queryref.backends.sqlalchemy import SQLAlchemyBackend
-
     return SQLAlchemyBackend.for_engine(engine, owned=False, sweep=sweep)
 
 
 def _snowflake(target: Any, options: dict[str, Any]) -> Backend:
-    try:  # written separately; imported only when asked for
-        snowflake = importlib.import_module("queryref.backends.snowflake")
+    try:  # the connector is an extra
+        importlib.import_module("snowflake.connector")
     except ImportError as err:
         msg = f"Snowflake needs its extra: pip install 'queryref[snowflake]' ({err})"
         raise ImportError(msg) from None
-    backend: Backend = snowflake.open_backend(target, **options)
-    return backend
+    return snowflake.open_backend(target, **options)
+
+
+def _from_psycopg(con: Any, *, sweep: Sweep | None = None, **options: Any) -> Backend:
+    """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""
+    info = con.info
+    user = quote(info.user or "", safe="")
+    password = getattr(info, "password", None) or ""
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    host = info.host or "localhost"
+    host = f"[{host}]" if ":" in host and not host.startswith("/") else host
+    if host.startswith("/"):  # a Unix socket directory
+        uri = f"postgresql://{auth}/{quote(info.dbname or '', safe='')}?host={quote(host)}" \
+              f"&port={info.port}"
+    else:
+        uri = f"postgresql://{auth}{host}:{info.port}/{quote(info.dbname or '', safe='')}"
+    return PostgresBackend.open(uri, sweep=sweep, **options)
+
+
+def _from_adbc(con: Any, **options: Any) -> Backend:
+    """A backend on an ADBC PostgreSQL connection you opened (queryref never closes it).
+
+    queryref cannot open more connections to its database, so queries from several threads
+    (or one started while a stream is open) wait for it, up to ``pool_timeout`` seconds.
+    """
+    try:
+        vendor = con.adbc_get_info().get("vendor_name", "")
+    except Exception as err:
+        raise ParameterError(f"cannot use this ADBC connection: {err}") from None
+    if "postgres" not in str(vendor).lower():
+        raise ParameterError(f"only ADBC connections to PostgreSQL are supported, not {vendor}")
+    return PostgresBackend(con, owned=False, **options)

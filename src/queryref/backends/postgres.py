@@ -28,30 +28,25 @@ lost before its first row reached the caller is run once more.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from queryref._redact import url_password
-from queryref.backends._base import CAST_TO_DOUBLE, Backend, PlanEstimate, Stream, Sweep
+from queryref.backends._base import Backend, PlanEstimate, Stream, Sweep
 from queryref.backends._common import (
     Deadline,
     describe_url,
     interruptible,
     raise_wrapped,
 )
+from queryref.backends._pg_types import arrow_schema, convert_batch, plan_estimate
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
 
-_NUMERIC_FALLBACK = pa.float64()
-#: plan keys whose row counts rest on selectivity estimates (guesses without statistics)
-_GUESSED = ("Filter", "Join Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond")
 #: how a query's connection starts: a transaction in which the server refuses writes
 BEGIN = "BEGIN TRANSACTION READ ONLY"
 #: how it ends before going back to the pool: the transaction rolled back (with whatever a
@@ -63,75 +58,13 @@ CHECKIN = ("ROLLBACK", "DO $$BEGIN PERFORM pg_advisory_unlock_all(); PERFORM set
            "/ 2147483648.0); END$$")
 
 
-def _numeric_type(field: pa.Field) -> pa.DataType:
-    """The Arrow type for a NUMERIC column, from its typmod ((precision << 16 | scale) + 4)."""
-    meta = field.metadata or {}
-    try:
-        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
-    except ValueError:
-        typmod = -1
-    if typmod < 4:
-        return _NUMERIC_FALLBACK
-    precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
-    if precision <= 38:
-        return pa.decimal128(precision, scale)
-    return pa.decimal256(precision, scale) if precision <= 76 else _NUMERIC_FALLBACK
-
-
-def _target(field: pa.Field, marks: bool) -> pa.Field:
-    t = field.type
-    if isinstance(t, pa.BaseExtensionType):
-        if getattr(t, "type_name", "") == "numeric":
-            target = _numeric_type(field)
-            # reported as float64: the driver would send it as text, so mark it for the cast
-            mark = {CAST_TO_DOUBLE: b"numeric"} if marks and target == _NUMERIC_FALLBACK \
-                else None
-            return pa.field(field.name, target, field.nullable, metadata=mark)
-        return pa.field(field.name, t.storage_type, field.nullable)
-    return pa.field(field.name, t, field.nullable)
-
-
-def arrow_schema(raw: pa.Schema, *, marks: bool = False) -> pa.Schema:
-    """The schema queryref hands out for a schema the driver reports (metadata dropped).
-
-    With ``marks`` (the schema a QueryRef keeps, not its batches'), a NUMERIC reported as
-    float64 (no declared precision, or more than 76 digits) carries ``CAST_TO_DOUBLE``: the
-    driver formats NUMERIC as text (~0.8 us a value, 20x parsing it back), so sinks that want
-    floats cast it to DOUBLE PRECISION in the query and the server sends float8.
-    """
-    return pa.schema([_target(f, marks) for f in raw])
-
-
-def convert_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Opaque columns to their useful types; everything else is passed through untouched."""
-    if all(a.type == f.type for a, f in zip(batch.columns, schema, strict=True)):
-        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-    arrays = []
-    for array, field in zip(batch.columns, schema, strict=True):
-        if array.type != field.type:
-            storage = array.storage if isinstance(array, pa.ExtensionArray) else array
-            try:
-                array = pc.cast(storage, field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # NaN, Infinity ...
-                array = pc.cast(pc.cast(storage, pa.float64()), field.type, safe=False) \
-                    if pa.types.is_floating(field.type) else pc.cast(storage, pa.float64())
-        arrays.append(array)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A JSON plan node and every node under it."""
-    yield node
-    for child in node.get("Plans") or []:
-        yield from _walk(child)
-
-
 class PostgresBackend(Backend):
     """A PostgreSQL database reached through an ADBC connection."""
 
     name = "postgres"
     dialect = "postgres"
     label = "PostgreSQL"
+    schemes = ("postgresql", "postgres")
 
     def __init__(self, con: Any, *, owned: bool, uri: str | None = None,
                  label: str = "postgresql (your connection)",
@@ -377,16 +310,7 @@ class PostgresBackend(Backend):
             return list(cur.fetchall())
 
         rows = self._run(run)
-        plan = json.loads(rows[0][0]) if rows and isinstance(rows[0][0], str) else None
-        root = plan[0].get("Plan", {}) if plan else {}
-        if not isinstance(root.get("Plan Rows"), int | float):
-            return PlanEstimate(None, None, "PostgreSQL's plan has no row estimate")
-        width = root.get("Plan Width")
-        firm = not any(key in node for node in _walk(root) for key in _GUESSED)
-        detail = "PostgreSQL's planner (Plan Rows, Plan Width" + \
-            ("" if firm else "; a guess: the plan filters or joins rows") + ")"
-        return PlanEstimate(int(root["Plan Rows"]), int(width) if width else None, detail,
-                            firm)
+        return plan_estimate(rows[0][0] if rows else None)
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         mode = "replace" if replace else "create"
@@ -452,34 +376,3 @@ def _answers(con: Any) -> bool:
     except Exception:
         return False
     return True
-
-
-def from_psycopg(con: Any, *, sweep: Sweep | None = None, **options: Any) -> PostgresBackend:
-    """A backend on the same database as a psycopg (3) connection (its own ADBC connection)."""
-    info = con.info
-    user = quote(info.user or "", safe="")
-    password = getattr(info, "password", None) or ""
-    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
-    host = info.host or "localhost"
-    host = f"[{host}]" if ":" in host and not host.startswith("/") else host
-    if host.startswith("/"):  # a Unix socket directory
-        uri = f"postgresql://{auth}/{quote(info.dbname or '', safe='')}?host={quote(host)}" \
-              f"&port={info.port}"
-    else:
-        uri = f"postgresql://{auth}{host}:{info.port}/{quote(info.dbname or '', safe='')}"
-    return PostgresBackend.open(uri, sweep=sweep, **options)
-
-
-def from_adbc(con: Any, **options: Any) -> PostgresBackend:
-    """A backend on an ADBC PostgreSQL connection you opened (queryref never closes it).
-
-    queryref cannot open more connections to its database, so queries from several threads
-    (or one started while a stream is open) wait for it, up to ``pool_timeout`` seconds.
-    """
-    try:
-        vendor = con.adbc_get_info().get("vendor_name", "")
-    except Exception as err:
-        raise ParameterError(f"cannot use this ADBC connection: {err}") from None
-    if "postgres" not in str(vendor).lower():
-        raise ParameterError(f"only ADBC connections to PostgreSQL are supported, not {vendor}")
-    return PostgresBackend(con, owned=False, **options)

@@ -17,8 +17,6 @@ session at once, so the concurrency tests leave Snowflake out.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import logging
 import math
 import threading
@@ -35,6 +33,7 @@ from queryref.backends._base import Backend, PlanEstimate, Stream
 from queryref.backends._common import Deadline, ErrorRule, wrap_error
 from queryref.backends._quote import ident, literal
 from queryref.backends._rows import split_bytes
+from queryref.backends._sf_types import arrow_type, insert_value, result_size, snowflake_type
 from queryref.errors import (
     BackendError,
     ParameterError,
@@ -48,54 +47,11 @@ log = logging.getLogger(__name__)
 #: that one statement stays far inside the connector's 60 s read timeout on a slow server
 #: (fakesnow takes ~3 ms a row, 25 s for 2,000 on a loaded machine)
 UPLOAD_ROWS = 500
-# Lower bounds of a value's Arrow width by Snowflake type (text: its 4-byte offset only).
-_MIN_WIDTH = {"FIXED": 8, "REAL": 8, "DATE": 4, "TIME": 8, "TIMESTAMP_NTZ": 8,
-              "TIMESTAMP_LTZ": 8, "TIMESTAMP_TZ": 8, "TEXT": 4, "BINARY": 4}
-
-
 #: the connector's errors that mean more than BackendError
 ERRORS = (
     ErrorRule(lambda e, m: getattr(e, "errno", None) == 604,  # "SQL execution canceled"
               lambda m: QueryCancelled(f"the query was cancelled in Snowflake: {m}")),
 )
-
-
-def _arrow_type(meta: Any) -> pa.DataType:
-    """The Arrow type ``fetch_arrow_batches`` gives a column, from the cursor's metadata."""
-    from snowflake.connector.constants import FIELD_TYPES
-
-    kind = FIELD_TYPES[meta.type_code].name
-    if kind == "FIXED":
-        scale = meta.scale or 0
-        return pa.int64() if scale == 0 else pa.decimal128(meta.precision or 38, scale)
-    simple = {"REAL": pa.float64(), "TEXT": pa.string(), "DATE": pa.date32(),
-              "BOOLEAN": pa.bool_(), "BINARY": pa.binary(), "TIME": pa.time64("ns"),
-              "TIMESTAMP_NTZ": pa.timestamp("us"), "TIMESTAMP": pa.timestamp("us"),
-              "TIMESTAMP_LTZ": pa.timestamp("us", "UTC"), "TIMESTAMP_TZ": pa.timestamp("us", "UTC")}
-    return simple.get(kind, pa.string())
-
-
-def _snowflake_type(t: pa.DataType) -> exp.DataType:
-    """The column type ``create_table`` declares for an Arrow type."""
-    if pa.types.is_boolean(t):
-        return exp.DataType.build("BOOLEAN")
-    if pa.types.is_integer(t):
-        return exp.DataType.build("BIGINT")
-    if pa.types.is_floating(t):
-        return exp.DataType.build("DOUBLE")
-    if pa.types.is_decimal(t):
-        return exp.DataType.build(f"DECIMAL({t.precision}, {t.scale})")
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
-        return exp.DataType.build("VARCHAR")
-    if pa.types.is_date(t):
-        return exp.DataType.build("DATE")
-    if pa.types.is_timestamp(t):
-        return exp.DataType.build("TIMESTAMPTZ" if t.tz else "TIMESTAMP", dialect="snowflake")
-    if pa.types.is_time(t):
-        return exp.DataType.build("TIME")
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return exp.DataType.build("BINARY", dialect="snowflake")
-    raise ParameterError(f"create_table() cannot upload a column of Arrow type {t} to Snowflake")
 
 
 class SnowflakeBackend(Backend):
@@ -104,6 +60,7 @@ class SnowflakeBackend(Backend):
     name = "snowflake"
     dialect = "snowflake"
     label = "Snowflake"
+    schemes = ("snowflake",)
     errors = ERRORS
     create_or_replace = True
 
@@ -150,8 +107,8 @@ class SnowflakeBackend(Backend):
         """
         cur = self._cursor_run(sql, timeout)
         deadline = Deadline(timeout, lambda: None)
-        schema = pa.schema([pa.field(m.name, _arrow_type(m)) for m in cur.description or []])
-        rows, nbytes = self._result_size(cur)
+        schema = pa.schema([pa.field(m.name, arrow_type(m)) for m in cur.description or []])
+        rows, nbytes = result_size(cur)
         tables = self.guard(lambda: cur.fetch_arrow_batches(force_microsecond_precision=True))
         qid = cur.sfqid
 
@@ -176,28 +133,6 @@ class SnowflakeBackend(Backend):
 
         return Stream(schema, batches(), cancel=lambda: self._cancel_quietly(qid),
                       close=close, expected_rows=rows, expected_bytes=nbytes)
-
-    @staticmethod
-    def _result_size(cur: Any) -> tuple[int | None, int | None]:
-        """Rows and Arrow bytes of the result, from its chunks' metadata (nothing downloaded).
-
-        Remote chunks report their uncompressed size; the first chunk, sent with the answer,
-        does not, so its bytes are extrapolated from the others, and never counted below the
-        fixed widths of the schema times its rows.
-        """
-        parts = cur.get_result_batches() or []
-        rows = sum(b.rowcount for b in parts) if parts else cur.rowcount
-        if rows is None:
-            return None, None
-        from snowflake.connector.constants import FIELD_TYPES
-
-        width = sum(_MIN_WIDTH.get(FIELD_TYPES[m.type_code].name, 0)
-                    for m in cur.description or [])
-        sized = [b for b in parts if b.uncompressed_size is not None]
-        known = sum(b.uncompressed_size for b in sized)
-        sized_rows = sum(b.rowcount for b in sized)
-        extrapolated = known + (known * (rows - sized_rows) // sized_rows if sized_rows else 0)
-        return rows, max(extrapolated, rows * width)
 
     def cancel_query(self, query_id: str) -> None:
         """Stop a query by id: the REST abort, then ``SYSTEM$CANCEL_QUERY``; raises if both fail."""
@@ -228,7 +163,7 @@ class SnowflakeBackend(Backend):
             meta = self.guard(lambda: cur.describe(sql))
         finally:
             cur.close()
-        return pa.schema([pa.field(m.name, _arrow_type(m)) for m in meta or []])
+        return pa.schema([pa.field(m.name, arrow_type(m)) for m in meta or []])
 
     def execute(self, sql: str) -> int | None:
         cur = self._cursor_run(sql)
@@ -258,7 +193,7 @@ class SnowflakeBackend(Backend):
         Lower-case plain column names are left unquoted, so Snowflake stores them upper-case
         as it does any unquoted name; other names keep their exact spelling.
         """
-        columns = [exp.ColumnDef(this=ident(f.name), kind=_snowflake_type(f.type))
+        columns = [exp.ColumnDef(this=ident(f.name), kind=snowflake_type(f.type))
                    for f in data.schema]
         create = exp.Create(kind="TABLE", replace=replace,
                             this=exp.Schema(this=name.copy(), expressions=columns))
@@ -276,7 +211,7 @@ class SnowflakeBackend(Backend):
             self._insert(target, pending)
 
     def _insert(self, target: exp.Schema, batches: list[pa.RecordBatch]) -> None:
-        rows = [exp.Tuple(expressions=[_value(v) for v in row.values()])
+        rows = [exp.Tuple(expressions=[insert_value(v) for v in row.values()])
                 for batch in batches for row in batch.to_pylist()]
         insert = exp.Insert(this=target.copy(), expression=exp.Values(expressions=rows))
         self.execute(insert.sql(dialect=self.dialect))
@@ -368,18 +303,6 @@ def _snowflake_of(backend: Backend) -> SnowflakeBackend:
         msg = f"Snowpark needs a Snowflake connection, not {backend.describe()}"
         raise ParameterError(msg)
     return backend
-
-
-def _value(v: Any) -> exp.Expr:
-    """A value for a typed column in INSERT ... VALUES: the column's type does the cast, so
-    numbers, dates and times go as plain literals (no CAST per value to parse and plan)."""
-    if isinstance(v, decimal.Decimal) and v.is_finite():
-        return exp.Literal.number(str(v))
-    if isinstance(v, dt.datetime):
-        return exp.Literal.string(v.isoformat(sep=" "))
-    if isinstance(v, dt.date | dt.time):
-        return exp.Literal.string(v.isoformat())
-    return literal(v)
 
 
 def to_snowpark(backend: Backend, sql: str) -> Any:

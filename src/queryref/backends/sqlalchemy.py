@@ -16,7 +16,7 @@ goes through a small pool of its own, so stopping a query never waits for a busy
 MySQL/MariaDB: every query runs in ``START TRANSACTION READ ONLY`` (the server refuses writes
 whatever a function in the query tries; ``execute`` and ``create_table`` stay the doors for
 writes), and before its connection goes back to the pool the session is cleaned
-(:data:`MYSQL_CHECKIN`: user-level locks released, user variables and ``LAST_INSERT_ID``
+(``_mysql.CHECKIN``: user-level locks released, user variables and ``LAST_INSERT_ID``
 cleared). That first statement also finds a connection the server ended while it sat in the
 pool: SQLAlchemy then drops the pool's older connections and the query goes to a fresh one.
 """
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
-import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NoReturn
@@ -36,7 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from queryref._redact import url_password
-from queryref.backends import _rows
+from queryref.backends import _mysql, _rows
 from queryref.backends._base import Backend, PlanEstimate, Stream, Sweep
 from queryref.backends._common import Deadline, raise_wrapped
 from queryref.backends._pool import exhausted, pool_options, split_url
@@ -53,19 +51,6 @@ DIALECTS: dict[str, str] = {
     "materialize": "materialize", "risingwave": "risingwave", "snowflake": "snowflake",
     "postgresql": "postgres",
 }
-#: how a query's connection starts on MySQL/MariaDB: a transaction the server keeps read-only
-MYSQL_BEGIN = "START TRANSACTION READ ONLY"
-#: how it is cleaned before going back (after the pool's rollback): user-level locks
-#: (``GET_LOCK``) released, ``LAST_INSERT_ID()`` back to 0, and the names of the user variables
-#: left behind (each then set to NULL: MariaDB has no way to drop one short of resetting the
-#: whole connection, which would also undo the driver's own settings made at login)
-MYSQL_CHECKIN = (
-    "SELECT RELEASE_ALL_LOCKS(), LAST_INSERT_ID(0), (SELECT GROUP_CONCAT(CONCAT('@`', "
-    "REPLACE(VARIABLE_NAME, '`', '``'), '` = NULL')) FROM information_schema.USER_VARIABLES "
-    "WHERE VARIABLE_VALUE IS NOT NULL)"
-)
-#: where information_schema.USER_VARIABLES is missing (MySQL): locks and LAST_INSERT_ID only
-MYSQL_CHECKIN_LOCKS = "SELECT RELEASE_ALL_LOCKS(), LAST_INSERT_ID(0), NULL"
 #: sqlglot dialects whose engines match column names case-insensitively
 CASE_INSENSITIVE = frozenset({"mysql", "tsql", "sqlite", "singlestore", "doris", "starrocks"})
 #: sqlglot dialects with CREATE OR REPLACE TABLE
@@ -94,21 +79,6 @@ def _arrow_to_sqlalchemy(t: pa.DataType) -> Any:
     return sa.Text()
 
 
-def _forget_unread(dbapi_connection: Any, record: Any, exception: Any = None) -> None:
-    """PyMySQL: a connection dropped mid-result has nothing left to read.
-
-    Otherwise the unread result, and the cursor holding it, try to read the rest of it when
-    they are garbage-collected, from the socket closed meanwhile, and Python prints
-    "Exception ignored in SSCursor.close ... AttributeError" (after a Ctrl-C, a timeout, or a
-    stream left early). Listens to the engine's pool ``invalidate`` event, which comes before
-    the driver connection is closed, whoever drops it (queryref or SQLAlchemy itself).
-    """
-    unread = getattr(dbapi_connection, "_result", None)
-    if unread is not None and getattr(unread, "unbuffered_active", False):
-        unread.unbuffered_active = False
-        unread.connection = None
-
-
 class SQLAlchemyBackend(Backend):
     """An engine reached through SQLAlchemy (the generic path)."""
 
@@ -127,12 +97,12 @@ class SQLAlchemyBackend(Backend):
         self._lock = threading.Lock()
         self._closed = False
         self._kill_pool: Any = None
-        self._no_user_variables = False
+        self._user_variables = True  # (information_schema.USER_VARIABLES: not on MySQL)
         if self._sa_name in ("mysql", "mariadb"):
             import sqlalchemy as sa
 
-            if not sa.event.contains(engine, "invalidate", _forget_unread):
-                sa.event.listen(engine, "invalidate", _forget_unread)
+            if not sa.event.contains(engine, "invalidate", _mysql.forget_unread):
+                sa.event.listen(engine, "invalidate", _mysql.forget_unread)
 
     @classmethod
     def for_engine(cls, engine: Any, *, owned: bool, sweep: Sweep | None = None
@@ -217,14 +187,14 @@ class SQLAlchemyBackend(Backend):
         try:
             cursor = conn.connection.dbapi_connection.cursor()
             try:
-                cursor.execute(MYSQL_BEGIN)  # (on the driver's cursor: half the cost)
+                cursor.execute(_mysql.BEGIN)  # (on the driver's cursor: half the cost)
             finally:
                 cursor.close()
             return conn
         except Exception:  # again through SQLAlchemy, which knows a lost connection when it
             pass           # sees one and then drops the pool's older ones too
         try:
-            conn.exec_driver_sql(MYSQL_BEGIN)
+            conn.exec_driver_sql(_mysql.BEGIN)
         except Exception as err:
             self._disconnect(conn)
             if retry and getattr(err, "connection_invalidated", False):
@@ -233,35 +203,18 @@ class SQLAlchemyBackend(Backend):
         return conn
 
     def _checkin(self, conn: Any) -> None:
-        """Give a query's connection back clean (see :data:`MYSQL_CHECKIN`; the pool's rollback
+        """Give a query's connection back clean (see ``_mysql.CHECKIN``; the pool's rollback
         ends the read-only transaction); one that no longer answers is dropped."""
         if self._mysql and not conn.invalidated:
             try:
-                self._reset(conn.connection.dbapi_connection)
+                self._user_variables = _mysql.reset(conn.connection.dbapi_connection,
+                                                    self._user_variables)
             except Exception:
                 try:
                     conn.invalidate()
                 except Exception:
                     pass
         self._disconnect(conn)
-
-    def _reset(self, dbapi_con: Any) -> None:
-        """:data:`MYSQL_CHECKIN` on the driver's connection itself (SQLAlchemy's layer would
-        double the cost of these few microseconds of SQL)."""
-        cursor = dbapi_con.cursor()
-        try:
-            if not self._no_user_variables:
-                try:
-                    cursor.execute(MYSQL_CHECKIN)
-                except Exception:  # no information_schema.USER_VARIABLES (MySQL)
-                    self._no_user_variables = True
-            if self._no_user_variables:
-                cursor.execute(MYSQL_CHECKIN_LOCKS)
-            row = cursor.fetchone()
-            if row is not None and row[2]:
-                cursor.execute(f"SET {row[2]}")
-        finally:
-            cursor.close()
 
     def _pool_sizes(self) -> tuple[int, int, float] | None:
         """``pool_size``, ``max_overflow``, ``pool_timeout`` of a QueuePool; None otherwise."""
@@ -309,8 +262,7 @@ class SQLAlchemyBackend(Backend):
         """How to stop the query running on ``conn`` from another thread."""
         dbapi_con = conn.connection.dbapi_connection
         if self._sa_name in ("mysql", "mariadb") and hasattr(dbapi_con, "thread_id"):
-            kill = exp.Kill(this=exp.Literal.number(dbapi_con.thread_id()), kind="QUERY")
-            statement = kill.sql(dialect="mysql")
+            statement = _mysql.kill_query(dbapi_con.thread_id())
 
             def kill_query() -> None:
                 other = self._kill_connection()
@@ -357,7 +309,7 @@ class SQLAlchemyBackend(Backend):
                 pass
         cursor: Any = getattr(result, "cursor", None)
         if cursor is not None and hasattr(cursor, "_result"):
-            cursor.connection = None  # (pymysql; its result is forgotten by _forget_unread)
+            cursor.connection = None  # (pymysql; its result is forgotten by _mysql.forget_unread)
         try:
             conn.invalidate()
         except Exception:
@@ -507,10 +459,10 @@ class SQLAlchemyBackend(Backend):
                                             "grouped, distinct or combined rows")
         with self._connection() as conn:
             text = conn.exec_driver_sql(self._driver_sql(f"EXPLAIN FORMAT=JSON {sql}")).scalar()
-        plan = _plan_json(text)
+        plan = _mysql.plan_json(text)
         if plan is None:
             return PlanEstimate(None, None, f"{self._sa_name}'s plan is not valid JSON here")
-        return _mysql_plan_rows(plan.get("query_block", {}), self._sa_name)
+        return _mysql.plan_rows(plan.get("query_block", {}), self._sa_name)
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         import sqlalchemy as sa
@@ -587,42 +539,6 @@ def _fully_read(result: Any) -> bool:
     if cursor is None:
         return getattr(result, "_soft_closed", False) is True
     return getattr(getattr(cursor, "_result", None), "unbuffered_active", None) is False
-
-
-def _plan_json(text: str) -> dict[str, Any] | None:
-    """A MySQL/MariaDB JSON plan; MariaDB writes a quote in a literal as ``\\'`` (not JSON)."""
-    for attempt in (text, re.sub(r"(?<!\\)((?:\\\\)*)\\'", r"\1'", text)):
-        try:
-            plan = json.loads(attempt)
-        except ValueError:
-            continue
-        return plan if isinstance(plan, dict) else None
-    return None
-
-
-def _mysql_plan_rows(block: dict[str, Any], engine: str) -> PlanEstimate:
-    """Rows out of a MySQL/MariaDB plan that reads one table (through a sort at most)."""
-    node: Any = block
-    while isinstance(node, dict):
-        if node.get("message") == "No tables used" or node.get("table", {}).get(
-                "message") == "No tables used":
-            return PlanEstimate(1, None, f"{engine}'s plan (no table read)")
-        if "table" in node:
-            table = node["table"]
-            filtered = float(table.get("filtered", 100))
-            rows = table.get("rows_produced_per_join")
-            if rows is None and "rows" in table:
-                if table.get("attached_condition") and filtered >= 100:
-                    break  # no selectivity known for the condition: only an upper bound
-                rows = float(table["rows"]) * filtered / 100
-            if rows is None:
-                break
-            return PlanEstimate(int(float(rows)), None, f"{engine}'s plan (EXPLAIN FORMAT=JSON)")
-        loop = node.get("nested_loop")
-        node = (loop[0] if len(loop) == 1 else None) if isinstance(loop, list) else \
-            node.get("filesort") or node.get("read_sorted_file") or node.get("ordering_operation")
-    return PlanEstimate(None, None, f"{engine}'s plan counts rows examined, not rows returned, "
-                                    "for this query (a join, subquery or unselective condition)")
 
 
 _classes: dict[str, type[SQLAlchemyBackend]] = {}
