@@ -1252,12 +1252,12 @@ def _aggregates_as_windows(node: exp.Expr) -> exp.Expr:
     return node
 
 class CachedQueryRef(QueryRef):
-    """A QueryRef over a table that holds a query's result (see ``QueryRef.cache``).
+    """A QueryRef over a table that holds a query's result (see
+    [`QueryRef.cache`][queryref.QueryRef.cache]); everything a QueryRef does, it does.
 
     ``release()`` drops the table (again is fine); so does the end of a ``with`` block.
-    Using it afterwards raises :class:`~queryref.errors.CacheReleased`. Queries composed
-    from it read the same table: run them before releasing it. The table itself is
-    :mod:`queryref.offload.cache`'s.
+    Using it afterwards raises [`CacheReleased`][queryref.errors.CacheReleased]. Queries
+    composed from it read the same table: run them before releasing it.
 
     >>> import queryref as qr
     >>> con = qr.connect()
@@ -1278,16 +1278,36 @@ class CachedQueryRef(QueryRef):
 
     @property
     def table_name(self) -> str:
-        """The generated name of the table."""
+        """The generated name of the table.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS x").cache().table_name.startswith("_qr")
+        True
+        """
         return self._handle.name
 
     @property
     def released(self) -> bool:
-        """Whether ``release()`` has dropped the table."""
+        """Whether ``release()`` has dropped the table.
+
+        >>> import queryref as qr
+        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
+        >>> cached.released
+        False
+        """
         return self._handle.released
 
     def release(self) -> None:
-        """Drop the table now. Releasing twice is fine."""
+        """Drop the table now. Releasing twice is fine.
+
+        >>> import queryref as qr
+        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
+        >>> cached.release()
+        >>> cached.count()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        queryref.errors.CacheReleased: ...
+        """
         self._handle.release()
 
     def __enter__(self) -> CachedQueryRef:
