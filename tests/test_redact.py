@@ -26,3 +26,11 @@ def test_a_known_secret_is_hidden_whole_even_after_a_keyword() -> None:
     out = _redact.redact(f"invalid percent-encoded token: {secret}!", [secret])
     assert "two" not in out and "words" not in out
     assert scrub(f"password={secret}", secret) == "password=***"
+
+
+def test_the_cli_scrubs_a_password_given_in_the_query_string() -> None:
+    from queryref.cli.main import secret_of
+
+    secret = secret_of("mysql+pymysql://bob@db/x?password=hunter%2042")
+    assert secret == "hunter 42"
+    assert scrub("login failed for 'hunter 42'", secret) == "login failed for '***'"

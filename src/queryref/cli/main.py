@@ -18,10 +18,9 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
-from urllib.parse import urlsplit
 
 from queryref._options import _UNSET
-from queryref._redact import redact
+from queryref._redact import redact, url_password
 from queryref.cli import output as out
 from queryref.errors import (
     CellReferenceError,
@@ -182,13 +181,8 @@ def database_url(args: argparse.Namespace) -> str | None:
 
 
 def secret_of(url: str | None) -> str | None:
-    """The password in a URL, to scrub from anything printed."""
-    if not url:
-        return None
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+    """The password in a URL (or its ``?password=``), to scrub from anything printed."""
+    return url_password(url) if url else None
 
 
 def parse_size(text: str | None) -> Any:
