@@ -7,7 +7,7 @@ schema lookup that column checking needs (one zero-row query per handle, cached)
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pyarrow as pa
@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import DEFAULT
-from queryref.errors import ParameterError, UnknownColumnError
+from queryref.errors import ParameterError
 from queryref.offload import cache as _cache
 from queryref.offload import isolate as _isolate
 from queryref.offload import partitions as _partitions
@@ -27,9 +27,11 @@ from queryref.sinks import streams as _streams
 from queryref.sinks.estimate import Estimate
 from queryref.sinks.files import CSVWritten, ParquetWritten
 from queryref.sinks.relation import Relation
-from queryref.sql import ctes as _ctes
+from queryref.sql import compose
+from queryref.sql import join as _join
 from queryref.sql import rewrite as rw
-from queryref.sql.text import column, deep, engine_name, ident, parse_expression, render
+from queryref.sql.compose import Frame
+from queryref.sql.text import column, copy_tree, deep, engine_name, parse_expression, render
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,46 +216,18 @@ class QueryRef:
             return list(self.schema.names)
         return list(self._names)
 
+    def _frame(self) -> Frame:
+        """This query as the composition steps below QueryRef see it (tree, columns, rules)."""
+        columns = self._names if self._names is not None else (lambda: self.columns)
+        return Frame(self.tree, columns, self.dialect, self._con.backend.case_insensitive)
+
     def _resolve(self, name: str) -> str:
         """The column's name as the query has it; raises UnknownColumnError."""
-        if not isinstance(name, str):
-            raise ParameterError(f"a column name must be text, not {name!r}")
-        found = self._lookup(name)
-        if found is None:
-            raise UnknownColumnError([name], self.columns)
-        self._unambiguous([found])
-        return found
-
-    def _unambiguous(self, names: Iterable[str]) -> None:
-        """Raise ParameterError if one of ``names`` is several columns: the same name twice,
-        or names equal but for case where the engine ignores case (DuckDB)."""
-        columns = self.columns
-        fold = str.lower if self._con.backend.case_insensitive else str
-        keys = [fold(c) for c in columns]
-        if len(set(keys)) == len(keys):
-            return
-        for name in names:
-            same = [c for c, k in zip(columns, keys, strict=True) if k == fold(name)]
-            if len(same) > 1:
-                msg = (f"column {name!r} is ambiguous: the query has {len(same)} columns "
-                       f"named {' and '.join(map(repr, same))}"
-                       f"{' (this engine ignores case)' if len(set(same)) > 1 else ''}; "
-                       "give each its own alias in the SQL")
-                raise ParameterError(msg)
+        return self._frame().resolve(name)
 
     def _lookup(self, name: str) -> str | None:
         """The column's name as the query has it, or None (no error built: this is hot)."""
-        names = self.columns
-        if name in names:
-            return name
-        folded_name = self._engine_name(name)  # Snowflake: "amount" means AMOUNT
-        if folded_name in names:
-            return folded_name
-        if self._con.backend.case_insensitive:
-            folded = [n for n in names if n.lower() == name.lower()]
-            if len(folded) == 1:
-                return folded[0]
-        return None
+        return self._frame().lookup(name)
 
     def _engine_name(self, name: str) -> str:
         """What the engine calls a name the user wrote (``queryref.sql.text.engine_name``)."""
@@ -263,37 +237,19 @@ class QueryRef:
             return name
 
     def _has(self, name: str) -> bool:
-        if not isinstance(name, str):
-            raise ParameterError(f"a column name must be text, not {name!r}")
-        return self._lookup(name) is not None
+        return self._frame().has(name)
 
     def _check(self, nodes: Sequence[exp.Expr]) -> None:
-        """Raise UnknownColumnError if an expression names a column the query lacks.
-
-        Names the engine matches case-insensitively are rewritten (in place) to the
-        query's own spelling, so later rewrites can match them to their definitions.
-        """
-        names = set(self.columns)
-        missing: list[str] = []
-        for node in nodes:
-            for c in rw.scope_columns(node):
-                if c.name in names or c.name in missing:
-                    continue
-                found = self._lookup(c.name)
-                if found is None:
-                    missing.append(c.name)
-                else:
-                    c.set("this", ident(found))
-        if missing:
-            raise UnknownColumnError(missing, self.columns)
-        self._unambiguous(c.name for node in nodes for c in rw.scope_columns(node))
+        """Raise UnknownColumnError if an expression names a column the query lacks (names
+        the engine matches ignoring case are respelled in place: see ``Frame.check``)."""
+        self._frame().check(nodes)
 
     def _to_node(self, value: Any, *, sql_text: bool = True) -> exp.Expr:
         """An Expr, a column name, or SQL text as a tree in this connection's dialect."""
         if isinstance(value, Expr):
-            return value.node.copy()
+            return copy_tree(value.node)
         if isinstance(value, exp.Expr):
-            return value.copy()
+            return copy_tree(value)
         if isinstance(value, str):
             if value in self.columns or not sql_text:
                 return column(value)
@@ -321,60 +277,16 @@ class QueryRef:
         name = rw.output_name(node) or node.sql(dialect=self.dialect)
         return name, node
 
-    def _host(self, new: Sequence[exp.Expr]) -> exp.Query:
-        """This query's tree, ready to take ``new`` expressions: where they read tables (a
-        subquery), this query's CTEs of the same names are renamed (see ``queryref.sql.ctes``)."""
-        tree = self._tree
-        if tree.args.get("with_") is None or not any(_ctes.has_tables(n) for n in new):
-            return tree
-        key = _ctes.engine_key(self.dialect, self._con.backend.case_insensitive)
-        return _ctes.private(tree, new, key)
-
-    def _wrap(self, tree: exp.Query) -> exp.Select:
-        """``tree`` (this query's, maybe with renamed CTEs) as a subquery, order kept."""
-        return rw.wrap(tree, self.columns, self.dialect)
-
-    def _base(self, op: rw.Op, new: Sequence[exp.Expr] = ()) -> tuple[exp.Select, rw.Shape]:
-        """The SELECT to extend with ``op``: this one, or this one wrapped as a subquery."""
-        tree = self._host(new)
-        s = rw.shape(tree)
-        if rw.needs_wrap(s, op, new) or (
-            op is rw.Op.LIMIT and s.select is not None and not rw.has_constant_limits(s.select)
-        ):
-            wrapped = self._wrap(tree)
-            return wrapped, rw.shape(wrapped)
-        assert s.select is not None
-        return s.select, s
-
-    def _project(self, op: rw.Op, items: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
+    def _project(self, items: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
         """A new projection: ``items`` are (output name, expression over current columns)."""
         items = [(self._engine_name(n), node) for n, node in items]
         names = [n for n, _ in items]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ParameterError(f"duplicate output column names {dupes}: give each an alias")
-        nodes = [node for _, node in items]
-        self._check(nodes)
-        select, s = self._base(op, nodes)
-        columns = self.columns
-        stars = rw.star_columns(s, columns)
-        lead = [n for n, node in items[: len(stars)]
-                if isinstance(node, exp.Column) and not node.table and node.name == n]
-        # the items are this call's own; they are needed again only if the ORDER BY forces the
-        # retry below, so they are used up in place unless there is an ORDER BY
-        own = not s.ordered
-        if stars and lead == stars:
-            projection = [exp.Star(), *rw.project_items(s, items[len(stars):], copy=not own)]
-        else:
-            projection = rw.project_items(s, items, copy=not own)
-        tree = rw.with_projection(select, s, projection)
-        if tree is None:  # the ORDER BY could not keep its meaning in place: wrap, then project
-            select = self._wrap(self._host(nodes))
-            s = rw.shape(select)
-            projection = rw.project_items(s, items)
-            tree = rw.with_projection(select, s, projection)
-            assert tree is not None
-        return self._new(tree, names)
+        f = self._frame()
+        f.check([node for _, node in items])
+        return self._new(compose.project(f, items), names)
 
     # -- composition --------------------------------------------------------------------
     def select(self, *items: str | Expr, **named: str | Expr) -> QueryRef:
@@ -403,7 +315,7 @@ class QueryRef:
         out += [(alias, self._to_node(v)) for alias, v in named.items()]
         if not out:
             raise ParameterError("select() needs at least one column")
-        return self._project(rw.Op.PROJECT, out)
+        return self._project(out)
 
     def mutate(self, *exprs: Expr, **named: str | Expr | Any) -> QueryRef:
         """Add or replace columns (a replaced column keeps its place).
@@ -424,7 +336,7 @@ class QueryRef:
         resolved = {(self._resolve(k) if self._has(k) else k): v for k, v in new.items()}
         items = [(c, resolved.pop(c) if c in resolved else column(c)) for c in columns]
         items += list(resolved.items())
-        return self._project(rw.Op.PROJECT, items)
+        return self._project(items)
 
     with_columns = mutate
 
@@ -444,7 +356,7 @@ class QueryRef:
             raise ParameterError(f"rename() needs new names as non-empty text, not {bad[0]!r}")
         resolved = {self._resolve(old): new for old, new in pairs.items()}
         items = [(resolved.get(c, c), column(c)) for c in self.columns]
-        return self._project(rw.Op.PROJECT, items)
+        return self._project(items)
 
     def drop(self, *names: str) -> QueryRef:
         """Remove columns (each must exist).
@@ -458,7 +370,7 @@ class QueryRef:
         items = [(c, column(c)) for c in self.columns if c not in gone]
         if not items:
             raise ParameterError("drop() would remove every column")
-        return self._project(rw.Op.PROJECT, items)
+        return self._project(items)
 
     def cast(self, mapping: Mapping[str, str] | None = None, /, **types: str) -> QueryRef:
         """Change column types: ``cast(amount="DECIMAL(12,2)")`` or ``cast({"amount": ...})``.
@@ -496,20 +408,10 @@ class QueryRef:
         self._check(nodes)
         # The predicate's columns are this query's output columns, so an aggregate in it
         # means "over all rows of this result" (as in Polars): a window over the whole query.
-        nodes = [_aggregates_as_windows(n) for n in nodes]
+        nodes = [compose.aggregates_as_windows(n) for n in nodes]
         if any(rw.contains_window(n) for n in nodes):
             return self._filter_via_column(nodes)
-        select, s = self._base(rw.Op.FILTER, nodes)
-        cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
-        if s.aggregated and (rw.shadows_alias(cond, s) or self.dialect == "mysql"):
-            # HAVING binds a bare name to an output alias on some engines (DuckDB), and MySQL's
-            # HAVING reads only grouped columns, not a grouped expression's parts: filter the
-            # wrapped result instead, where every name means exactly one column.
-            select = self._wrap(self._host(nodes))
-            s = rw.shape(select)
-            cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes])
-        tree = rw.add_condition(select, "having" if s.aggregated else "where", [cond])
-        return self._new(tree, self._names)
+        return self._new(compose.filter_rows(self._frame(), nodes), self._names)
 
     where = filter
 
@@ -562,19 +464,7 @@ class QueryRef:
         self._check(nodes)
         if any(rw.inner_aggregates(node) for _, node in aggs):
             return self._aggregate_nested(keys, aggs)
-        select, s = self._base(rw.Op.AGGREGATE, nodes)
-        tree = rw.copy_without(select, "order", "expressions", "group")
-        tree.set("expressions", rw.project_items(s, items))
-        group = [rw.substitute(node, s.aliases) for _, node in keys]
-        # A constant key does not split groups, and engines read `GROUP BY 3` as a position
-        # (Postgres refuses other constants): leave constants out. Grouping only by constants
-        # still means "no row for no input", which HAVING COUNT(*) > 0 keeps.
-        kept = [g for g in group if not rw.is_constant(g)]
-        tree.set("group", exp.Group(expressions=kept) if kept else None)
-        if group and not kept:
-            tree = tree.having(exp.GT(this=exp.Count(this=exp.Star()),
-                                      expression=exp.Literal.number(0)), copy=False)
-        return self._new(tree, names)
+        return self._new(compose.aggregate(self._frame(), keys, aggs), names)
 
     def _aggregate_nested(self, keys: Sequence[tuple[str, exp.Expr]],
                           aggs: Sequence[tuple[str, exp.Expr]]) -> QueryRef:
@@ -618,9 +508,9 @@ class QueryRef:
                 ordered.append(exp.Ordered(this=self._to_node(k), desc=False, nulls_first=False))
             else:
                 ordered.append(ordering(k))
-        self._check([o.this for o in ordered])
-        select, s = self._base(rw.Op.ORDER, [o.this for o in ordered])
-        return self._new(rw.add_order(select, s, ordered, self.columns), self._names)
+        f = self._frame()
+        f.check([o.this for o in ordered])
+        return self._new(compose.order(f, ordered), self._names)
 
     sort = order_by
 
@@ -638,8 +528,7 @@ class QueryRef:
             if (v is not None or name == "offset") and (
                     isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise ParameterError(f"limit() {name} must be a non-negative integer, not {v!r}")
-        select, _ = self._base(rw.Op.LIMIT)
-        return self._new(rw.combine_limit(select, n, offset), self._names)
+        return self._new(compose.limit(self._frame(), n, offset), self._names)
 
     def head(self, n: int = 5) -> QueryRef:
         """The first ``n`` rows (lazy: the same as ``limit(n)``).
@@ -673,17 +562,8 @@ class QueryRef:
                                 order=exp.Order(expressions=order) if order else None)
             return self.mutate(**{tmp: Expr(window)}).filter(Expr(column(tmp)).__eq__(1)) \
                 .drop(tmp)
-        select, s = self._base(rw.Op.DISTINCT)
-        if s.distinct:
-            return self
-        tree = select.copy()
-        tree.set("distinct", exp.Distinct())
-        sort = tree.args.get("order")
-        if sort is not None and not all(
-                isinstance(k.this, exp.Column) and not k.this.table and k.this.name in self.columns
-                for k in sort.expressions):
-            tree.set("order", None)  # sorted by a column DISTINCT does not keep: order dropped
-        return self._new(tree, self._names)
+        tree = compose.distinct(self._frame())
+        return self if tree is self._tree else self._new(tree, self._names)
 
     unique = distinct
 
@@ -717,10 +597,33 @@ class QueryRef:
         >>> t.join(names, on="g", how="anti").columns, t.join(names, on="g", how="anti").count()
         (['id', 'g', 'v'], 1)
         """
-        from queryref.sql.join import join
+        if not isinstance(other, QueryRef):
+            raise ParameterError(f"join() takes a QueryRef, not {type(other).__name__}")
+        self._same_connection(other, "join()")
+        tree, names = _join.join(self._frame(), other._frame(),
+                                 on=on.node if isinstance(on, Expr) else on, how=how,
+                                 left_on=left_on, right_on=right_on, suffixes=suffixes)
+        return self._new(tree, names)
 
-        return join(self, other, on=on, how=how, left_on=left_on, right_on=right_on,
-                    suffixes=suffixes)
+    def _same_connection(self, other: QueryRef, what: str) -> None:
+        if self._con is not other._con:
+            msg = (
+                f"{what} needs both queries on the same connection; move one side first "
+                "(e.g. con.create_table(name, other.to_arrow()))"
+            )
+            raise ParameterError(msg)
+
+    def _set_operation(self, other: QueryRef, kind: type[exp.SetOperation], *,
+                       distinct: bool) -> QueryRef:
+        """UNION / INTERSECT / EXCEPT, columns matched by name when both have the same names."""
+        if not isinstance(other, QueryRef):
+            raise ParameterError(f"expected a QueryRef, not {type(other).__name__}")
+        self._same_connection(other, kind.__name__.lower() + "()")
+        lcols, rcols = self.columns, other.columns
+        if len(lcols) == len(rcols) and rcols != lcols and sorted(rcols) == sorted(lcols):
+            other = other.select(*lcols)
+        tree = _join.set_operation(self._frame(), other._frame(), kind, distinct=distinct)
+        return self._new(tree, lcols)
 
     def union(self, other: QueryRef, distinct: bool = False) -> QueryRef:
         """Rows of both queries (``UNION ALL``; ``distinct=True`` for ``UNION``), matched by
@@ -734,9 +637,7 @@ class QueryRef:
         >>> a.union(b).union(a, distinct=True).count()
         2
         """
-        from queryref.sql.join import set_operation
-
-        return set_operation(self, other, exp.Union, distinct=distinct)
+        return self._set_operation(other, exp.Union, distinct=distinct)
 
     def intersect(self, other: QueryRef, distinct: bool = True) -> QueryRef:
         """Rows in both queries (``INTERSECT``; ``distinct=False`` for ``INTERSECT ALL``).
@@ -747,9 +648,7 @@ class QueryRef:
         >>> a.intersect(con.sql("SELECT * FROM (VALUES (2), (3), (4)) t(x)")).count()
         2
         """
-        from queryref.sql.join import set_operation
-
-        return set_operation(self, other, exp.Intersect, distinct=distinct)
+        return self._set_operation(other, exp.Intersect, distinct=distinct)
 
     def except_(self, other: QueryRef, distinct: bool = True) -> QueryRef:
         """Rows of this query that are not in ``other`` (``EXCEPT``; ``distinct=False`` for
@@ -761,9 +660,7 @@ class QueryRef:
         >>> a.except_(con.sql("SELECT 2 AS x")).order_by("x").to_pandas()["x"].tolist()
         [1, 3]
         """
-        from queryref.sql.join import set_operation
-
-        return set_operation(self, other, exp.Except, distinct=distinct)
+        return self._set_operation(other, exp.Except, distinct=distinct)
 
     def sample(self, fraction: float, seed: int | None = None) -> QueryRef:
         """A random sample of about ``fraction`` of the rows, drawn in the database
@@ -777,15 +674,7 @@ class QueryRef:
         if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
                 or not 0 <= fraction <= 1:
             raise ParameterError(f"sample() fraction must be between 0 and 1, not {fraction!r}")
-        wrapped = self._wrap(self._tree)
-        source = wrapped.args["from_"].this
-        sample = exp.TableSample(
-            method=exp.var("BERNOULLI"),
-            percent=exp.Literal.number(round(fraction * 100, 6)),
-            seed=exp.Literal.number(seed) if seed is not None else None,
-        )
-        source.set("sample", sample)
-        return self._new(wrapped, self._names)
+        return self._new(compose.sample(self._frame(), fraction, seed), self._names)
 
     def pipe(self, fn: Callable[..., QueryRef], *args: Any, **kwargs: Any) -> QueryRef:
         """``fn(self, *args, **kwargs)``: chain your own steps.
@@ -1235,116 +1124,3 @@ class GroupBy:
 
     def __repr__(self) -> str:
         return f"<GroupBy {[n for n, _ in self._keys]}: finish with .agg(...)>"
-
-
-def _aggregates_as_windows(node: exp.Expr) -> exp.Expr:
-    """In a row-level predicate an aggregate means "over all rows": ``AVG(v) OVER ()``."""
-    node = node.copy()
-    targets = [
-        n for n in rw._walk_scope(node)
-        if isinstance(n, rw._AGG_TYPES) and not isinstance(n.parent, exp.Window)
-    ]
-    for agg in targets:
-        window = exp.Window(this=agg.copy())
-        if agg is node:
-            return window
-        agg.replace(window)
-    return node
-
-class CachedQueryRef(QueryRef):
-    """A QueryRef over a table that holds a query's result (see
-    [`QueryRef.cache`][queryref.QueryRef.cache]); everything a QueryRef does, it does.
-
-    ``release()`` drops the table (again is fine); so does the end of a ``with`` block.
-    Using it afterwards raises [`CacheReleased`][queryref.errors.CacheReleased]. Queries
-    composed from it read the same table: run them before releasing it.
-
-    >>> import queryref as qr
-    >>> con = qr.connect()
-    >>> q = con.sql("SELECT range AS id FROM range(5)")
-    >>> with q.filter(qr.col("id") > 2).cache() as cached:
-    ...     cached.to_pandas()["id"].tolist()
-    [3, 4]
-    >>> cached.released
-    True
-    """
-
-    __slots__ = ("_handle",)
-
-    def __init__(self, tree: exp.Query, con: Connection, *, handle: _cache.CacheHandle,
-                 names: Any = None, schema: pa.Schema | None = None) -> None:
-        super().__init__(tree, con, names=names, schema=schema)
-        self._handle = handle
-
-    @property
-    def table_name(self) -> str:
-        """The generated name of the table.
-
-        >>> import queryref as qr
-        >>> qr.connect().sql("SELECT 1 AS x").cache().table_name.startswith("_qr")
-        True
-        """
-        return self._handle.name
-
-    @property
-    def released(self) -> bool:
-        """Whether ``release()`` has dropped the table.
-
-        >>> import queryref as qr
-        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
-        >>> cached.released
-        False
-        """
-        return self._handle.released
-
-    def release(self) -> None:
-        """Drop the table now. Releasing twice is fine.
-
-        >>> import queryref as qr
-        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
-        >>> cached.release()
-        >>> cached.count()  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-          ...
-        queryref.errors.CacheReleased: ...
-        """
-        self._handle.release()
-
-    def __enter__(self) -> CachedQueryRef:
-        self._handle.check()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    # Everything that runs or composes goes through these: after release they refuse.
-    @property
-    def tree(self) -> exp.Query:
-        """The sqlglot tree (raises once released)."""
-        self._handle.check()
-        return self._tree
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The result's Arrow schema (raises once released)."""
-        self._handle.check()
-        return super().schema
-
-    @property
-    def columns(self) -> list[str]:
-        """The result's column names (raises once released)."""
-        self._handle.check()
-        return super().columns
-
-    def _new(self, tree: exp.Query, names: Any = None) -> QueryRef:
-        self._handle.check()
-        return super()._new(tree, names)
-
-    def explain(self) -> str:
-        """The database's plan (raises once released)."""
-        self._handle.check()
-        return super().explain()
-
-    def __repr__(self) -> str:
-        state = "released" if self.released else "live"
-        return f"<CachedQueryRef ({state}) on {self._con.describe()}>\n{self.sql}"

@@ -24,7 +24,7 @@ from typing import TypeVar
 import sqlglot
 from sqlglot import exp
 
-from queryref.sql.text import ident
+from queryref.sql.text import copy_tree, ident
 
 _Q = TypeVar("_Q", bound=exp.Expr)
 
@@ -44,7 +44,7 @@ def engine_key(dialect: str, case_insensitive: bool) -> NameKey:
     rules = sqlglot.Dialect.get_or_raise(dialect)
 
     def key(identifier: exp.Identifier) -> str:
-        return str(rules.normalize_identifier(identifier.copy()).this)
+        return str(rules.normalize_identifier(copy_tree(identifier)).this)
 
     return key
 
@@ -95,7 +95,7 @@ def point(table: exp.Table, target: str) -> None:
     written = table.this
     table.set("this", ident(target))
     if not table.args.get("alias") and written.name != target:
-        table.set("alias", exp.TableAlias(this=written.copy()))
+        table.set("alias", exp.TableAlias(this=copy_tree(written)))
 
 
 def names_in(nodes: Sequence[exp.Expr]) -> set[str]:
@@ -133,7 +133,7 @@ def private(tree: _Q, guests: Sequence[exp.Expr], key: NameKey) -> _Q:
 
 def rename_ctes(tree: _Q, which: set[str], taken: set[str], key: NameKey) -> _Q:
     """``tree`` with its top-level CTEs named in ``which`` (plain keys) given fresh names."""
-    out = tree.copy()
+    out = copy_tree(tree)
     with_ = out.args["with_"]
     out.set("with_", None)
     ctes = list(with_.expressions)
@@ -156,7 +156,7 @@ def rename_ctes(tree: _Q, which: set[str], taken: set[str], key: NameKey) -> _Q:
         fresh = f"{written}_{n}"
         taken.add(fresh.lower())
         new_names[name] = fresh
-        alias = cte.args["alias"].copy()
+        alias = copy_tree(cte.args["alias"])
         alias.set("this", ident(fresh))
         cte.set("alias", alias)
     for table, name in refs:
@@ -171,9 +171,9 @@ def split_with(tree: _Q) -> tuple[_Q, exp.With | None]:
     with_ = tree.args.get("with_")
     if not isinstance(with_, exp.With):
         return tree, None
-    out = tree.copy()
+    out = copy_tree(tree)
     out.set("with_", None)
-    return out, with_.copy()
+    return out, copy_tree(with_)
 
 
 def merge(left: exp.Query, right: exp.Query, key: NameKey

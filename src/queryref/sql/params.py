@@ -7,6 +7,10 @@ or the inlined query (``FROM {{ src }}``, a QueryRef parameter).
 Identifiers (a column, table or alias name) are never filled from a plain ``{{ name }}``: they
 take the explicit form ``{{ name | identifier }}``, which renders the text as one quoted
 identifier (``"my col"``), so a value can name something but never add SQL.
+
+A query parameter is a sqlglot tree, or a value that carries one (:class:`QueryValue`: a
+``QueryRef`` is one) on the same engine (:class:`Engine`: a ``Connection`` is one); this module
+reads only those attributes.
 """
 
 from __future__ import annotations
@@ -14,23 +18,53 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlglot import exp
 
+from queryref.backends import Backend
 from queryref.errors import ParameterError
 from queryref.sql.ctes import engine_key, private
 from queryref.sql.text import ident, literal, parse_query
 
-if TYPE_CHECKING:
-    from queryref._connection import Connection
+
+class Engine(Protocol):
+    """What rendering reads of the connection: its dialect and its backend's name rules."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def backend(self) -> Backend: ...
+
+
+@runtime_checkable
+class QueryValue(Protocol):
+    """A parameter value that is a query: its tree and the engine it runs on."""
+
+    @property
+    def tree(self) -> exp.Query: ...
+
+    @property
+    def connection(self) -> Any: ...
+
+
+def _query_tree(value: Any, con: Engine) -> exp.Query | None:
+    """The tree of a query parameter (checked to run on ``con``), or None for a plain value."""
+    if isinstance(value, exp.Query):
+        return value
+    if isinstance(value, QueryValue) and isinstance(value.tree, exp.Query):
+        if value.connection is not con:
+            raise ParameterError("a QueryRef parameter must come from the same connection")
+        return value.tree
+    return None
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
 _NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([A-Za-z_]+)\s*)?$")
 _FILTERS = ("identifier",)
 
 
-def render(text: str, params: Mapping[str, Any], con: Connection, *,
+def render(text: str, params: Mapping[str, Any], con: Engine, *,
            dialect: str | None = None, namespace: Mapping[str, Any] | None = None) -> exp.Query:
     """Parse ``text`` as one read-only query with its ``{{ name }}`` parameters filled in.
 
@@ -84,21 +118,24 @@ def render(text: str, params: Mapping[str, Any], con: Connection, *,
     tree = parse_query(swapped, dialect or con.dialect)
     if not sentinels:
         return tree
-    values = {n: params[n] if n in params else scope[n] for n in names}
-    from queryref._queryref import QueryRef
+    given = {n: params[n] if n in params else scope[n] for n in names}
+    values: dict[str, Any] = {}
+    for n, value in given.items():
+        query = _query_tree(value, con)
+        values[n] = value if query is None else _Query(query)
 
     by_sentinel = {s: n for (n, as_ident), s in sentinels.items() if not as_ident}
     identifiers = {s: n for (n, as_ident), s in sentinels.items() if as_ident}
     tree = tree.copy()
     # the SQL's own CTEs stay its own: a query parameter's tables must not meet them
-    guests = [v.tree for v in values.values() if isinstance(v, QueryRef)]
+    guests = [v.tree for v in values.values() if isinstance(v, _Query)]
     tree = private(tree, guests, engine_key(con.dialect, con.backend.case_insensitive))
     for node in list(tree.walk()):
         if isinstance(node, exp.Identifier) and node.this in identifiers:
             name = identifiers[node.this]
-            node.replace(_identifier(name, values[name]))
+            node.replace(_identifier(name, given[name]))
         else:
-            _replace(node, by_sentinel, values, con)
+            _replace(node, by_sentinel, values)
     generated = tree.sql(dialect=dialect or con.dialect)
     leftover = sorted(n for (n, as_ident), s in sentinels.items() if s in generated)
     if leftover:
@@ -109,6 +146,15 @@ def render(text: str, params: Mapping[str, Any], con: Connection, *,
         )
         raise ParameterError(msg)
     return tree
+
+
+class _Query:
+    """A query parameter's tree, told apart from plain values while rendering."""
+
+    __slots__ = ("tree",)
+
+    def __init__(self, tree: exp.Query) -> None:
+        self.tree = tree
 
 
 def _identifier(name: str, value: Any) -> exp.Identifier:
@@ -123,10 +169,7 @@ def _identifier(name: str, value: Any) -> exp.Identifier:
     return exp.Identifier(this=value, quoted=True)
 
 
-def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any],
-             con: Connection) -> None:
-    from queryref._queryref import QueryRef
-
+def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any]) -> None:
     if isinstance(node, exp.Column) and not node.table and node.name in sentinels:
         value = params[sentinels[node.name]]
         parent = node.parent
@@ -136,8 +179,7 @@ def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any
             parent.set("expressions", [*[e for e in parent.expressions if e is not node], *items])
             return
         if isinstance(parent, exp.In) and parent.args.get("field") is node:
-            if isinstance(value, QueryRef):
-                _same(value, con)
+            if isinstance(value, _Query):
                 parent.set("field", None)
                 parent.set("query", exp.Subquery(this=value.tree.copy()))
                 return
@@ -145,8 +187,7 @@ def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any
             parent.set("field", None)
             parent.set("expressions", items)
             return
-        if isinstance(value, QueryRef):
-            _same(value, con)
+        if isinstance(value, _Query):
             node.replace(exp.Subquery(this=value.tree.copy()))
             return
         if isinstance(value, list | tuple | set | frozenset):
@@ -156,13 +197,12 @@ def _replace(node: exp.Expr, sentinels: dict[str, str], params: Mapping[str, Any
     elif isinstance(node, exp.Table) and not node.args.get("db") and node.name in sentinels:
         name = sentinels[node.name]
         value = params[name]
-        if not isinstance(value, QueryRef):
+        if not isinstance(value, _Query):
             msg = (
                 f"parameter {name!r} is used as a table, so it must be a QueryRef, not "
                 f"{type(value).__name__}; to name a table write {{{{ {name} | identifier }}}}"
             )
             raise ParameterError(msg)
-        _same(value, con)
         alias = node.args.get("alias") or exp.TableAlias(this=ident(name))
         node.replace(exp.Subquery(this=value.tree.copy(), alias=alias))
 
@@ -181,8 +221,3 @@ def _ordered(values: Any) -> list[Any]:
         except TypeError:
             return list(values)
     return list(values)
-
-
-def _same(value: Any, con: Connection) -> None:
-    if value.connection is not con:
-        raise ParameterError("a QueryRef parameter must come from the same connection")

@@ -13,14 +13,15 @@ Every function here is pure: tree in, new tree out, the input never mutated.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlglot import exp
 
-from queryref.sql.text import column, ident, operand
+from queryref.sql.text import column, copy_tree, ident, operand
 
 _E = TypeVar("_E", bound=exp.Expr)
 
@@ -36,22 +37,46 @@ class Op(enum.Enum):
     DISTINCT = "distinct"
     ORDER = "order"
     LIMIT = "limit"
-    SOURCE = "source"  # used as a FROM source (join side, sample, count)
+    SOURCE = "source"  # the rows read as one FROM source that changes them (a sample)
+    OPERAND = "operand"  # one side of a set operation (UNION, INTERSECT, EXCEPT)
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What a SELECT already holds, read once from its tree."""
+    """What a SELECT already holds, read once from its tree (``aggregated`` and ``windowed``,
+    which walk the projection, when first asked)."""
 
     select: exp.Select | None
     aliases: dict[str, exp.Expr] = field(default_factory=dict)
     has_star: bool = False
     simple: bool = False
-    aggregated: bool = False
-    windowed: bool = False
     distinct: bool = False
     ordered: bool = False
     limited: bool = False
+
+    @functools.cached_property
+    def _computes(self) -> tuple[bool, bool]:
+        tree = self.select
+        if tree is None:
+            return False, False
+        aggregated = bool(tree.args.get("group") or tree.args.get("having"))
+        windowed = bool(tree.args.get("qualify"))
+        for e in tree.expressions:
+            if aggregated and windowed:
+                break
+            agg, win = _agg_and_window(e)
+            aggregated, windowed = aggregated or agg, windowed or win
+        return aggregated, windowed
+
+    @property
+    def aggregated(self) -> bool:
+        """It groups rows (GROUP BY, HAVING, or an aggregate in the projection)."""
+        return self._computes[0]
+
+    @property
+    def windowed(self) -> bool:
+        """It computes a window function (or filters on one: QUALIFY)."""
+        return self._computes[1]
 
 
 def _plain_column(node: exp.Expr) -> bool:
@@ -63,11 +88,18 @@ def _plain_column(node: exp.Expr) -> bool:
         and not args.get("db") and not args.get("catalog")
 
 
+def _leaf(node: exp.Expr) -> bool:
+    """A column reference, qualified or not, maybe aliased: nothing below it to walk."""
+    if type(node) is exp.Alias:
+        node = node.args["this"]
+    return type(node) is exp.Column and type(node.args.get("this")) is exp.Identifier
+
+
 def contains_agg(node: exp.Expr) -> bool:
     """True if ``node`` holds an aggregate that is not inside a window or a subquery."""
-    if _plain_column(node):
+    if _leaf(node):
         return False
-    for sub in _walk_scope(node):
+    for sub in scope_nodes(node):
         if isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
             return True
     return False
@@ -76,7 +108,7 @@ def contains_agg(node: exp.Expr) -> bool:
 def inner_aggregates(node: exp.Expr) -> list[exp.Expr]:
     """Aggregates nested inside another aggregate of ``node`` (outermost ones first)."""
     found: list[exp.Expr] = []
-    for sub in _walk_scope(node):
+    for sub in scope_nodes(node):
         if not isinstance(sub, _AGG_TYPES) or isinstance(sub.parent, exp.Window):
             continue
         parent = sub.parent
@@ -102,17 +134,17 @@ def _is_inside(node: exp.Expr, outer: exp.Expr) -> bool:
 
 def contains_window(node: exp.Expr) -> bool:
     """True if ``node`` holds a window function outside nested queries."""
-    if _plain_column(node):
+    if _leaf(node):
         return False
-    return any(isinstance(sub, exp.Window) for sub in _walk_scope(node))
+    return any(isinstance(sub, exp.Window) for sub in scope_nodes(node))
 
 
 def _agg_and_window(node: exp.Expr) -> tuple[bool, bool]:
     """``(contains_agg(node), contains_window(node))`` in one walk."""
-    if _plain_column(node):
+    if _leaf(node):
         return False, False
     agg = win = False
-    for sub in _walk_scope(node):
+    for sub in scope_nodes(node):
         if isinstance(sub, exp.Window):
             win = True
         elif not agg and isinstance(sub, _AGG_TYPES) and not isinstance(sub.parent, exp.Window):
@@ -122,7 +154,7 @@ def _agg_and_window(node: exp.Expr) -> tuple[bool, bool]:
     return agg, win
 
 
-def _walk_scope(node: exp.Expr) -> Iterable[exp.Expr]:
+def scope_nodes(node: exp.Expr) -> Iterable[exp.Expr]:
     """Walk ``node`` without entering nested queries (they have their own scope)."""
     stack = [node]
     while stack:
@@ -136,17 +168,23 @@ def _walk_scope(node: exp.Expr) -> Iterable[exp.Expr]:
 
 def scope_columns(node: exp.Expr) -> list[exp.Column]:
     """Unqualified column references of ``node`` in its own scope (not in nested queries)."""
-    if _plain_column(node):
-        return [node]  # type: ignore[list-item]
+    if _leaf(node):
+        ref = node.args["this"] if type(node) is exp.Alias else node
+        return [ref] if _plain_column(ref) else []  # type: ignore[list-item]
     lambda_args: set[str] = set()
-    for sub in _walk_scope(node):
-        if isinstance(sub, exp.Lambda):
+    found: list[exp.Column] = []
+    for sub in scope_nodes(node):
+        if type(sub) is exp.Column:
+            if not sub.args.get("table") and not isinstance(sub.this, exp.Star):
+                found.append(sub)
+        elif isinstance(sub, exp.Lambda):
             lambda_args.update(e.name for e in sub.expressions)
-    return [
-        c for c in _walk_scope(node)
-        if isinstance(c, exp.Column) and not c.table and not isinstance(c.this, exp.Star)
-        and c.name not in lambda_args
-    ]
+        elif isinstance(sub, exp.Column):  # (a subclass, as the walk found it before)
+            if not sub.table and not isinstance(sub.this, exp.Star):
+                found.append(sub)
+    if not lambda_args:
+        return found
+    return [c for c in found if c.name not in lambda_args]
 
 
 def output_name(item: exp.Expr) -> str | None:
@@ -177,39 +215,41 @@ def shape(tree: exp.Query) -> Shape:
             simple = False
             continue
         aliases[name] = item.this if isinstance(item, exp.Alias) else item
-    aggregated = bool(tree.args.get("group") or tree.args.get("having"))
-    windowed = bool(tree.args.get("qualify"))
-    for e in tree.expressions:
-        if aggregated and windowed:
-            break
-        agg, win = _agg_and_window(e)
-        aggregated, windowed = aggregated or agg, windowed or win
     return Shape(
         select=tree,
         aliases=aliases,
         has_star=has_star,
         simple=simple,
-        aggregated=aggregated,
-        windowed=windowed,
         distinct=bool(tree.args.get("distinct")),
         ordered=bool(tree.args.get("order")),
         limited=bool(tree.args.get("limit") or tree.args.get("offset")),
     )
 
 
-def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
+def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = (), *, dialect: str | None = None,
+               items: Sequence[tuple[str, exp.Expr]] = ()) -> bool:
     """Whether ``op`` (with its new expressions) must apply to a wrapped copy of the query.
 
     The rule table, in SQL evaluation order: a step cannot land in a clause that evaluates
     before one already present (a WHERE cannot see a LIMIT, a window or a DISTINCT), and an
-    aggregate or window cannot be nested into another by substitution.
+    aggregate or window cannot be nested into another by substitution. A set operation's
+    operand wraps only what it cannot take as it is (another set operation, a LIMIT); a
+    SOURCE (a sample of the rows) always wraps. ``items`` are a projection's ``(name,
+    expression)`` pairs (PROJECT: an ORDER BY that a new projection cannot keep wraps);
+    ``dialect`` tells the engine-specific rules (MySQL's HAVING).
+
+    >>> from sqlglot import parse_one
+    >>> needs_wrap(shape(parse_one("SELECT * FROM t LIMIT 5")), Op.FILTER, [parse_one("a > 1")])
+    True
+    >>> needs_wrap(shape(parse_one("SELECT a + 1 AS b FROM t")), Op.FILTER, [parse_one("b > 1")])
+    False
     """
-    if s.select is None or not s.simple:
-        return True
-    if op is Op.SOURCE:
+    if op is Op.OPERAND:
+        return s.select is None or s.limited
+    if s.select is None or not s.simple or op is Op.SOURCE:
         return True
     if op is Op.LIMIT:
-        return False
+        return not has_constant_limits(s.select)
     if op is Op.ORDER:
         return s.limited
     if op is Op.DISTINCT:
@@ -222,10 +262,19 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
         any(_agg_and_window(s.aliases[n])) for n in used if n in s.aliases
     )
     if op is Op.FILTER:
-        return s.limited or s.windowed or s.distinct or new_win or new_agg
+        if s.limited or s.windowed or s.distinct or new_win or new_agg:
+            return True
+        # HAVING binds a bare name to an output alias on some engines (DuckDB), and MySQL's
+        # HAVING reads only grouped columns, not a grouped expression's parts: such a filter
+        # filters the wrapped result instead, where every name means exactly one column.
+        return s.aggregated and (dialect in _HAVING_READS_GROUPED_ONLY or any(
+            shadows_alias(substitute(e, s.aliases), s) for e in new))
     if op is Op.PROJECT:
         if s.distinct or projection_bound(s):
             return True
+        if items and s.ordered and _source_name(s.select) is None \
+                and with_projection(s.select, s, project_items(s, items)) is None:
+            return True  # an ORDER BY key the new projection redefines, with no source to name
         if s.aggregated and not s.select.args.get("group") and not new_agg and not any(
             contains_agg(s.aliases[n]) for n in used if n in s.aliases
         ):
@@ -237,6 +286,27 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = ()) -> bool:
         return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed \
             or projection_bound(s)
     raise AssertionError(op)
+
+
+def prepare(tree: exp.Query, op: Op, columns: Sequence[str] | Callable[[], Sequence[str]],
+            dialect: str | None = None, new: Sequence[exp.Expr] = (), *,
+            items: Sequence[tuple[str, exp.Expr]] = ()) -> tuple[exp.Select, Shape]:
+    """The SELECT that takes step ``op``: ``tree`` itself, or ``tree`` wrapped as a subquery
+    (:func:`wrap`, its order kept) when :func:`needs_wrap` says so. The one place every
+    composition step asks. ``tree`` is not changed; the SELECT returned may be ``tree``.
+    ``columns`` (the output names, which a wrap needs) may be a function that finds them:
+    it is called only to wrap.
+
+    >>> from sqlglot import parse_one
+    >>> prepare(parse_one("SELECT * FROM t"), Op.SOURCE, ["a"])[0].sql()
+    'SELECT * FROM (SELECT * FROM t) AS _q1'
+    """
+    s = shape(tree)
+    if needs_wrap(s, op, new, dialect=dialect, items=items):
+        wrapped = wrap(tree, columns() if callable(columns) else columns, dialect)
+        return wrapped, shape(wrapped)
+    assert s.select is not None
+    return s.select, s
 
 
 def shadows_alias(node: exp.Expr, s: Shape) -> bool:
@@ -273,9 +343,9 @@ def copy_without(node: _E, *keys: str) -> _E:
         if k in keys or v is None:
             continue
         if isinstance(v, exp.Expr):
-            out.set(k, v.copy())
+            out.set(k, copy_tree(v))
         elif type(v) is list:
-            out.set(k, [x.copy() if isinstance(x, exp.Expr) else x for x in v])
+            out.set(k, [copy_tree(x) if isinstance(x, exp.Expr) else x for x in v])
         else:
             out.args[k] = v
     return out
@@ -293,6 +363,9 @@ def _fresh_alias(tree: exp.Expr, prefix: str = "_q") -> str:
 # Engines whose ORDER BY reads an output alias before a source column of the same name, even
 # inside an expression, while their projection cannot read aliases at all (MySQL, MariaDB).
 _ORDER_READS_ALIASES_FIRST = frozenset({"mysql"})
+# Engines whose HAVING reads grouped columns only, not a grouped expression's parts (MySQL,
+# MariaDB refuse ``HAVING n + n < 10`` over ``n + n``).
+_HAVING_READS_GROUPED_ONLY = frozenset({"mysql"})
 
 
 def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) -> exp.Select:
@@ -310,7 +383,7 @@ def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) ->
     >>> wrap(q, ["a", "b"]).sql()
     'SELECT * FROM (SELECT x AS a, y AS b FROM t ORDER BY 2 LIMIT 5) AS _q1 ORDER BY b'
     """
-    inner = tree.copy()
+    inner = copy_tree(tree)
     ctes = inner.args.get("with_")
     if ctes is not None:
         inner.set("with_", None)
@@ -355,7 +428,7 @@ def subquery(tree: exp.Query, alias: str = "_q") -> exp.Subquery:
             and not (tree.args.get("limit") or tree.args.get("offset")):
         inner: exp.Query = copy_without(tree, "order")
     else:
-        inner = tree.copy()
+        inner = copy_tree(tree)
     return exp.Subquery(this=inner, alias=exp.TableAlias(this=ident(alias)))
 
 
@@ -445,7 +518,7 @@ def _carry_order(inner: exp.Query, keys: Sequence[exp.Ordered], columns: Sequenc
             names = [match[0]] if match else names
         if None not in names:
             for found in names:
-                new = key.copy()
+                new = copy_tree(key)
                 new.set("this", column(found))  # type: ignore[arg-type]
                 out.append(new)
             continue
@@ -454,10 +527,10 @@ def _carry_order(inner: exp.Query, keys: Sequence[exp.Ordered], columns: Sequenc
         if s is None:  # a set operation's keys name its outputs: they read the same outside
             if any(c.table for c in target.find_all(exp.Column)):
                 return None
-            out.append(key.copy())
+            out.append(copy_tree(key))
             continue
         if _passes_through(target, s, columns):
-            out.append(key.copy())
+            out.append(copy_tree(key))
             continue
         if s.distinct or len(set(columns)) != len(columns):
             return None
@@ -468,9 +541,9 @@ def _carry_order(inner: exp.Query, keys: Sequence[exp.Ordered], columns: Sequenc
         taken.add(name)
         # the key as the projection reads it: where ORDER BY read aliases first, their
         # definitions (a projection item cannot name another item there)
-        value = substitute(target, s.aliases) if aliases_first else target.copy()
+        value = substitute(target, s.aliases) if aliases_first else copy_tree(target)
         hidden.append(exp.Alias(this=value, alias=ident(name)))
-        new = key.copy()
+        new = copy_tree(key)
         new.set("this", column(name))
         out.append(new)
     return out, hidden
@@ -541,14 +614,14 @@ def substitute(node: exp.Expr, aliases: dict[str, exp.Expr], *, copy: bool = Tru
     ``copy=False`` when the caller owns ``node`` (it may then be changed and returned).
     """
     if _plain_column(node) and node.name not in aliases:
-        return node.copy() if copy else node
+        return copy_tree(node) if copy else node
     if not aliases:
-        return node.copy() if copy else node
+        return copy_tree(node) if copy else node
     if copy:
-        node = node.copy()
+        node = copy_tree(node)
     targets = [c for c in scope_columns(node) if c.name in aliases]
     for c in targets:
-        definition = aliases[c.name].copy()
+        definition = copy_tree(aliases[c.name])
         if c is node:
             return definition
         parent = c.parent
@@ -601,8 +674,8 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
             if same is not None and same == s.aliases[target.name]:
                 keys.append(key)  # still the same output column under the same name
                 continue
-            key = key.copy()
-            key.set("this", s.aliases[target.name].copy())
+            key = copy_tree(key)
+            key.set("this", copy_tree(s.aliases[target.name]))
             target = key.this
             if is_constant(target):
                 continue  # sorting by a constant orders nothing (and `ORDER BY 10` is a position)
@@ -611,7 +684,7 @@ def with_projection(select: exp.Select, s: Shape, items: list[exp.Expr]) -> exp.
             source = _source_name(select)
             if source is None:
                 return None
-            key = key.copy()
+            key = copy_tree(key)
             key.set("this", exp.Column(this=ident(target.name), table=source))
         keys.append(key)
     out.set("order", exp.Order(expressions=keys) if keys else None)
@@ -632,18 +705,18 @@ def _source_name(select: exp.Select) -> exp.Identifier | None:
         return None
     alias = node.args.get("alias")
     name = alias.this if alias is not None and alias.this else node.this
-    return name.copy() if isinstance(name, exp.Identifier) else None
+    return copy_tree(name) if isinstance(name, exp.Identifier) else None
 
 
 def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Sequence[str]
               ) -> exp.Select:
     """New sort keys first, earlier keys after them as tie-breakers (a stable re-sort)."""
-    out = select.copy()
+    out = copy_tree(select)
     resolved: list[exp.Ordered] = []
     for key in keys:
         target = key.this
         if not (isinstance(target, exp.Column) and not target.table and target.name in columns):
-            key = key.copy()
+            key = copy_tree(key)
             key.set("this", substitute(target, s.aliases))
         if is_constant(key.this):
             continue  # a constant key orders nothing (and `ORDER BY 10` is a position)
@@ -710,7 +783,7 @@ def and_all(conditions: Sequence[exp.Expr], *, copy: bool = True) -> exp.Expr:
         if isinstance(inner, exp.And):
             stack += [inner.expression, inner.this]
         else:
-            leaves.append(operand(node.copy() if copy else node, exp.And, True))
+            leaves.append(operand(copy_tree(node) if copy else node, exp.And, True))
     while len(leaves) > 1:
         leaves = [exp.And(this=leaves[i], expression=leaves[i + 1]) if i + 1 < len(leaves)
                   else leaves[i] for i in range(0, len(leaves), 2)]
@@ -722,7 +795,7 @@ def add_condition(select: exp.Select, clause: str, conditions: Sequence[exp.Expr
     """``select`` with ``conditions`` ANDed into its WHERE or HAVING (``clause``)."""
     out = copy_without(select, clause)
     old = select.args.get(clause)
-    owned = [old.this.copy()] if old is not None else []
-    cond = and_all([*owned, *(c.copy() for c in conditions)], copy=False)
+    owned = [copy_tree(old.this)] if old is not None else []
+    cond = and_all([*owned, *(copy_tree(c) for c in conditions)], copy=False)
     out.set(clause, exp.Having(this=cond) if clause == "having" else exp.Where(this=cond))
     return out

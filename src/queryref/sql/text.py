@@ -235,12 +235,16 @@ def ident(name: str) -> exp.Identifier:
     """
     if not isinstance(name, str) or not name:
         raise ParameterError(f"a column or table name must be non-empty text, not {name!r}")
+    node = exp.Identifier(this=name, quoted=_needs_quotes(name))
+    node._meta = {_EXACT: True}  # means exactly ``name``: render() quotes it where engines fold
+    return node
+
+
+@functools.lru_cache(maxsize=8192)
+def _needs_quotes(name: str) -> bool:
     if "\x00" in name:
         raise ParameterError("a name cannot contain a NUL character")
-    quoted = not _SIMPLE_NAME.match(name) or _is_keyword(name)
-    node = exp.Identifier(this=name, quoted=quoted)
-    node.meta[_EXACT] = True  # means exactly ``name``: render() quotes it where the engine folds
-    return node
+    return not _SIMPLE_NAME.match(name) or _is_keyword(name)
 
 
 _EXACT = "queryref_exact_name"
@@ -325,12 +329,12 @@ def render(tree: exp.Expr, dialect: str, **options: Any) -> str:
     if limit is not None:
         _check_name_lengths(tree, dialect, *limit)
     with deep():
+        tree = copy_tree(tree)  # the generator changes what it prints: its own copy, made fast
         if _folds_to_upper(dialect):
-            tree = tree.copy()
             for node in tree.find_all(exp.Identifier):
                 if node.meta.get(_EXACT):
                     node.set("quoted", not _plain_upper(node.name))
-        return str(tree.sql(dialect=dialect, **options))
+        return str(tree.sql(dialect=dialect, copy=False, **options))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -349,6 +353,54 @@ def engine_name(name: str, dialect: str) -> str:
     if node.quoted:
         return name
     return str(sqlglot.Dialect.get_or_raise(dialect).normalize_identifier(node).this)
+
+
+def copy_tree(node: _E) -> _E:
+    """A deep copy of ``node``, as ``node.copy()`` makes it, in about half the time.
+
+    sqlglot copies each node's ``meta`` through :func:`copy.deepcopy`, and every name this
+    package builds carries one (see :func:`ident`); its values are flags and positions, so a
+    new dict holds them as well. Composition copies trees at every step: this is its hot path.
+
+    >>> from sqlglot import parse_one
+    >>> tree = parse_one("SELECT a AS b FROM t WHERE c > 1")
+    >>> twin = copy_tree(tree)
+    >>> twin == tree, twin is tree, twin.sql()
+    (True, False, 'SELECT a AS b FROM t WHERE c > 1')
+    """
+    root = node.__class__()
+    stack: list[tuple[exp.Expr, exp.Expr]] = [(node, root)]
+    while stack:
+        src, dst = stack.pop()
+        if src.comments is not None:
+            dst.comments = list(src.comments)
+        if src._type is not None:
+            dst._type = src._type.copy()
+        if src._meta is not None:
+            dst._meta = dict(src._meta)
+        if src._hash is not None:
+            dst._hash = src._hash
+        args = dst.args
+        for key, value in src.args.items():
+            if isinstance(value, exp.Expr):
+                child = value.__class__()
+                child.parent, child.arg_key = dst, key
+                args[key] = child
+                stack.append((value, child))
+            elif type(value) is list:
+                items: list[Any] = []
+                for i, v in enumerate(value):
+                    if isinstance(v, exp.Expr):
+                        child = v.__class__()
+                        child.parent, child.arg_key, child.index = dst, key, i
+                        stack.append((v, child))
+                        items.append(child)
+                    else:
+                        items.append(v)
+                args[key] = items
+            else:
+                args[key] = value
+    return root
 
 
 def column(name: str, table: str | None = None) -> exp.Column:
