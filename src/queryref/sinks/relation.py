@@ -2,9 +2,10 @@
 
 ``QueryRef`` hands its sinks a :class:`Relation` (``QueryRef._relation()``). Everything below
 ``QueryRef`` (the sinks, the estimate, ``shrink_dtypes``, the offload layer) works on these
-values and on pure tree rewrites (:mod:`queryref.sql.rewrite`): it never builds a ``QueryRef``
-nor calls back into one. The rewrites the sinks need (a LIMIT for ``max_rows``, casts done by
-the engine) are here, as functions from relation to relation.
+values and on pure tree rewrites: it never builds a ``QueryRef`` nor calls back into one. The
+rewrites the sinks need (a LIMIT for ``max_rows``, casts done by the engine) are here, as
+functions from relation to relation, made by the composition steps QueryRef's own verbs use
+(:mod:`queryref.sql.compose`), so whether they wrap the query is decided in the one place.
 
 >>> from queryref.backends.duckdb import DuckDBBackend
 >>> rel = Relation(exp.select("*").from_("range(5)"), DuckDBBackend.open(":memory:"))
@@ -28,7 +29,7 @@ from sqlglot.errors import UnsupportedError as SqlglotUnsupported
 from queryref.backends import Backend, Stream
 from queryref.backends._base import CAST_TO_DOUBLE
 from queryref.errors import UnsupportedError
-from queryref.sql import rewrite as rw
+from queryref.sql import compose
 from queryref.sql.text import column, render
 
 
@@ -73,6 +74,12 @@ class Relation:
         return dataclasses.replace(self, tree=tree, lookup=lambda: schema,
                                    names=tuple(schema.names))
 
+    def frame(self) -> compose.Frame:
+        """This query as the composition steps take it (its columns found when a step needs
+        them)."""
+        return compose.Frame(self.tree, lambda: self.columns, self.dialect,
+                             self.backend.case_insensitive)
+
     def new(self, tree: exp.Query) -> Relation:
         """Another query on the same backend (its own schema, asked for when needed)."""
         return Relation(tree, self.backend, track=self.track)
@@ -112,39 +119,22 @@ def strict_sql(tree: exp.Query, dialect: str) -> str:
 
 # -- the sinks' rewrites: relation in, relation out ------------------------------------------
 def with_limit(rel: Relation, n: int) -> Relation:
-    """``rel`` with at most ``n`` rows (``max_rows + 1``, a preview), its order kept."""
-    s = rw.shape(rel.tree)
-    if rw.needs_wrap(s, rw.Op.LIMIT) or s.select is None \
-            or not rw.has_constant_limits(s.select):
-        select = rw.wrap(rel.tree, rel.columns, rel.dialect)
-    else:
-        select = s.select
-    return rel.with_tree(rw.combine_limit(select, n, 0))
+    """``rel`` with at most ``n`` rows (``max_rows + 1``, a preview), its order kept: what
+    ``QueryRef.limit`` does."""
+    return rel.with_tree(compose.limit(rel.frame(), n))
 
 
 def with_casts(rel: Relation, types: Mapping[str, tuple[str, pa.DataType]]) -> Relation:
     """``rel`` with the columns in ``types`` cast by the engine (``name -> (SQL type, the Arrow
-    type that arrives)``), each in its place, the order kept. A result with a column name
-    twice is left as it is (the casts cannot name one of the two)."""
+    type that arrives)``), each in its place, the order kept: what ``QueryRef.mutate`` does.
+    A result with a column name twice is left as it is (the casts cannot name one of the two)."""
     columns = rel.columns
     if not types or len(set(columns)) != len(columns):
         return rel
     items = [(c, exp.cast(column(c), exp.DataType.build(types[c][0])) if c in types
               else column(c)) for c in columns]
-    s = rw.shape(rel.tree)
-    if s.select is None or rw.needs_wrap(s, rw.Op.PROJECT, [node for _, node in items]):
-        select = rw.wrap(rel.tree, columns, rel.dialect)
-        s = rw.shape(select)
-    else:
-        select = s.select
-    tree = rw.with_projection(select, s, rw.project_items(s, items))
-    if tree is None:  # the ORDER BY could not keep its meaning in place: wrap, then project
-        select = rw.wrap(rel.tree, columns, rel.dialect)
-        s = rw.shape(select)
-        tree = rw.with_projection(select, s, rw.project_items(s, items))
-        assert tree is not None
     fields = [f.with_type(types[f.name][1]) if f.name in types else f for f in rel.schema]
-    return rel.with_tree(tree, pa.schema(fields))
+    return rel.with_tree(compose.project(rel.frame(), items), pa.schema(fields))
 
 
 def decimals_as_double(rel: Relation) -> Relation:
