@@ -1124,3 +1124,102 @@ class GroupBy:
 
     def __repr__(self) -> str:
         return f"<GroupBy {[n for n, _ in self._keys]}: finish with .agg(...)>"
+
+
+class CachedQueryRef(QueryRef):
+    """A QueryRef over a table that holds a query's result (see
+    [`QueryRef.cache`][queryref.QueryRef.cache]); everything a QueryRef does, it does.
+
+    ``release()`` drops the table (again is fine); so does the end of a ``with`` block.
+    Using it afterwards raises [`CacheReleased`][queryref.errors.CacheReleased]. Queries
+    composed from it read the same table: run them before releasing it.
+
+    >>> import queryref as qr
+    >>> con = qr.connect()
+    >>> q = con.sql("SELECT range AS id FROM range(5)")
+    >>> with q.filter(qr.col("id") > 2).cache() as cached:
+    ...     cached.to_pandas()["id"].tolist()
+    [3, 4]
+    >>> cached.released
+    True
+    """
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, tree: exp.Query, con: Connection, *, handle: _cache.CacheHandle,
+                 names: Any = None, schema: pa.Schema | None = None) -> None:
+        super().__init__(tree, con, names=names, schema=schema)
+        self._handle = handle
+
+    @property
+    def table_name(self) -> str:
+        """The generated name of the table.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT 1 AS x").cache().table_name.startswith("_qr")
+        True
+        """
+        return self._handle.name
+
+    @property
+    def released(self) -> bool:
+        """Whether ``release()`` has dropped the table.
+
+        >>> import queryref as qr
+        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
+        >>> cached.released
+        False
+        """
+        return self._handle.released
+
+    def release(self) -> None:
+        """Drop the table now. Releasing twice is fine.
+
+        >>> import queryref as qr
+        >>> cached = qr.connect().sql("SELECT 1 AS x").cache()
+        >>> cached.release()
+        >>> cached.count()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        queryref.errors.CacheReleased: ...
+        """
+        self._handle.release()
+
+    def __enter__(self) -> CachedQueryRef:
+        self._handle.check()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # Everything that runs or composes goes through these: after release they refuse.
+    @property
+    def tree(self) -> exp.Query:
+        """The sqlglot tree (raises once released)."""
+        self._handle.check()
+        return self._tree
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The result's Arrow schema (raises once released)."""
+        self._handle.check()
+        return super().schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The result's column names (raises once released)."""
+        self._handle.check()
+        return super().columns
+
+    def _new(self, tree: exp.Query, names: Any = None) -> QueryRef:
+        self._handle.check()
+        return super()._new(tree, names)
+
+    def explain(self) -> str:
+        """The database's plan (raises once released)."""
+        self._handle.check()
+        return super().explain()
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else "live"
+        return f"<CachedQueryRef ({state}) on {self._con.describe()}>\n{self.sql}"
