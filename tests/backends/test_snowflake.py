@@ -22,7 +22,8 @@ import _snowflake
 sys.path.pop(0)
 
 import queryref as qr
-from queryref.backends.snowflake import SnowflakeBackend, open_backend
+from queryref.backends.open import open_backend
+from queryref.backends.snowflake import SnowflakeBackend
 from queryref.errors import (
     BackendError,
     ParameterError,
@@ -51,7 +52,7 @@ def raw():
 
 @pytest.fixture(scope="module")
 def sf(raw):
-    con = qr.Connection(open_backend(raw))
+    con = qr.Connection(open_backend(raw, {}))
     con.create_table("orders", ORDERS)
     con.execute("CREATE TABLE big AS SELECT SEQ4() AS id, UNIFORM(1, 10, RANDOM()) AS v "
                 "FROM TABLE(GENERATOR(ROWCOUNT => 100000))")

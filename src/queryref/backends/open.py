@@ -9,14 +9,14 @@ connection or Snowpark Session). Which backend takes which URL is its own declar
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import duckdb
 
-from queryref.backends import snowflake
+from queryref._redact import SECRET_KEY
 from queryref.backends._base import Backend, Sweep
+from queryref.backends._common import wrap_error
 from queryref.backends.duckdb import DuckDBBackend
 from queryref.backends.postgres import PostgresBackend
 from queryref.backends.snowflake import SnowflakeBackend
@@ -141,13 +141,59 @@ def _backend_for_engine(engine: Any, options: dict[str, Any], sweep: Sweep | Non
     return SQLAlchemyBackend.for_engine(engine, owned=False, sweep=sweep)
 
 
+def _snowflake_args(url: str, **kwargs: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``snowflake://user:pw@account/db/schema?warehouse=..&role=..`` as connect() arguments."""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # 'Invalid IPv6 URL' (never repeat the URL: it holds the password)
+        hostname = None
+    if not hostname or parts.scheme != "snowflake":
+        raise ParameterError("a Snowflake URL looks like snowflake://user:pw@account/db/schema")
+    args: dict[str, Any] = {"account": unquote(hostname)}
+    if parts.username:
+        args["user"] = unquote(parts.username)
+    if parts.password:
+        args["password"] = unquote(parts.password)
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    for key, value in zip(("database", "schema"), path, strict=False):
+        args[key] = value
+    for key, value in parse_qsl(parts.query):
+        args[key] = int(value) if key == "port" and value.isdigit() else value
+    args.update(kwargs)
+    secrets = tuple(str(v) for k, v in args.items() if v and SECRET_KEY.search(k))
+    return args, secrets
+
+
 def _snowflake(target: Any, options: dict[str, Any]) -> Backend:
+    """A Snowflake backend from a URL, a ``snowflake.connector`` connection or a Snowpark Session.
+
+    URL query options (``warehouse``, ``role``, ``host``, ``port``, ...) and keyword arguments
+    go to ``snowflake.connector.connect``; a connection or Session given stays the caller's.
+    """
     try:  # the connector is an extra
-        importlib.import_module("snowflake.connector")
+        import snowflake.connector as connector
     except ImportError as err:
         msg = f"Snowflake needs its extra: pip install 'queryref[snowflake]' ({err})"
         raise ImportError(msg) from None
-    return snowflake.open_backend(target, **options)
+    if isinstance(target, str):
+        args, secrets = _snowflake_args(target, **options)
+        try:
+            con = connector.connect(**args)
+        except Exception as err:  # junk arguments raise TypeError, ValueError, OSError ...
+            failed = wrap_error(err, SnowflakeBackend.label, secrets,
+                                table=SnowflakeBackend.errors)
+        else:
+            return SnowflakeBackend(con, owned=True, secrets=secrets)
+        raise failed  # (outside the except: no chain at all, it could show the arguments)
+    if isinstance(target, connector.SnowflakeConnection):
+        return SnowflakeBackend(target, owned=False)
+    if type(target).__module__.startswith("snowflake.snowpark"):
+        from snowflake.snowpark import Session
+
+        if isinstance(target, Session):
+            return SnowflakeBackend(target.connection, owned=False, session=target)
+    raise ParameterError(f"cannot open Snowflake from a {type(target).__name__}")
 
 
 def _from_psycopg(con: Any, *, sweep: Sweep | None = None, **options: Any) -> Backend:

@@ -23,14 +23,12 @@ import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._redact import SECRET_KEY
 from queryref.backends._base import Backend, PlanEstimate, Stream
-from queryref.backends._common import Deadline, ErrorRule, wrap_error
+from queryref.backends._common import Deadline, ErrorRule
 from queryref.backends._quote import ident, literal
 from queryref.backends._rows import split_bytes
 from queryref.backends._sf_types import arrow_type, insert_value, result_size, snowflake_type
@@ -245,57 +243,6 @@ class SnowflakeBackend(Backend):
         where = "/".join(str(p) for p in parts if p)
         user = getattr(self._con, "user", None)
         return f"snowflake {user + '@' if user else ''}{where}"
-
-
-def _from_url(url: str, **kwargs: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """``snowflake://user:pw@account/db/schema?warehouse=..&role=..`` as connect() arguments."""
-    try:
-        parts = urlsplit(url)
-        hostname = parts.hostname
-    except ValueError:  # 'Invalid IPv6 URL' (never repeat the URL: it holds the password)
-        hostname = None
-    if not hostname or parts.scheme != "snowflake":
-        raise ParameterError("a Snowflake URL looks like snowflake://user:pw@account/db/schema")
-    args: dict[str, Any] = {"account": unquote(hostname)}
-    if parts.username:
-        args["user"] = unquote(parts.username)
-    if parts.password:
-        args["password"] = unquote(parts.password)
-    path = [unquote(p) for p in parts.path.split("/") if p]
-    for key, value in zip(("database", "schema"), path, strict=False):
-        args[key] = value
-    for key, value in parse_qsl(parts.query):
-        args[key] = int(value) if key == "port" and value.isdigit() else value
-    args.update(kwargs)
-    secrets = tuple(str(v) for k, v in args.items() if v and SECRET_KEY.search(k))
-    return args, secrets
-
-
-def open_backend(target: Any, **kwargs: Any) -> Backend:
-    """A Snowflake backend from a URL, a ``snowflake.connector`` connection or a Snowpark Session.
-
-    URL query options (``warehouse``, ``role``, ``host``, ``port``, ...) and keyword arguments
-    go to ``snowflake.connector.connect``; a connection or Session given stays the caller's.
-    """
-    import snowflake.connector
-
-    if isinstance(target, str):
-        args, secrets = _from_url(target, **kwargs)
-        try:
-            con = snowflake.connector.connect(**args)
-        except Exception as err:  # junk arguments raise TypeError, ValueError, OSError ...
-            failed = wrap_error(err, "Snowflake", secrets, table=ERRORS)
-        else:
-            return SnowflakeBackend(con, owned=True, secrets=secrets)
-        raise failed  # (outside the except: no chain at all, it could show the arguments)
-    if isinstance(target, snowflake.connector.SnowflakeConnection):
-        return SnowflakeBackend(target, owned=False)
-    if type(target).__module__.startswith("snowflake.snowpark"):
-        from snowflake.snowpark import Session
-
-        if isinstance(target, Session):
-            return SnowflakeBackend(target.connection, owned=False, session=target)
-    raise ParameterError(f"cannot open Snowflake from a {type(target).__name__}")
 
 
 def _snowflake_of(backend: Backend) -> SnowflakeBackend:
