@@ -22,10 +22,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlglot import exp
 
-from queryref.backends import Backend
 from queryref.errors import ParameterError
 from queryref.sql.ctes import engine_key, private
 from queryref.sql.text import ident, literal, parse_query
+
+
+class _NameRules(Protocol):
+    @property
+    def case_insensitive(self) -> bool: ...
 
 
 class Engine(Protocol):
@@ -35,7 +39,7 @@ class Engine(Protocol):
     def dialect(self) -> str: ...
 
     @property
-    def backend(self) -> Backend: ...
+    def backend(self) -> _NameRules: ...
 
 
 @runtime_checkable
@@ -71,8 +75,8 @@ def render(text: str, params: Mapping[str, Any], con: Engine, *,
     ``dialect`` is the dialect ``text`` is written in (default: the connection's); a name
     missing from ``params`` is looked up in ``namespace`` (a notebook's variables) when given.
 
-    >>> import queryref as qr
-    >>> con = qr.connect()
+    >>> from types import SimpleNamespace
+    >>> con = SimpleNamespace(dialect="duckdb", backend=SimpleNamespace(case_insensitive=True))
     >>> render("SELECT * FROM t WHERE s = {{ s }}", {"s": "it's"}, con).sql()
     "SELECT * FROM t WHERE s = 'it''s'"
     >>> render("SELECT {{ c | identifier }} FROM t", {"c": "Net Sales"}, con).sql()

@@ -254,37 +254,36 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = (), *, dialect: str |
         return s.limited
     if op is Op.DISTINCT:
         return s.limited or s.ordered
-    flags = [_agg_and_window(e) for e in new]
-    new_agg = any(a for a, _ in flags)
-    new_win = any(w for _, w in flags)
-    used = {c.name for e in new for c in scope_columns(e)}
-    uses_computed = any(
-        any(_agg_and_window(s.aliases[n])) for n in used if n in s.aliases
-    )
     if op is Op.FILTER:
-        if s.limited or s.windowed or s.distinct or new_win or new_agg:
+        if s.limited or s.windowed or s.distinct or any(any(_agg_and_window(e)) for e in new):
             return True
         # HAVING binds a bare name to an output alias on some engines (DuckDB), and MySQL's
         # HAVING reads only grouped columns, not a grouped expression's parts: such a filter
         # filters the wrapped result instead, where every name means exactly one column.
         return s.aggregated and (dialect in _HAVING_READS_GROUPED_ONLY or any(
             shadows_alias(substitute(e, s.aliases), s) for e in new))
+    # the output columns the new expressions read that the SELECT computes (not a bare name)
+    used = [s.aliases[n] for n in {c.name for e in new for c in scope_columns(e)}
+            if n in s.aliases and not _leaf(s.aliases[n])]
+    if op is Op.AGGREGATE:
+        return s.aggregated or s.windowed or s.distinct or s.limited \
+            or any(any(_agg_and_window(d)) for d in used) or projection_bound(s)
     if op is Op.PROJECT:
         if s.distinct or projection_bound(s):
             return True
         if items and s.ordered and _source_name(s.select) is None \
                 and with_projection(s.select, s, project_items(s, items)) is None:
             return True  # an ORDER BY key the new projection redefines, with no source to name
-        if s.aggregated and not s.select.args.get("group") and not new_agg and not any(
-            contains_agg(s.aliases[n]) for n in used if n in s.aliases
-        ):
+        flags = [_agg_and_window(e) for e in new]
+        new_agg = any(a for a, _ in flags)
+        new_win = any(w for _, w in flags)
+        if s.aggregated and not s.select.args.get("group") and not new_agg \
+                and not any(contains_agg(d) for d in used):
             return True  # a whole-table aggregate whose aggregates all go: keep its one row
-        if (new_agg or new_win) and (s.aggregated or s.windowed or uses_computed):
+        if (new_agg or new_win) and (s.aggregated or s.windowed
+                                     or any(any(_agg_and_window(d)) for d in used)):
             return True
         return bool(new_win and s.limited)
-    if op is Op.AGGREGATE:
-        return s.aggregated or s.windowed or s.distinct or s.limited or uses_computed \
-            or projection_bound(s)
     raise AssertionError(op)
 
 
@@ -328,11 +327,21 @@ def is_constant(node: exp.Expr) -> bool:
 
 
 def copy_without(node: _E, *keys: str) -> _E:
-    """A deep copy of ``node`` without the arguments ``keys`` (about to be replaced anyway).
+    """A new ``node`` without the arguments ``keys`` (about to be replaced anyway), over the
+    same other children: not copied, shared with ``node``.
+
+    Trees here are values, never changed once built (a change is made on a copy, as
+    :func:`substitute` does), so two queries can share the parts they have in common: a step
+    makes new nodes only where it changes something, not a copy of the whole query. A shared
+    child's ``parent`` is the newest node that took it; nothing here reads the parent of a
+    node it did not make (the SQL generator works on its own copy: see
+    :func:`queryref.sql.text.render`).
 
     >>> from sqlglot import parse_one
-    >>> copy_without(parse_one("SELECT a FROM t ORDER BY a"), "order").sql()
-    'SELECT a FROM t'
+    >>> tree = parse_one("SELECT a FROM t ORDER BY a")
+    >>> out = copy_without(tree, "order")
+    >>> out.sql(), out.args["from_"] is tree.args["from_"]
+    ('SELECT a FROM t', True)
     """
     out = node.__class__()
     if node.comments is not None:
@@ -343,9 +352,9 @@ def copy_without(node: _E, *keys: str) -> _E:
         if k in keys or v is None:
             continue
         if isinstance(v, exp.Expr):
-            out.set(k, copy_tree(v))
+            out.set(k, v)
         elif type(v) is list:
-            out.set(k, [copy_tree(x) if isinstance(x, exp.Expr) else x for x in v])
+            out.set(k, list(v))
         else:
             out.args[k] = v
     return out
@@ -383,7 +392,7 @@ def wrap(tree: exp.Query, columns: Sequence[str], dialect: str | None = None) ->
     >>> wrap(q, ["a", "b"]).sql()
     'SELECT * FROM (SELECT x AS a, y AS b FROM t ORDER BY 2 LIMIT 5) AS _q1 ORDER BY b'
     """
-    inner = copy_tree(tree)
+    inner = copy_without(tree)
     ctes = inner.args.get("with_")
     if ctes is not None:
         inner.set("with_", None)
@@ -711,7 +720,7 @@ def _source_name(select: exp.Select) -> exp.Identifier | None:
 def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Sequence[str]
               ) -> exp.Select:
     """New sort keys first, earlier keys after them as tie-breakers (a stable re-sort)."""
-    out = copy_tree(select)
+    out = copy_without(select, "order")
     resolved: list[exp.Ordered] = []
     for key in keys:
         target = key.this
@@ -721,7 +730,7 @@ def add_order(select: exp.Select, s: Shape, keys: list[exp.Ordered], columns: Se
         if is_constant(key.this):
             continue  # a constant key orders nothing (and `ORDER BY 10` is a position)
         resolved.append(key)
-    previous = list(out.args["order"].expressions) if s.ordered else []
+    previous = list(select.args["order"].expressions) if s.ordered else []
     seen = {k.this for k in resolved}
     resolved += [k for k in previous if k.this not in seen]
     out.set("order", exp.Order(expressions=resolved) if resolved else None)

@@ -7,6 +7,7 @@ import decimal
 import functools
 import logging
 import math
+import os
 import re
 import sys
 import threading
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.tokens import Tokenizer, TokenType
 
 from queryref.errors import ParameterError, ReadOnlyError, SQLParseError
@@ -285,8 +287,6 @@ def fold_names(tree: _E, dialect: str) -> _E:
     """
     if not _folds_names(dialect):
         return tree
-    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-
     folded = normalize_identifiers(tree.copy(), dialect=dialect)
     assert isinstance(folded, type(tree))
     return folded
@@ -414,8 +414,6 @@ def file_path(path: object, what: str) -> str:
     >>> file_path("out.parquet", "to_parquet()")
     'out.parquet'
     """
-    import os
-
     if isinstance(path, str | os.PathLike):
         text = os.fspath(path)
         if isinstance(text, str) and text.strip():
