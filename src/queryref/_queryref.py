@@ -579,12 +579,21 @@ class QueryRef:
     ) -> QueryRef:
         """Join with another query on the same connection.
 
-        ``on`` is a column name (or a list of names) both sides have, kept once in the
-        result, or a boolean expression (an Expr or SQL text) over both sides' columns;
-        ``left_on`` / ``right_on`` pair differently named columns (both are kept, as in SQL).
-        Other names both sides have get ``suffixes`` (the right side's: ``_right``). ``how``
-        is ``"inner"``, ``"left"``, ``"right"``, ``"outer"``, ``"semi"`` / ``"anti"`` (rows of
-        this query with / without a match, its columns only) or ``"cross"`` (no ``on``).
+        Parameters
+        ----------
+        other
+            The right side: a QueryRef on the same connection.
+        on
+            A column name (or a list of names) both sides have, kept once in the result, or
+            a boolean expression (an Expr or SQL text) over both sides' columns.
+        how
+            ``"inner"``, ``"left"``, ``"right"``, ``"outer"``, ``"semi"`` / ``"anti"`` (rows
+            of this query with / without a match, its columns only) or ``"cross"`` (no
+            ``on``).
+        left_on, right_on
+            Differently named key columns, paired in order (both are kept, as in SQL).
+        suffixes
+            Added to other names both sides have (left, right).
 
         >>> import queryref as qr
         >>> con = qr.connect()
@@ -1009,11 +1018,30 @@ class QueryRef:
                        progress: Progress = DEFAULT.progress) -> Any:
         """``fn`` on each partition's rows (a pandas DataFrame; ``as_="arrow"``: a Table).
 
-        With ``isolate=True`` each partition runs in a child process (``spawn``) that gives
-        its memory back when it exits, ``workers`` at a time; ``fn`` must be a module-level
-        function. The results come back as Arrow, in partition order, and are concatenated
-        under ``max_bytes`` (a DataFrame, or a Table with ``as_="arrow"``). A partition that
-        fails raises [`PartitionError`][queryref.errors.PartitionError] naming it.
+        The results come back as Arrow, in partition order, and are concatenated under
+        ``max_bytes`` (a DataFrame, or a Table with ``as_="arrow"``). A partition that fails
+        raises [`PartitionError`][queryref.errors.PartitionError] naming it.
+
+        Parameters
+        ----------
+        fn
+            Takes one partition's rows, returns a DataFrame (or a Table); with
+            ``isolate=True`` a module-level function, so a child process can import it.
+        by
+            The column(s) whose distinct values make the partitions, as in
+            [`partitions`][queryref.QueryRef.partitions]; ``n=k``: about ``k`` ranges of
+            one orderable column instead.
+        isolate
+            Run each partition in a child process (``spawn``) that gives its memory back to
+            the operating system when it exits; ``False``: in this process.
+        workers
+            How many children run at a time.
+        max_bytes
+            The budget of the concatenated result.
+        as_
+            ``"pandas"`` or ``"arrow"``: what ``fn`` gets and what comes back.
+        progress
+            Show one step per partition (``"auto"``: when a terminal waits).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT range AS id, range % 2 AS g FROM range(6)")
