@@ -95,11 +95,16 @@ qr.options.preflight = "count"
 qr.options.progress = "auto"
 budget: int | None = qr.options.max_bytes
 qr.options.preflight = "sometimes"
+q = qr.connect().sql("SELECT 1 AS x")
+q.to_pandas(decimals="arrow", dtype_backend="pyarrow", preflight=None)
+q.to_pandas(decimals="objects")
+q.join(q, on="x", how="full")
 '''
 
 
 def test_options_types_accept_what_the_setter_accepts(tmp_path):
-    """mypy: a setting takes what its check takes ("2GB") and reads as the checked type."""
+    """mypy: a setting takes what its check takes ("2GB") and reads as the checked type; the
+    choice parameters are Literal types, so a misspelt choice is caught before it runs."""
     api = pytest.importorskip("mypy.api")
     snippet = tmp_path / "snippet.py"
     snippet.write_text(SNIPPET)
@@ -107,5 +112,6 @@ def test_options_types_accept_what_the_setter_accepts(tmp_path):
     out, err, _status = api.run(["--config-file", str(root / "pyproject.toml"),
                                 "--cache-dir", str(root / ".mypy_cache"), str(snippet)])
     errors = [line for line in out.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and "snippet.py:8:" in errors[0], out + err  # only "sometimes"
+    lines = [line.split(":")[1] for line in errors]
+    assert lines == ["8", "11", "12"], out + err  # "sometimes", "objects", "full"
     assert "Literal['estimate', 'count'] | None" in errors[0]
