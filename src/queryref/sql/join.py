@@ -204,10 +204,10 @@ def join(
             elif how_l == "outer":
                 node = exp.Coalesce(this=refs.left(c), expressions=[refs.right(rn)])
             else:
-                node = refs.left(c)
+                node = refs.left(c, shared=True)
             name = c
         else:
-            node = refs.left(c)
+            node = refs.left(c, shared=True)
             name = _unique(c, taken | rkeys, _suffix_after(left, c, suffixes[0]), fold) \
                 if fold(c) in collide and suffixes[0] else c
         items.append(_aliased(node, name))
@@ -226,7 +226,7 @@ def join(
     joined = exp.Join(this=_source(right, refs.right_alias), on=cond,
                       side=kind if kind in ("LEFT", "RIGHT", "FULL") else None,
                       kind="CROSS" if kind == "CROSS" else None)
-    if refs.flat:
+    if refs.select is not None:
         tree = rw.copy_without(refs.select, "expressions")
         tree.set("joins", [*tree.args["joins"], joined])
     else:
@@ -251,20 +251,24 @@ class _Refs:
     """
 
     def __init__(self, left: exp.Query, *, flat: bool) -> None:
-        self.flat = flat and _is_plain_join(left)
-        self.select = left if isinstance(left, exp.Select) else exp.select()
+        self.select = left if flat and _is_plain_join(left) else None  # the join to extend
+        self.flat = self.select is not None
         self.right_alias = "r"
         self._definitions: dict[str, exp.Expr] = {}
-        if self.flat:
+        if self.select is not None:
             self._definitions = {str(rw.output_name(i)): (i.this if isinstance(i, exp.Alias)
-                                                          else i) for i in left.expressions}
-            taken = {j.this.alias_or_name for j in left.args["joins"]}
-            taken.add(left.args["from_"].this.alias_or_name)
+                                                          else i) for i in self.select.expressions}
+            taken = {j.this.alias_or_name for j in self.select.args["joins"]}
+            taken.add(self.select.args["from_"].this.alias_or_name)
             self.right_alias = next(f"r{i}" for i in itertools.count(2) if f"r{i}" not in taken)
 
-    def left(self, name: str) -> exp.Expr:
-        """The left side's column ``name`` (a new node)."""
-        return copy_tree(self._definitions[name]) if self.flat else column(name, "l")
+    def left(self, name: str, *, shared: bool = False) -> exp.Expr:
+        """The left side's column ``name``: a new node, or with ``shared`` (a projection
+        item, never changed in place) the flat join's own definition of it."""
+        if not self.flat:
+            return column(name, "l")
+        definition = self._definitions[name]
+        return definition if shared else copy_tree(definition)
 
     def right(self, name: str) -> exp.Column:
         """The right side's column ``name`` (a new node)."""

@@ -189,6 +189,11 @@ def scope_columns(node: exp.Expr) -> list[exp.Column]:
 
 def output_name(item: exp.Expr) -> str | None:
     """The output column name of a projection item, when it has a clear one."""
+    kind = type(item)
+    if kind is exp.Alias or kind is exp.Column:  # (the usual items, read without text())
+        name = item.args.get("alias" if kind is exp.Alias else "this")
+        if type(name) is exp.Identifier:
+            return str(name.args["this"])
     if isinstance(item, exp.Alias):
         return item.alias
     if isinstance(item, exp.Column) and not isinstance(item.this, exp.Star):

@@ -358,9 +358,10 @@ def engine_name(name: str, dialect: str) -> str:
 def copy_tree(node: _E) -> _E:
     """A deep copy of ``node``, as ``node.copy()`` makes it, in about half the time.
 
-    sqlglot copies each node's ``meta`` through :func:`copy.deepcopy`, and every name this
-    package builds carries one (see :func:`ident`); its values are flags and positions, so a
-    new dict holds them as well. Composition copies trees at every step: this is its hot path.
+    sqlglot copies each node's ``meta`` and type annotation through :func:`copy.deepcopy`, and
+    every name this package builds carries a meta (see :func:`ident`); its values are flags
+    and positions, so a new dict holds them as well, and the annotation is shared. The SQL
+    generator and rewrites that change a tree work on copies: this is their hot path.
 
     >>> from sqlglot import parse_one
     >>> tree = parse_one("SELECT a AS b FROM t WHERE c > 1")
@@ -375,7 +376,7 @@ def copy_tree(node: _E) -> _E:
         if src.comments is not None:
             dst.comments = list(src.comments)
         if src._type is not None:
-            dst._type = src._type.copy()
+            dst._type = src._type  # (a type annotation, never changed in place)
         if src._meta is not None:
             dst._meta = dict(src._meta)
         if src._hash is not None:
