@@ -129,12 +129,13 @@ class Frame:
         seen: list[str] = []
         for node in nodes:
             for c in rw.scope_columns(node):
-                seen.append(c.name)
-                if c.name in names or c.name in missing:
+                name = rw.name_of(c)
+                seen.append(name)
+                if name in names or name in missing:
                     continue
-                found = self.lookup(c.name)
+                found = self.lookup(name)
                 if found is None:
-                    missing.append(c.name)
+                    missing.append(name)
                 else:
                     c.set("this", ident(found))
                     seen[-1] = found
@@ -172,7 +173,7 @@ def project(f: Frame, items: Sequence[tuple[str, exp.Expr]]) -> exp.Select:
     select, s = f.prepare(rw.Op.PROJECT, nodes, items)
     stars = rw.star_columns(s, f.columns)
     lead = [n for n, node in items[: len(stars)]
-            if isinstance(node, exp.Column) and not node.table and node.name == n]
+            if isinstance(node, exp.Column) and not node.table and rw.name_of(node) == n]
     # the items are this call's own; with an ORDER BY the check above read them, so copy
     own = not s.ordered
     if stars and lead == stars:
@@ -192,16 +193,19 @@ def filter_rows(f: Frame, nodes: Sequence[exp.Expr]) -> exp.Select:
     """
     select, s = f.prepare(rw.Op.FILTER, nodes)
     cond = rw.and_all([rw.substitute(n, s.aliases) for n in nodes], copy=False)
-    return rw.add_condition(select, "having" if s.aggregated else "where", [cond])
+    return rw.add_condition(select, "having" if s.aggregated else "where", [cond], copy=False)
 
 
 def aggregate(f: Frame, keys: Sequence[tuple[str, exp.Expr]],
               aggs: Sequence[tuple[str, exp.Expr]]) -> exp.Select:
-    """One row per group of ``keys`` with the aggregates ``aggs`` (none nested in another)."""
-    items = [*keys, *aggs]
-    select, s = f.prepare(rw.Op.AGGREGATE, [node for _, node in items])
+    """One row per group of ``keys`` with the aggregates ``aggs`` (none nested in another).
+
+    The ``aggs`` expressions are used up (changed in place); the ``keys`` are copied (a
+    ``GroupBy`` keeps them for its next ``agg``).
+    """
+    select, s = f.prepare(rw.Op.AGGREGATE, [node for _, node in [*keys, *aggs]])
     tree = rw.copy_without(select, "order", "expressions", "group")
-    tree.set("expressions", rw.project_items(s, items))
+    tree.set("expressions", [*rw.project_items(s, keys), *rw.project_items(s, aggs, copy=False)])
     group = [rw.substitute(node, s.aliases) for _, node in keys]
     # A constant key does not split groups, and engines read `GROUP BY 3` as a position
     # (Postgres refuses other constants): leave constants out. Grouping only by constants

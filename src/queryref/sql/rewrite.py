@@ -88,6 +88,17 @@ def _plain_column(node: exp.Expr) -> bool:
         and not args.get("db") and not args.get("catalog")
 
 
+def name_of(node: exp.Expr) -> str:
+    """``node.name`` for a column (or an identifier), read without sqlglot's generic ``text``
+    (composition asks for column names thousands of times a step)."""
+    this = node.args.get("this")
+    if type(this) is exp.Identifier:
+        return str(this.args["this"])
+    if type(node) is exp.Identifier:
+        return str(this)
+    return node.name
+
+
 def _leaf(node: exp.Expr) -> bool:
     """A column reference, qualified or not, maybe aliased: nothing below it to walk."""
     if type(node) is exp.Alias:
@@ -268,7 +279,7 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = (), *, dialect: str |
         return s.aggregated and (dialect in _HAVING_READS_GROUPED_ONLY or any(
             shadows_alias(substitute(e, s.aliases), s) for e in new))
     # the output columns the new expressions read that the SELECT computes (not a bare name)
-    used = [s.aliases[n] for n in {c.name for e in new for c in scope_columns(e)}
+    used = [s.aliases[n] for n in {name_of(c) for e in new for c in scope_columns(e)}
             if n in s.aliases and not _leaf(s.aliases[n])]
     if op is Op.AGGREGATE:
         return s.aggregated or s.windowed or s.distinct or s.limited \
@@ -316,7 +327,7 @@ def prepare(tree: exp.Query, op: Op, columns: Sequence[str] | Callable[[], Seque
 def shadows_alias(node: exp.Expr, s: Shape) -> bool:
     """Whether ``node`` names a source column that an output alias of ``s`` redefines."""
     return any(
-        c.name in s.aliases and s.aliases[c.name] != c for c in scope_columns(node)
+        name_of(c) in s.aliases and s.aliases[name_of(c)] != c for c in scope_columns(node)
     )
 
 
@@ -610,16 +621,16 @@ def projection_bound(s: Shape) -> bool:
     if not computed:
         return False
     lateral = {n for n, d in computed.items()
-               if not any(c.name.lower() == n for c in scope_columns(d))}
+               if not any(name_of(c).lower() == n for c in scope_columns(d))}
     having = select.args.get("having")
-    if having is not None and any(c.name.lower() in computed for c in scope_columns(having)):
+    if having is not None and any(name_of(c).lower() in computed for c in scope_columns(having)):
         return True
     if not lateral:
         return False
     parts: list[exp.Expr] = [k.this for k in keys if not isinstance(k.this, exp.Column)]
     parts += [select.args[k] for k in ("where", "group", "qualify") if select.args.get(k)]
     parts += [i for i in select.expressions if not isinstance(i, exp.Column)]
-    return any(c.name.lower() in lateral for p in parts for c in scope_columns(p))
+    return any(name_of(c).lower() in lateral for p in parts for c in scope_columns(p))
 
 
 def substitute(node: exp.Expr, aliases: dict[str, exp.Expr], *, copy: bool = True) -> exp.Expr:
@@ -627,15 +638,15 @@ def substitute(node: exp.Expr, aliases: dict[str, exp.Expr], *, copy: bool = Tru
 
     ``copy=False`` when the caller owns ``node`` (it may then be changed and returned).
     """
-    if _plain_column(node) and node.name not in aliases:
+    if _plain_column(node) and name_of(node) not in aliases:
         return copy_tree(node) if copy else node
     if not aliases:
         return copy_tree(node) if copy else node
     if copy:
         node = copy_tree(node)
-    targets = [c for c in scope_columns(node) if c.name in aliases]
+    targets = [c for c in scope_columns(node) if name_of(c) in aliases]
     for c in targets:
-        definition = copy_tree(aliases[c.name])
+        definition = copy_tree(aliases[name_of(c)])
         if c is node:
             return definition
         parent = c.parent
@@ -804,12 +815,15 @@ def and_all(conditions: Sequence[exp.Expr], *, copy: bool = True) -> exp.Expr:
     return leaves[0]
 
 
-def add_condition(select: exp.Select, clause: str, conditions: Sequence[exp.Expr]
-                  ) -> exp.Select:
-    """``select`` with ``conditions`` ANDed into its WHERE or HAVING (``clause``)."""
+def add_condition(select: exp.Select, clause: str, conditions: Sequence[exp.Expr], *,
+                  copy: bool = True) -> exp.Select:
+    """``select`` with ``conditions`` ANDed into its WHERE or HAVING (``clause``).
+
+    ``copy=False`` when the caller owns ``conditions`` (they become part of the result).
+    """
     out = copy_without(select, clause)
     old = select.args.get(clause)
-    owned = [copy_tree(old.this)] if old is not None else []
-    cond = and_all([*owned, *(copy_tree(c) for c in conditions)], copy=False)
+    kept = [old.this] if old is not None else []  # (shared, not changed: see copy_without)
+    cond = and_all([*kept, *(copy_tree(c) if copy else c for c in conditions)], copy=False)
     out.set(clause, exp.Having(this=cond) if clause == "having" else exp.Where(this=cond))
     return out
