@@ -128,6 +128,11 @@ class Frame:
         missing: list[str] = []
         seen: list[str] = []
         for node in nodes:
+            if type(node) is exp.Column and not node.args.get("table"):
+                this = node.args.get("this")  # (the usual item: a column by its own name)
+                if type(this) is exp.Identifier and this.args["this"] in names:
+                    seen.append(this.args["this"])
+                    continue
             for c in rw.scope_columns(node):
                 name = rw.name_of(c)
                 seen.append(name)
