@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import importlib
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +31,10 @@ import pytest
 
 import queryref as qr
 
-ENGINES = ("duckdb", "postgres", "mariadb", "snowflake")
+#: every engine; QUERYREF_ENGINES=duckdb,spark runs a few
+ALL_ENGINES = ("duckdb", "postgres", "mariadb", "snowflake", "spark")
+ENGINES = tuple(e for e in os.environ.get("QUERYREF_ENGINES", ",".join(ALL_ENGINES)).split(",")
+                if e in ALL_ENGINES)
 PG_URL = os.environ.get("QUERYREF_POSTGRES_URL",
                         "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("QUERYREF_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
@@ -172,8 +176,35 @@ def _snowflake() -> Iterator[qr.Connection]:
         yield con
 
 
+@contextlib.contextmanager
+def _spark() -> Iterator[qr.Connection]:
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql.connect.session import SparkSession  # noqa: F401
+    except ImportError as err:
+        unavailable(f"pyspark[connect] is not installed (pip install 'queryref[spark]'): {err}")
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from _spark import spark_server
+    finally:
+        sys.path.pop(0)
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(spark_server())
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+            unavailable(f"no Spark Connect server: {err}")
+        db = f"qr_test_{uuid.uuid4().hex[:10]}"
+        admin = stack.enter_context(qr.connect(url))
+        admin.execute(f"CREATE DATABASE {db}")
+        stack.callback(admin.execute, f"DROP DATABASE {db} CASCADE")
+        con = stack.enter_context(qr.connect(url))
+        con.execute(f"USE {db}")
+        yield con
+
+
 _OPENERS: dict[str, Callable[[], contextlib.AbstractContextManager[qr.Connection]]] = {
     "duckdb": _duckdb, "postgres": _postgres, "mariadb": _mariadb, "snowflake": _snowflake,
+    "spark": _spark,
 }
 
 

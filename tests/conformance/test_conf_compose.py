@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import queryref as qr
-from queryref.errors import BackendError, UnsupportedError
+from queryref.errors import BackendError, SQLParseError, UnsupportedError
 
 from .qr_conformance import CUSTOMERS, ORDERS, Engine, gap, same
 
@@ -176,6 +176,8 @@ def test_set_operations(engine: Engine):
 
 
 @gap("mariadb", raises=UnsupportedError, reason="MySQL/MariaDB have no TABLESAMPLE")
+@gap("spark", raises=SQLParseError,
+     reason="Spark takes TABLESAMPLE after a table or an aliased subquery, with REPEATABLE")
 @gap("postgres", raises=BackendError,
      reason="Postgres samples tables only; sample() puts TABLESAMPLE on a subquery")
 def test_sample(engine: Engine):

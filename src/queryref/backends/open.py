@@ -9,6 +9,7 @@ connection or Snowpark Session). Which backend takes which URL is its own declar
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -47,6 +48,8 @@ def open_backend(target: Any, options: dict[str, Any], *, sweep: Sweep | None = 
         return _backend_for_engine(target, options, sweep)
     if root.startswith(("snowflake", "snowpark")):
         return _snowflake(target, options)
+    if root == "pyspark":
+        return _spark().wrap(target)
     raise ParameterError(f"cannot connect to a {type(target).__name__}")
 
 
@@ -61,6 +64,8 @@ def _backend_for_url(url: str, options: dict[str, Any], sweep: Sweep | None) -> 
         path, _, query = path.partition("?")
         config = dict(parse_qsl(query, keep_blank_values=True))
         return DuckDBBackend.open(path or ":memory:", **{**config, **options})
+    if scheme == "sc":  # Spark Connect (and Databricks behind it)
+        return _spark().open(url, **options)
     if url == ":memory:" or (url.endswith((".duckdb", ".db", ".ddb")) and "://" not in url):
         return DuckDBBackend.open(url, **options)
     if scheme:
@@ -225,3 +230,13 @@ def _from_adbc(con: Any, **options: Any) -> Backend:
     if "postgres" not in str(vendor).lower():
         raise ParameterError(f"only ADBC connections to PostgreSQL are supported, not {vendor}")
     return PostgresBackend(con, owned=False, **options)
+
+
+def _spark() -> Any:
+    """The Spark backend class (pyspark loads only when a Spark URL or session is given)."""
+    try:
+        spark = importlib.import_module("queryref.backends.spark")
+    except ImportError as err:  # pragma: no cover - the module itself needs nothing extra
+        raise ParameterError(f"Spark needs its extra: pip install 'queryref[spark]' ({err})"
+                             ) from None
+    return spark.SparkBackend

@@ -178,7 +178,8 @@ class Plot:
         labels = {"25%": "q1", "50%": "median", "75%": "q3"}
         keys = [] if group is None else [group]
         if self._q.dialect != "mysql":
-            quartiles = {labels[k]: Expr(_quantile(name, p)) for k, p in QUARTILES.items()}
+            quartiles = {labels[k]: Expr(_quantile(name, p, dialect=self._q.dialect))
+                         for k, p in QUARTILES.items()}
             agg = (values.group_by(*keys).agg(**stats, **quartiles) if keys
                    else values.agg(**stats, **quartiles))
             return self._fetch(agg, [*keys, *stats, *quartiles], limit=MAX_GROUPS)

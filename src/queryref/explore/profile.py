@@ -67,9 +67,14 @@ def _double(name: str) -> exp.Expr:
     return exp.cast(col(name).node, exp.DataType.Type.DOUBLE)
 
 
-def _quantile(name: str, p: float, nulls_first: bool = False) -> exp.Expr:
+def _quantile(name: str, p: float, nulls_first: bool = False, dialect: str = "") -> exp.Expr:
     """``PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY name)``: linear interpolation, as pandas
-    (NULLs are left out; ``nulls_first`` as the engine's default, so none is spelled out)."""
+    (NULLs are left out; ``nulls_first`` as the engine's default, so none is spelled out).
+    Spark: ``percentile(x, p)``, its exact one (sqlglot writes PERCENTILE_CONT as Spark's
+    approximate ``PERCENTILE_APPROX``)."""
+    if dialect == "spark":
+        return exp.Anonymous(this="percentile",
+                             expressions=[_double(name), exp.Literal.number(p)])
     order = exp.Order(expressions=[exp.Ordered(this=_double(name), nulls_first=nulls_first)])
     return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(p)),
                            expression=order)
@@ -98,7 +103,7 @@ def describe(q: QueryRef) -> pd.DataFrame:
             aggs[f"_qr_{i}_std"] = Expr(exp.StddevSamp(this=_double(name)))
             if not windowed:
                 for label, p in QUARTILES.items():
-                    aggs[f"_qr_{i}_{label[:-1]}"] = Expr(_quantile(name, p))
+                    aggs[f"_qr_{i}_{label[:-1]}"] = Expr(_quantile(name, p, dialect=q.dialect))
         if k in ("number", "time"):
             aggs[f"_qr_{i}_min"] = col(name).min()
             aggs[f"_qr_{i}_max"] = col(name).max()

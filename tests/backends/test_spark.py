@@ -1,0 +1,38 @@
+"""The Spark backend's own pieces that need no server: the token never shows, the plan's
+statistics read as an estimate."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pyspark.sql.connect.session")
+
+from queryref.backends import spark
+from queryref.errors import QueryRefError
+
+
+def test_the_token_is_a_secret_and_never_described() -> None:
+    backend = spark.SparkBackend(object(), owned=False, label="sc://db.example:443",
+                                 secrets=("Sup3rS3cret",))
+    assert "Sup3rS3cret" not in backend.describe() and backend.describe().startswith("spark")
+    with pytest.raises(QueryRefError) as info:
+        backend.fail(RuntimeError("call failed: token=Sup3rS3cret rejected"))
+    chain, err = "", info.value
+    while err is not None:
+        chain += repr(err)
+        err = err.__cause__ or err.__context__
+    assert "Sup3rS3cret" not in chain and "call failed" in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "rows", "width"), [
+    ("Statistics(sizeInBytes=1600.0 KiB, rowCount=1.00E+5)", 100_000, 16),
+    ("Statistics(sizeInBytes=8.0 EiB)", None, None),
+])
+def test_plan_statistics(text: str, rows: int | None, width: int | None) -> None:
+    found = spark._STATS.search(text)
+    assert found is not None
+    got_rows = int(float(found.group(3))) if found.group(3) else None
+    assert got_rows == rows
+    if rows:
+        size = float(found.group(1)) * spark._UNITS[found.group(2)]
+        assert int(size / rows) == width
