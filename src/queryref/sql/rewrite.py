@@ -165,16 +165,28 @@ def _agg_and_window(node: exp.Expr) -> tuple[bool, bool]:
     return agg, win
 
 
+_NESTED = (exp.Query, exp.Subquery)
+
+
 def scope_nodes(node: exp.Expr) -> Iterable[exp.Expr]:
-    """Walk ``node`` without entering nested queries (they have their own scope)."""
+    """Walk ``node`` without entering nested queries (they have their own scope).
+
+    (The children are read from ``args`` as ``iter_expressions`` reads them, in the same
+    order, without its per-child calls: composition walks every new expression several times.)
+    """
     stack = [node]
+    push, pop = stack.append, stack.pop
+    expr, nested = exp.Expr, _NESTED
     while stack:
-        cur = stack.pop()
+        cur = pop()
         yield cur
-        for child in cur.iter_expressions():
-            if isinstance(child, exp.Query | exp.Subquery) and child is not node:
-                continue
-            stack.append(child)
+        for value in cur.args.values():
+            if isinstance(value, list):
+                for child in value:
+                    if isinstance(child, expr) and not isinstance(child, nested):
+                        push(child)
+            elif isinstance(value, expr) and not isinstance(value, nested):
+                push(value)
 
 
 def scope_columns(node: exp.Expr) -> list[exp.Column]:
@@ -620,8 +632,8 @@ def projection_bound(s: Shape) -> bool:
                 if not (isinstance(d, exp.Column) and not d.table and d.name == n)}
     if not computed:
         return False
-    lateral = {n for n, d in computed.items()
-               if not any(name_of(c).lower() == n for c in scope_columns(d))}
+    reads = {id(d): {name_of(c).lower() for c in scope_columns(d)} for d in computed.values()}
+    lateral = {n for n, d in computed.items() if n not in reads[id(d)]}
     having = select.args.get("having")
     if having is not None and any(name_of(c).lower() in computed for c in scope_columns(having)):
         return True
@@ -629,7 +641,12 @@ def projection_bound(s: Shape) -> bool:
         return False
     parts: list[exp.Expr] = [k.this for k in keys if not isinstance(k.this, exp.Column)]
     parts += [select.args[k] for k in ("where", "group", "qualify") if select.args.get(k)]
-    parts += [i for i in select.expressions if not isinstance(i, exp.Column)]
+    for item in select.expressions:  # (a computed item's names were read just above)
+        if isinstance(item, exp.Alias) and id(item.this) in reads:
+            if reads[id(item.this)] & lateral:
+                return True
+        elif not isinstance(item, exp.Column):
+            parts.append(item)
     return any(name_of(c).lower() in lateral for p in parts for c in scope_columns(p))
 
 

@@ -406,7 +406,9 @@ def copy_tree(node: _E) -> _E:
 
 def column(name: str, table: str | None = None) -> exp.Column:
     """A column reference built from a name (never parsed)."""
-    return exp.Column(this=ident(name), table=ident(table) if table else None)
+    if table:
+        return exp.Column(this=ident(name), table=ident(table))
+    return exp.Column(this=ident(name))
 
 
 def file_path(path: object, what: str) -> str:
