@@ -66,6 +66,7 @@ test: install
 	fi; \
 	echo "== ruff =="; $(VENV)/bin/ruff check src tests || status=1; \
 	echo "== mypy =="; $(VENV)/bin/mypy src || status=1; \
+	echo "== import layers (lint-imports) =="; $(VENV)/bin/lint-imports --no-cache || status=1; \
 	echo "== docs (mkdocs build --strict) =="; $(MKDOCS) || status=1; \
 	exit $$status
 
@@ -88,6 +89,7 @@ fuzz: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy benchmarks
 
 # The benchmarks compare with pandas.read_sql (SQLAlchemy), the engines' own paths (DuckDB, ADBC)

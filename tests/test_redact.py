@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from queryref import _display as display
 from queryref import _redact
 from queryref.cli.main import scrub
-from queryref.notebook import display
 
 
 def test_the_notebook_and_the_cli_use_the_one_redaction() -> None:

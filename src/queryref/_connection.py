@@ -16,12 +16,15 @@ from queryref._sizes import format_bytes
 from queryref.backends import Backend, Stream
 from queryref.backends.open import open_backend
 from queryref.errors import ParameterError, QueryRefError
+from queryref.explore import catalog as _catalog
 from queryref.offload.cache import sweep_orphans
 from queryref.sinks.budget import Budget
 from queryref.sql.params import render
 from queryref.sql.text import file_path, fold_names, literal, parse_query, table_ref
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from queryref._typing import SizeLike
 
 
@@ -81,6 +84,31 @@ class Connection:
           'a''b' AS x
         """
         return QueryRef(fold_names(render(query, params, self), self.dialect), self)
+
+    def tables(self, schema: str | None = None) -> pd.DataFrame:
+        """The tables and views of ``schema`` (default: the current one), from the catalog
+        (``schema``, ``name``, ``kind``): for autocomplete and side panels, nothing scanned.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> _ = con.execute("CREATE TABLE sales (id INTEGER)")
+        >>> con.tables()["name"].tolist()
+        ['sales']
+        """
+        return _catalog.tables(self, schema)
+
+    def columns(self, table: str) -> pd.DataFrame:
+        """A table's columns from the catalog: ``name``, ``type`` (the engine's), ``nullable``.
+
+        >>> import queryref as qr
+        >>> con = qr.connect()
+        >>> _ = con.execute("CREATE TABLE sales (id INTEGER NOT NULL, note VARCHAR)")
+        >>> con.columns("sales")
+           name     type  nullable
+        0    id  INTEGER     False
+        1  note  VARCHAR      True
+        """
+        return _catalog.columns(self, table)
 
     def table(self, name: str) -> QueryRef:
         """A QueryRef over a table or view (``"schema.table"`` works too).

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import pyarrow as pa
 from sqlglot import exp
 
+from queryref import _display
+from queryref import explore as _explore
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
 from queryref._options import DEFAULT
 from queryref.errors import ParameterError
@@ -152,15 +154,75 @@ class QueryRef:
 
     def _repr_html_(self) -> str:
         """In a notebook: the SQL, then columns, types and a LIMIT-bounded preview."""
-        from queryref.notebook import display as _display
-
         return _display.query_html(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         """IPython's plain text: the same parts as the HTML (``repr()`` itself runs nothing)."""
-        from queryref.notebook import display as _display
-
         p.text(_display.query_text(self))
+
+    # -- exploring without loading (queryref.explore) ----------------------------------------
+    def describe(self) -> pd.DataFrame:
+        """Statistics of every column, laid out as pandas' ``describe(include="all")`` plus
+        null counts, computed in the warehouse (only the figures cross).
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1, 'a'), (3, 'b'), (5, 'b')) t(n, s)")
+        >>> q.describe().loc[["count", "mean", "50%", "top"]]
+                 n    s
+        count  3.0    3
+        mean   3.0  NaN
+        50%    3.0  NaN
+        top    NaN    b
+        """
+        return _explore.describe(self)
+
+    def value_counts(self, column: str, n: int = 20, *, dropna: bool = True) -> pd.DataFrame:
+        """The ``n`` most frequent values of ``column`` and their counts, counted in the
+        warehouse; a last ``"(other)"`` row sums the rest.
+
+        >>> import queryref as qr
+        >>> q = qr.connect().sql("SELECT * FROM (VALUES ('a'), ('b'), ('b')) t(s)")
+        >>> q.value_counts("s")
+           s  count
+        0  b      2
+        1  a      1
+        """
+        return _explore.value_counts(self, column, n, dropna=dropna)
+
+    def histogram(self, column: str, bins: int = 30) -> pd.DataFrame:
+        """Counts in ``bins`` equal-width bins (``bin_start``, ``bin_end``, ``count``): the
+        same as ``numpy.histogram`` over the range, computed in the warehouse.
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT range AS x FROM range(10)").histogram("x", bins=2)
+           bin_start  bin_end  count
+        0        0.0      4.5      5
+        1        4.5      9.0      5
+        """
+        return _explore.histogram(self, column, bins)
+
+    @property
+    def plot(self) -> _explore.Plot:
+        """Charts whose data the warehouse computes: ``.hist``, ``.bar``, ``.line``,
+        ``.scatter``, ``.box`` (Altair charts; only the bins or groups cross).
+
+        >>> import queryref as qr
+        >>> chart = qr.connect().sql("SELECT range AS x FROM range(100)").plot.hist("x", bins=4)
+        >>> chart.data["count"].tolist()
+        [25, 25, 25, 25]
+        """
+        return _explore.Plot(self)
+
+    def grid(self, page_size: int = 50) -> Any:
+        """A notebook widget that pages, sorts and filters in the warehouse (anywidget).
+
+        >>> import queryref as qr
+        >>> qr.connect().sql("SELECT range AS x FROM range(120)").grid(page_size=50).page_info
+        'rows 1-50 of 120'
+        """
+        from queryref.explore.grid import Grid  # (anywidget: an optional dependency)
+
+        return Grid(self, page_size=page_size)
 
     def __bool__(self) -> bool:
         msg = (

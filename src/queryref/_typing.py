@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypeAlias
-
-if TYPE_CHECKING:
-    from sqlglot import exp
-
-    from queryref._expr import Expr
+from typing import Literal, TypeAlias
 
 SizeLike: TypeAlias = int | float | str | None
 """A number of bytes: ``200_000_000``, ``"200MB"``, ``"1.5GiB"``; ``None``: no limit."""
@@ -33,5 +28,3 @@ Progress: TypeAlias = bool | Literal["auto"]
 PartitionsAs: TypeAlias = Literal["pandas", "arrow"]
 """What [`QueryRef.map_partitions`][queryref.QueryRef.map_partitions] hands ``fn`` and
 returns: pandas DataFrames or Arrow Tables."""
-
-IntoExpr: TypeAlias = "Expr | str | exp.Expr"

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import queryref as qr
-from queryref.notebook import display as _display
-from queryref.notebook.display import Preview, SQLText, query_html, query_text, redact
+from queryref import _display
+from queryref._display import Preview, SQLText, query_html, query_text, redact
 
 
 @pytest.fixture(autouse=True)

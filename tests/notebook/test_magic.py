@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import queryref as qr
-from queryref.notebook import display as _display
+from queryref import _display
 
 
 @dataclass

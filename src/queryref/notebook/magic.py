@@ -46,12 +46,12 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from queryref._connection import Connection, connect
+from queryref._display import PREVIEW_ROWS, Preview, SQLText, error_text, redact
 from queryref._options import _UNSET, options
 from queryref._queryref import QueryRef
 from queryref._sizes import parse_bytes
 from queryref.errors import ParameterError, QueryRefError
 from queryref.notebook.cells import _CELL_NAME, Notebook
-from queryref.notebook.display import PREVIEW_ROWS, Preview, SQLText, error_text, redact
 
 _LINE_MAGICS = ("qref", "qref_connect", "qref_sql", "qref_cells", "qref_rm", "qref_profile",
                 "qref_plot", "qref_tables", "qref_columns")
