@@ -36,3 +36,16 @@ def test_plan_statistics(text: str, rows: int | None, width: int | None) -> None
     if rows:
         size = float(found.group(1)) * spark._UNITS[found.group(2)]
         assert int(size / rows) == width
+
+
+def test_errors_lose_the_jvm_stack_traces() -> None:
+    backend = spark.SparkBackend(object(), owned=False, label="sc://h:1")
+    message = ("Job aborted due to stage failure: Task 0 failed: java.lang.OutOfMemoryError: "
+               "Java heap space\n\tat java.base/java.util.Arrays.copyOf(Arrays.java:3537)\n"
+               "\tat x.y(z)\n\nJVM stacktrace:\norg.apache.spark.SparkException\n\tat a.b(c)\n"
+               "Caused by: java.lang.OutOfMemoryError: Java heap space\n\tat d.e(f)")
+    with pytest.raises(QueryRefError) as info:
+        backend.fail(RuntimeError(message))
+    text = str(info.value)
+    assert text.startswith("Spark: Job aborted") and "\tat " not in text
+    assert "Caused by: java.lang.OutOfMemoryError" in text and len(text.splitlines()) <= 7

@@ -37,7 +37,19 @@ ERRORS = (
               lambda m: QueryCancelled("the query was interrupted in Spark")),
     ErrorRule(lambda e, m: "PARSE_SYNTAX_ERROR" in m or type(e).__name__ == "ParseException",
               lambda m: SQLParseError(m.split("\n")[0])),
+    # the rest: Spark's message without the JVM stack traces it carries (hundreds of lines)
+    ErrorRule(lambda e, m: True, lambda m: BackendError(f"Spark: {_short(m)}")),
 )
+
+
+def _short(message: str) -> str:
+    """A Spark error's message up to its stack traces, and the root cause if it names one."""
+    head = message.split("\n\tat ", 1)[0].split("\nJVM stacktrace:", 1)[0].strip()
+    cause = [ln for ln in message.splitlines() if ln.startswith("Caused by: ")]
+    lines = head.splitlines()[:6]
+    if cause and cause[-1] not in lines:
+        lines.append(cause[-1])
+    return "\n".join(lines)
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
