@@ -61,12 +61,16 @@ def ident(name: str) -> exp.Identifier:
     """
     if not isinstance(name, str) or not name:
         raise ParameterError(f"a column or table name must be non-empty text, not {name!r}")
+    node = exp.Identifier(this=name, quoted=_needs_quotes(name))
+    node._meta = {_EXACT: True}  # means exactly ``name``: render() quotes it where engines fold
+    return node
+
+
+@functools.lru_cache(maxsize=8192)
+def _needs_quotes(name: str) -> bool:
     if "\x00" in name:
         raise ParameterError("a name cannot contain a NUL character")
-    quoted = not _SIMPLE_NAME.match(name) or _is_keyword(name)
-    node = exp.Identifier(this=name, quoted=quoted)
-    node.meta[_EXACT] = True  # means exactly ``name``: render() quotes it where the engine folds
-    return node
+    return not _SIMPLE_NAME.match(name) or _is_keyword(name)
 
 
 _EXACT = "queryref_exact_name"
