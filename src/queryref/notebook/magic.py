@@ -38,7 +38,8 @@ downstream of it that still hold the handle the magic gave them.
 from __future__ import annotations
 
 import keyword
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -53,9 +54,19 @@ from queryref._sizes import parse_bytes
 from queryref.errors import ParameterError, QueryRefError
 from queryref.notebook.cells import _CELL_NAME, Notebook
 
+T = TypeVar("T")
+
 _LINE_MAGICS = ("qref", "qref_connect", "qref_sql", "qref_cells", "qref_rm", "qref_profile",
                 "qref_plot", "qref_tables", "qref_columns")
 _CELL_MAGICS = ("qref",)
+
+
+def _concisely(fn: Callable[[], T]) -> T:
+    """``fn()``, its queryref errors shown as ``Type: message`` (see :func:`_concise`)."""
+    try:
+        return fn()
+    except QueryRefError as err:
+        raise _concise(err) from None
 
 
 def _concise(err: BaseException) -> BaseException:
@@ -233,39 +244,24 @@ class QueryRefMagics(Magics):
     @argument("schema", nargs="?", default=None, help="a schema (default: the current one)")
     def qref_tables(self, line: str) -> Any:
         """The tables and views of a schema (a catalog query: nothing is scanned)."""
-        from queryref.explore.catalog import tables
-
         args = parse_argstring(self.qref_tables, line)
-        try:
-            return tables(self.notebook.con, args.schema)
-        except QueryRefError as err:
-            raise _concise(err) from None
+        return _concisely(lambda: self.notebook.con.tables(args.schema))
 
     @line_magic
     @magic_arguments()
     @argument("table", help="a table, or schema.table")
     def qref_columns(self, line: str) -> Any:
         """The columns of a table, their engine types and whether they take NULLs."""
-        from queryref.explore.catalog import columns
-
         args = parse_argstring(self.qref_columns, line)
-        try:
-            return columns(self.notebook.con, args.table)
-        except QueryRefError as err:
-            raise _concise(err) from None
+        return _concisely(lambda: self.notebook.con.columns(args.table))
 
     @line_magic
     @magic_arguments()
     @argument("name", help="a cell, or a variable holding a QueryRef")
     def qref_profile(self, line: str) -> Any:
         """Statistics of every column (``describe()``), computed in the warehouse."""
-        from queryref.explore import describe
-
         args = parse_argstring(self.qref_profile, line)
-        try:
-            return describe(self._resolve(args.name))
-        except QueryRefError as err:
-            raise _concise(err) from None
+        return _concisely(lambda: self._resolve(args.name).describe())
 
     @line_magic
     @magic_arguments()
@@ -277,10 +273,8 @@ class QueryRefMagics(Magics):
     @argument("--by", default=None, help="line/box: one line or box per value of this column")
     def qref_plot(self, line: str) -> Any:
         """A chart whose data the warehouse computes (``q.plot``): only its rows cross."""
-        from queryref.explore import Plot
-
         args = parse_argstring(self.qref_plot, line)
-        plot, cols = Plot(self._resolve(args.name)), list(args.columns)
+        plot, cols = self._resolve(args.name).plot, list(args.columns)
         wanted = {"hist": (1, 1), "box": (1, 1), "bar": (1, 2), "line": (2, 2),
                   "scatter": (2, 2)}[args.kind]
         if not wanted[0] <= len(cols) <= wanted[1]:
