@@ -124,13 +124,17 @@ def test_every_public_method_has_an_example():
     import inspect
 
     import queryref as qr
+    from queryref._expr import DateTimeMethods, StringMethods
 
     missing = []
-    for cls in (qr.QueryRef, qr.Connection, qr.Expr, qr.GroupBy):
-        for name, member in vars(cls).items():
-            if name.startswith("_"):
-                continue
-            func = member.fget if isinstance(member, property) else member
-            if callable(func) and ">>>" not in (inspect.getdoc(func) or ""):
-                missing.append(f"{cls.__name__}.{name}")
+    api = (qr.QueryRef, qr.Connection, qr.Expr, qr.GroupBy, StringMethods, DateTimeMethods)
+    for cls in api:
+        # the class and the mixins it is assembled from (queryref's own, not object's)
+        for part in (k for k in cls.__mro__ if k.__module__.startswith("queryref")):
+            for name, member in vars(part).items():
+                if name.startswith("_"):
+                    continue
+                func = member.fget if isinstance(member, property) else member
+                if callable(func) and ">>>" not in (inspect.getdoc(func) or ""):
+                    missing.append(f"{cls.__name__}.{name}")
     assert not missing, f"no >>> example: {missing}"

@@ -16,7 +16,9 @@ from sqlglot import exp
 from queryref import _display
 from queryref import explore as _explore
 from queryref._expr import Expr, _data_type, _node, _Sort, ordering
+from queryref._interop import ArrowInterop
 from queryref._options import DEFAULT
+from queryref._reshape import ReshapeVerbs
 from queryref.errors import ParameterError
 from queryref.offload import cache as _cache
 from queryref.offload import isolate as _isolate
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
 _tmp_names = (f"_qr_tmp{i}" for i in itertools.count(1))
 
 
-class QueryRef:
+class QueryRef(ReshapeVerbs, ArrowInterop):
     """A query held as a sqlglot tree plus the connection it runs on. Nothing runs until a sink.
 
     >>> import queryref as qr

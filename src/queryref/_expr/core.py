@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from queryref._expr.aggregates import AggregateMethods
+from queryref._expr.base import _data_type, _into_node, _node, _paren, _Sort
+from queryref._expr.dates import DateTimeMethods
+from queryref._expr.numbers import NumberMethods
+from queryref._expr.strings import StringMethods
+from queryref._expr.windows import WindowMethods
 from queryref.errors import ParameterError
-from queryref.sql.text import column, literal, operand, parse_expression
+from queryref.sql.text import column, literal, parse_expression
 
 if TYPE_CHECKING:
     from queryref._queryref import QueryRef
 
-__all__ = [
-    "Expr", "asc", "col", "count", "dense_rank", "desc", "lag", "lead", "lit", "rank",
-    "row_number", "when",
-]
+__all__ = ["Expr", "asc", "col", "count", "desc", "lit", "when"]
 
 
-def _node(value: Any) -> exp.Expr:
-    """A Python value or Expr as a tree: Exprs give their node, plain values become literals."""
-    if isinstance(value, Expr):
-        return value.node.copy()
-    if isinstance(value, exp.Expr):
-        return value.copy()
-    from queryref._queryref import QueryRef
-
-    if isinstance(value, QueryRef):
-        return value.as_scalar().node
-    return literal(value)
-
-
-def _paren(node: exp.Expr, parent: type[exp.Expr] = exp.Pow,
-           right: bool = False) -> exp.Expr:
-    """Parenthesise an operand where precedence needs it (default: as tightly as possible)."""
-    return operand(node, parent, right)
-
-
-class Expr:
+class Expr(NumberMethods, AggregateMethods, WindowMethods):
     """A SQL expression under construction; every operator returns a new ``Expr``.
 
     >>> import queryref as qr
@@ -46,11 +30,7 @@ class Expr:
     "amount * 2 > 10 AND status IN ('open', 'held')"
     """
 
-    __slots__ = ("_name", "node")
-
-    def __init__(self, node: exp.Expr, name: str | None = None) -> None:
-        self.node = node
-        self._name = name
+    __slots__ = ()
 
     # -- naming --------------------------------------------------------------------------
     @property
@@ -134,24 +114,6 @@ class Expr:
         return Expr(exp.Pow(this=_paren(_node(o)), expression=_paren(self.node.copy())))
     def __neg__(self) -> Expr: return Expr(exp.Neg(this=_paren(self.node.copy(), exp.Neg)))
     def __pos__(self) -> Expr: return self
-    def abs(self) -> Expr:
-        """Absolute value.
-
-        >>> import queryref as qr
-        >>> qr.col("x").abs().sql()
-        'ABS(x)'
-        """
-        return Expr(exp.Abs(this=self.node.copy()))
-    def round(self, digits: int = 0) -> Expr:
-        """Round to ``digits`` decimals.
-
-        >>> import queryref as qr
-        >>> qr.connect().sql("SELECT 2.345 AS x").select(qr.col("x").round(1)).to_pandas()
-           ROUND(x, 1)
-        0          2.3
-        """
-        return Expr(exp.Round(this=self.node.copy(), decimals=exp.Literal.number(digits)))
-
     # -- comparisons (== None means IS NULL, as in SQLAlchemy) --------------------------
     def __eq__(self, o: Any) -> Expr:  # type: ignore[override]
         return self.is_null() if o is None else self._bin(exp.EQ, o)
@@ -263,135 +225,27 @@ class Expr:
 
     fill_null = coalesce
 
-    # -- aggregates ---------------------------------------------------------------------
-    def sum(self) -> Expr:
-        """Sum of the values (an aggregate: use in ``agg`` or with ``over``).
+    # -- namespaces (last: ``str`` would shadow the builtin in annotations below it) --------
+    @property
+    def str(self) -> StringMethods:
+        """Text functions: ``qr.col("name").str.upper()``.
 
         >>> import queryref as qr
-        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
-        >>> q.agg(total=qr.col("x").sum()).to_pandas()["total"].tolist()
-        [3.0]
+        >>> type(qr.col("name").str).__name__
+        'StringMethods'
         """
-        return Expr(exp.Sum(this=self.node.copy()))
+        return StringMethods(self)
 
-    def mean(self) -> Expr:
-        """Mean of the non-NULL values (``AVG``). Also ``avg``.
+    @property
+    def dt(self) -> DateTimeMethods:
+        """Date and time functions: ``qr.col("day").dt.year()``.
 
         >>> import queryref as qr
-        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
-        >>> q.agg(m=qr.col("x").mean()).to_pandas()["m"].tolist()
-        [1.5]
+        >>> type(qr.col("day").dt).__name__
+        'DateTimeMethods'
         """
-        return Expr(exp.Avg(this=self.node.copy()))
+        return DateTimeMethods(self)
 
-    avg = mean
-
-    def min(self) -> Expr:
-        """Smallest value.
-
-        >>> import queryref as qr
-        >>> qr.col("x").min().sql()
-        'MIN(x)'
-        """
-        return Expr(exp.Min(this=self.node.copy()))
-
-    def max(self) -> Expr:
-        """Largest value.
-
-        >>> import queryref as qr
-        >>> qr.col("x").max().sql()
-        'MAX(x)'
-        """
-        return Expr(exp.Max(this=self.node.copy()))
-
-    def count(self) -> Expr:
-        """Number of non-NULL values ([`qr.count()`][queryref.count] counts rows).
-
-        >>> import queryref as qr
-        >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
-        >>> q.agg(n=qr.col("x").count(), rows=qr.count()).to_pandas().values.tolist()
-        [[2, 3]]
-        """
-        return Expr(exp.Count(this=self.node.copy()))
-    def count_distinct(self) -> Expr:
-        """Number of distinct non-NULL values. Also ``nunique``.
-
-        >>> import queryref as qr
-        >>> qr.col("g").count_distinct().sql()
-        'COUNT(DISTINCT g)'
-        """
-        return Expr(exp.Count(this=exp.Distinct(expressions=[self.node.copy()])))
-    nunique = count_distinct
-
-    # -- windows ------------------------------------------------------------------------
-    def over(
-        self,
-        partition_by: str | Expr | Sequence[str | Expr] | None = None,
-        order_by: str | Expr | Sequence[str | Expr] | None = None,
-    ) -> Expr:
-        """Turn an aggregate or ranking function into a window function.
-
-        >>> import queryref as qr
-        >>> qr.row_number().over(partition_by="g", order_by=qr.desc("v")).sql("postgres")
-        'ROW_NUMBER() OVER (PARTITION BY g ORDER BY v DESC NULLS LAST)'
-        """
-        parts = [_into_node(p) for p in _as_list(partition_by)]
-        orders = [ordering(o) for o in _as_list(order_by)]
-        window = exp.Window(
-            this=self.node.copy(),
-            partition_by=parts or None,
-            order=exp.Order(expressions=orders) if orders else None,
-        )
-        return Expr(window)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str | Expr | exp.Expr | _Sort):
-        return [value]
-    if isinstance(value, list | tuple):
-        return list(value)
-    raise ParameterError(f"expected a column name, an expression or a list of them, not {value!r}")
-
-
-def _into_node(value: Any) -> exp.Expr:
-    """A column name (str) or an Expr as a tree. Used for keys: text is a column name."""
-    if isinstance(value, str):
-        return column(value)
-    if isinstance(value, Expr):
-        return value.node.copy()
-    if isinstance(value, exp.Expr):
-        return value.copy()
-    raise ParameterError(f"expected a column name or an expression, not {value!r}")
-
-
-def _data_type(to: str | exp.DataType) -> exp.DataType:
-    if isinstance(to, exp.DataType):
-        return to
-    try:
-        return exp.DataType.build(to)
-    except Exception as err:
-        raise ParameterError(f"{to!r} is not a SQL type: {err}") from None
-
-
-def ordering(key: Any) -> exp.Ordered:
-    """A sort key: a name, an Expr, or ``qr.desc(...)``/``qr.asc(...)``. NULLs sort last."""
-    if isinstance(key, _Sort):
-        return key.ordered.copy()
-    return exp.Ordered(this=_into_node(key), desc=False, nulls_first=False)
-
-
-class _Sort:
-    """A sort key with its direction, made by [`asc`][queryref.asc] and [`desc`][queryref.desc]."""
-
-    __slots__ = ("ordered",)
-
-    def __init__(self, ordered: exp.Ordered) -> None:
-        self.ordered = ordered
-
-    def __repr__(self) -> str:
-        return f"<Sort {self.ordered.sql()}>"
 
 
 def asc(key: str | Expr, nulls_first: bool = False) -> _Sort:
@@ -446,59 +300,6 @@ def count(expr: str | Expr | None = None) -> Expr:
     if expr is None:
         return Expr(exp.Count(this=exp.Star()))
     return Expr(exp.Count(this=_into_node(expr)))
-
-
-def row_number() -> Expr:
-    """``ROW_NUMBER()``: use with ``.over(...)``.
-
-    >>> import queryref as qr
-    >>> qr.row_number().over(order_by="x").sql()
-    'ROW_NUMBER() OVER (ORDER BY x ASC)'
-    """
-    return Expr(exp.RowNumber())
-
-
-def rank() -> Expr:
-    """``RANK()``: use with ``.over(...)``; ties share a rank and leave gaps.
-
-    >>> import queryref as qr
-    >>> qr.rank().over(partition_by="g", order_by=qr.desc("v")).sql()
-    'RANK() OVER (PARTITION BY g ORDER BY v DESC)'
-    """
-    return Expr(exp.Anonymous(this="RANK", expressions=[]))
-
-
-def dense_rank() -> Expr:
-    """``DENSE_RANK()``: use with ``.over(...)``; ties share a rank, no gaps.
-
-    >>> import queryref as qr
-    >>> qr.dense_rank().over(order_by="v").sql()
-    'DENSE_RANK() OVER (ORDER BY v ASC)'
-    """
-    return Expr(exp.Anonymous(this="DENSE_RANK", expressions=[]))
-
-
-def lag(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
-    """The value ``offset`` rows before, within the window: use with ``.over(...)``.
-
-    >>> import queryref as qr
-    >>> q = qr.connect().sql("SELECT range AS day, range * 10 AS v FROM range(3)")
-    >>> q.mutate(prev=qr.lag("v").over(order_by="day")).order_by("day").to_pandas()["prev"].tolist()
-    [nan, 0.0, 10.0]
-    """
-    extra = {} if default is None else {"default": _node(default)}
-    return Expr(exp.Lag(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
-
-
-def lead(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
-    """The value ``offset`` rows after, within the window: use with ``.over(...)``.
-
-    >>> import queryref as qr
-    >>> qr.lead("v", 2, default=0).over(order_by="day").sql()
-    'LEAD(v, 2, 0) OVER (ORDER BY day ASC)'
-    """
-    extra = {} if default is None else {"default": _node(default)}
-    return Expr(exp.Lead(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
 
 
 class _When:

@@ -1,0 +1,65 @@
+"""Free functions that build expressions without a column: ranks, offsets, ``count()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from queryref._expr.base import _into_node, _node
+from queryref._expr.core import Expr
+
+__all__ = ["dense_rank", "lag", "lead", "rank", "row_number"]
+
+
+def row_number() -> Expr:
+    """``ROW_NUMBER()``: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> qr.row_number().over(order_by="x").sql()
+    'ROW_NUMBER() OVER (ORDER BY x ASC)'
+    """
+    return Expr(exp.RowNumber())
+
+
+def rank() -> Expr:
+    """``RANK()``: use with ``.over(...)``; ties share a rank and leave gaps.
+
+    >>> import queryref as qr
+    >>> qr.rank().over(partition_by="g", order_by=qr.desc("v")).sql()
+    'RANK() OVER (PARTITION BY g ORDER BY v DESC)'
+    """
+    return Expr(exp.Anonymous(this="RANK", expressions=[]))
+
+
+def dense_rank() -> Expr:
+    """``DENSE_RANK()``: use with ``.over(...)``; ties share a rank, no gaps.
+
+    >>> import queryref as qr
+    >>> qr.dense_rank().over(order_by="v").sql()
+    'DENSE_RANK() OVER (ORDER BY v ASC)'
+    """
+    return Expr(exp.Anonymous(this="DENSE_RANK", expressions=[]))
+
+
+def lag(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
+    """The value ``offset`` rows before, within the window: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> q = qr.connect().sql("SELECT range AS day, range * 10 AS v FROM range(3)")
+    >>> q.mutate(prev=qr.lag("v").over(order_by="day")).order_by("day").to_pandas()["prev"].tolist()
+    [nan, 0.0, 10.0]
+    """
+    extra = {} if default is None else {"default": _node(default)}
+    return Expr(exp.Lag(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
+
+
+def lead(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
+    """The value ``offset`` rows after, within the window: use with ``.over(...)``.
+
+    >>> import queryref as qr
+    >>> qr.lead("v", 2, default=0).over(order_by="day").sql()
+    'LEAD(v, 2, 0) OVER (ORDER BY day ASC)'
+    """
+    extra = {} if default is None else {"default": _node(default)}
+    return Expr(exp.Lead(this=_into_node(expr), offset=exp.Literal.number(offset), **extra))
