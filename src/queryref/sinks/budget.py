@@ -23,6 +23,7 @@ fetch 120 4
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
@@ -137,15 +138,27 @@ class Budget:
     def collect(self, stream: Stream, sink: Sink, *,
                 size_of: Callable[[pa.RecordBatch], int],
                 progress: bool | str = "auto") -> None:
-        """Feed every batch of ``stream`` to ``sink`` under the budget.
-
-        A batch over the byte bound (:func:`batch_bytes`) is cut into slices first, so the
-        sink takes no more than one slice past the budget. Crossing a limit cancels the query
-        in the database, drops what the sink holds and raises.
-        """
+        """Feed every batch of ``stream`` to ``sink`` under the budget (:meth:`admit`),
+        after refusing what the result's metadata already puts over it."""
         self.check_up_front(
             rows=stream.expected_rows, nbytes=stream.expected_bytes, stop=stream.cancel,
             detail="(from the result's metadata, before any batch was downloaded)")
+        with contextlib.closing(self.admit(stream, size_of=size_of, progress=progress,
+                                           drop=sink.clear)) as batches:
+            for piece in batches:
+                sink.add(piece)
+                del piece
+
+    def admit(self, stream: Stream, *, size_of: Callable[[pa.RecordBatch], int],
+              progress: bool | str = "auto", drop: Callable[[], None] | None = None
+              ) -> Iterator[pa.RecordBatch]:
+        """The batches of ``stream``, each counted before it is handed on.
+
+        A batch over the byte bound (:func:`batch_bytes`) is cut into slices first, so no more
+        than one slice passes the budget. Crossing a limit cancels the query in the database,
+        calls ``drop()`` (the holder lets go of what it kept) and raises. The stream is closed
+        when the batches end, fail or are abandoned (the generator closed).
+        """
         bound = batch_bytes(self.max_bytes)
         meter = Progress("fetching", progress)
         try:
@@ -155,8 +168,8 @@ class Budget:
                 for piece in pieces:
                     meter.add(piece.num_rows, piece.nbytes)
                     self.add(rows=piece.num_rows, nbytes=size_of(piece), stop=stream.cancel,
-                             drop=sink.clear)
-                    sink.add(piece)
+                             drop=drop)
+                    yield piece
                     del piece
         finally:
             stream.close()
