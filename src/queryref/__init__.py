@@ -31,7 +31,8 @@ from queryref._expr import (
     when,
 )
 from queryref._options import Options, options
-from queryref._queryref import GroupBy, QueryRef
+from queryref._queryref import QueryRef
+from queryref._verbs import GroupBy
 from queryref.notebook.cells import Notebook
 from queryref.sinks.estimate import Estimate
 from queryref.sinks.run import CSVWritten, ParquetWritten
