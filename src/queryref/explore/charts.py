@@ -7,6 +7,11 @@ JupyterLab, VS Code, marimo and Hex and saves offline (``chart.save("x.png")``, 
 vl-convert). What fed it is attached to the chart's ``usermeta["queryref"]``: the SQL of each
 query and the number of rows that crossed.
 
+In a notebook a chart shows itself as the Vega-Lite mimetype (``application/vnd.vegalite.v5+json``),
+which JupyterLab, Notebook 7 and VS Code draw with the Vega they bundle: no network needed.
+Altair 6's own default is an HTML page that loads Vega from a CDN, blank (an error) without
+internet access; a renderer the user picks (``alt.renderers.enable("html")``) is used as is.
+
 >>> import queryref as qr
 >>> con = qr.connect()
 >>> q = con.sql("SELECT range AS x, range % 3 AS g FROM range(1000)")
@@ -19,13 +24,14 @@ query and the number of rows that crossed.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
 
 from queryref._expr import Expr, asc, col, count, desc
 from queryref.errors import ParameterError
-from queryref.explore.counts import COUNTS_BUDGET, _column, histogram
+from queryref.explore.counts import COUNTS_BUDGET, _column, _histogram
 from queryref.explore.profile import QUARTILES, _quantile
 
 if TYPE_CHECKING:
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 Agg = Literal["count", "sum", "mean", "min", "max"]
 #: the most bars or line points drawn before a chart asks for fewer groups
 MAX_GROUPS = 5_000
+#: the output notebook front ends draw with their own Vega (JupyterLab's renderer knows v3-v5)
+VEGALITE_MIMETYPE = "application/vnd.vegalite.v5+json"
 
 
 def _altair() -> Any:
@@ -46,6 +54,42 @@ def _altair() -> Any:
         msg = "charts need Altair: pip install 'queryref[charts]'"
         raise ParameterError(msg) from None
     return alt
+
+
+class _ShownOffline:
+    """A chart that shows itself as the Vega-Lite mimetype while Altair's renderer is its
+    default (see the module's docstring)."""
+
+    def _repr_mimebundle_(self, *args: Any, **kwargs: Any) -> Any:
+        alt = _altair()
+        if alt.renderers.active == "default":
+            try:
+                spec = self.to_dict()  # type: ignore[attr-defined]
+            except Exception:  # (Altair's own repr shows what is wrong with the spec)
+                pass
+            else:
+                return {VEGALITE_MIMETYPE: spec,
+                        "text/plain": f"<{type(self).__name__} (Vega-Lite)>"}
+        return super()._repr_mimebundle_(*args, **kwargs)  # type: ignore[misc]
+
+
+@functools.cache
+def _kinds() -> tuple[Any, Any]:
+    """``Chart`` and ``LayerChart`` that show themselves offline (made once Altair is loaded)."""
+    alt = _altair()
+    chart = type("Chart", (_ShownOffline, alt.Chart), {"__module__": __name__})
+    layer = type("LayerChart", (_ShownOffline, alt.LayerChart), {"__module__": __name__})
+    return chart, layer
+
+
+def _chart(data: pd.DataFrame, **kwargs: Any) -> Any:
+    """``alt.Chart(data)``, shown offline."""
+    return _kinds()[0](data, **kwargs)
+
+
+def _layer(*charts: Any) -> Any:
+    """``alt.layer(*charts)``, shown offline."""
+    return _kinds()[1](layer=list(charts))
 
 
 class Plot:
@@ -81,9 +125,8 @@ class Plot:
         (the counts of :func:`~queryref.explore.histogram`, numpy's edges)."""
         alt = _altair()
         self._sql = []
-        data = histogram(self._q, column, bins=bins)
-        self._sql.append(f"-- histogram of {column} in {bins} bins (range, then grouped count)")
-        chart = alt.Chart(data).mark_bar().encode(
+        data = _histogram(self._q, column, bins, self._sql)  # the range, the grouped count
+        chart = _chart(data).mark_bar().encode(
             x=alt.X("bin_start:Q", bin="binned", title=column), x2="bin_end:Q",
             y=alt.Y("count:Q", title="rows"),
             tooltip=["bin_start", "bin_end", "count"])
@@ -100,7 +143,7 @@ class Plot:
                    .order_by(desc(label), name))
         self._sql = []
         data = self._fetch(grouped.limit(max_bars), [name, label])
-        chart = alt.Chart(data).mark_bar().encode(
+        chart = _chart(data).mark_bar().encode(
             x=alt.X(f"{_field(name)}:N", sort="-y", title=name),
             y=alt.Y(f"{_field(label)}:Q", title=label), tooltip=list(data.columns))
         return self._finish(chart, len(data))
@@ -120,7 +163,7 @@ class Plot:
                                "tooltip": list(data.columns)}
         if by is not None:
             enc["color"] = alt.Color(f"{_field(by)}:N", title=by)
-        return self._finish(alt.Chart(data).mark_line(point=True).encode(**enc), len(data))
+        return self._finish(_chart(data).mark_line(point=True).encode(**enc), len(data))
 
     def scatter(self, x: str, y: str, max_points: int = 5_000) -> Any:
         """Points of ``x`` against ``y``: at most ``max_points`` rows drawn at random in the
@@ -135,7 +178,7 @@ class Plot:
         sampled = pairs if total <= max_points else pairs.order_by(Expr(exp.Rand()))
         data = self._fetch(sampled.limit(max_points), [xs, ys])
         title = f"{len(data):,} of {total:,} rows, drawn at random" if total > len(data) else ""
-        chart = alt.Chart(data, title=title).mark_circle(size=12, opacity=0.6).encode(
+        chart = _chart(data, title=title).mark_circle(size=12, opacity=0.6).encode(
             x=alt.X(f"{_field(xs)}:Q", title=xs), y=alt.Y(f"{_field(ys)}:Q", title=ys))
         return self._finish(chart, len(data))
 
@@ -147,16 +190,16 @@ class Plot:
         group = None if by is None else _column(self._q, by)
         self._sql = []
         data = self._box_stats(name, group)
-        base = alt.Chart(data)
+        base = _chart(data)
         x = alt.X(f"{_field(group)}:N", title=group) if group else alt.X("_all:N", title="")
         if group is None:
             data["_all"] = name
-            base = alt.Chart(data)
+            base = _chart(data)
         whiskers = base.mark_rule().encode(x=x, y=alt.Y("min:Q", title=name), y2="max:Q")
         boxes = base.mark_bar(size=28).encode(x=x, y="q1:Q", y2="q3:Q",
                                               tooltip=list(data.columns))
         medians = base.mark_tick(color="white", size=28).encode(x=x, y="median:Q")
-        layered = alt.layer(whiskers, boxes, medians).properties(width=alt.Step(60))
+        layered = _layer(whiskers, boxes, medians).properties(width=alt.Step(60))
         return self._finish(layered, len(data))
 
     # -- helpers ------------------------------------------------------------------------

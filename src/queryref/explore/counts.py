@@ -76,6 +76,11 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
 
     Two queries: the range, then one grouped count whose bin is chosen by comparing each value
     with numpy's own edges (so a value on an edge lands where numpy puts it)."""
+    return _histogram(q, column, bins, [])
+
+
+def _histogram(q: QueryRef, column: str, bins: int, queries: list[str]) -> pd.DataFrame:
+    """:func:`histogram`, the SQL of each query it runs appended to ``queries``."""
     import pandas as pd
 
     name = _column(q, column)
@@ -89,6 +94,7 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
     values = q.filter(col(name).not_null())
     span = values.agg(_qr_lo=Expr(exp.Min(this=value.copy())),
                       _qr_hi=Expr(exp.Max(this=value.copy())))
+    queries.append(span.sql)
     lo, hi = (span.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None).column(i)[0].as_py()
               for i in range(2))
     if lo is None:
@@ -102,6 +108,7 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
                true=exp.Literal.number(i))
         for i in range(bins - 1)], default=exp.Literal.number(bins - 1))
     counted = (values.mutate(_qr_bin=Expr(which)).group_by("_qr_bin").agg(_qr_n=count()))
+    queries.append(counted.sql)
     got = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     counts = np.zeros(bins, dtype="int64")
     for b, c in zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True):

@@ -59,6 +59,9 @@ T = TypeVar("T")
 _LINE_MAGICS = ("qref", "qref_connect", "qref_sql", "qref_cells", "qref_rm", "qref_profile",
                 "qref_plot", "qref_tables", "qref_columns")
 _CELL_MAGICS = ("qref",)
+#: prefixes of the tables queryref makes for a session (DataFrames read or uploaded for cells,
+#: cache()): not the user's, so %qref_tables leaves them out
+_OWN_TABLES = ("_qr_frame_", "_qr_cache_")
 
 
 def _concisely(fn: Callable[[], T]) -> T:
@@ -243,9 +246,12 @@ class QueryRefMagics(Magics):
     @magic_arguments()
     @argument("schema", nargs="?", default=None, help="a schema (default: the current one)")
     def qref_tables(self, line: str) -> Any:
-        """The tables and views of a schema (a catalog query: nothing is scanned)."""
+        """The tables and views of a schema (a catalog query: nothing is scanned), without the
+        ones queryref made for this session (the DataFrames cells read, cache() tables)."""
         args = parse_argstring(self.qref_tables, line)
-        return _concisely(lambda: self.notebook.con.tables(args.schema))
+        listed = _concisely(lambda: self.notebook.con.tables(args.schema))
+        own = listed["name"].str.lower().str.startswith(_OWN_TABLES)
+        return listed[~own].reset_index(drop=True)
 
     @line_magic
     @magic_arguments()
