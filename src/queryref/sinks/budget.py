@@ -24,7 +24,7 @@ fetch 120 4
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
@@ -151,7 +151,7 @@ class Budget:
 
     def admit(self, stream: Stream, *, size_of: Callable[[pa.RecordBatch], int],
               progress: bool | str = "auto", drop: Callable[[], None] | None = None
-              ) -> Iterator[pa.RecordBatch]:
+              ) -> Generator[pa.RecordBatch, None, None]:
         """The batches of ``stream``, each counted before it is handed on.
 
         A batch over the byte bound (:func:`batch_bytes`) is cut into slices first, so no more
