@@ -95,8 +95,8 @@ def _histogram(q: QueryRef, column: str, bins: int, queries: list[str]) -> pd.Da
     span = values.agg(_qr_lo=Expr(exp.Min(this=value.copy())),
                       _qr_hi=Expr(exp.Max(this=value.copy())))
     queries.append(span.sql)
-    lo, hi = (span.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None).column(i)[0].as_py()
-              for i in range(2))
+    ends = span.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)  # (one scan, both ends)
+    lo, hi = (ends.column(i)[0].as_py() for i in range(2))
     if lo is None:
         return pd.DataFrame({"bin_start": pd.Series(dtype="float64"),
                              "bin_end": pd.Series(dtype="float64"),
