@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import queryref as qr
-from queryref.errors import BackendError, SQLParseError, UnsupportedError
+from queryref.errors import UnsupportedError
 
 from .qr_conformance import CUSTOMERS, ORDERS, Engine, gap, same
 
@@ -175,14 +175,25 @@ def test_set_operations(engine: Engine):
         lo - {"open"})
 
 
-@gap("mariadb", raises=UnsupportedError, reason="MySQL/MariaDB have no TABLESAMPLE")
-@gap("spark", raises=SQLParseError,
-     reason="Spark takes TABLESAMPLE after a table or an aliased subquery, with REPEATABLE")
-@gap("postgres", raises=BackendError,
-     reason="Postgres samples tables only; sample() puts TABLESAMPLE on a subquery")
 def test_sample(engine: Engine):
-    n = engine.nums.sample(0.5, seed=7).count()
-    assert 600 < n < 1400
+    """Bernoulli on every engine: about half the rows, the same rows again with the same seed
+    (TABLESAMPLE where the engine samples the source, a seeded RAND() below the fraction
+    elsewhere); a sample of a computed query, and without a seed."""
+    a = engine.nums.sample(0.5, seed=7)
+    n = a.count()
+    assert 800 < n < 1200  # 2,000 rows: 1,000 expected, the bounds are about 9 sigma
+    if engine.name != "snowflake":  # (fakesnow's SAMPLE ... SEED is not repeatable)
+        assert sorted(a.to_pandas()["n"]) == sorted(a.to_pandas()["n"])
+    computed = engine.nums.filter(qr.col("n") % 2 == 0).mutate(m=qr.col("n") * 2)
+    m = computed.sample(0.5).count()
+    assert 350 < m < 650
+
+
+@gap("postgres", raises=UnsupportedError,
+     reason="PostgreSQL cannot seed random() inside a query; TABLESAMPLE samples tables only")
+def test_sample_with_a_seed_of_a_computed_query(engine: Engine):
+    q = engine.nums.filter(qr.col("n") % 2 == 0).sample(0.5, seed=11)
+    assert 350 < q.count() < 650
 
 
 def test_pipe_head_and_sql_text(engine: Engine):

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 from sqlglot import exp
 
-from queryref.errors import ParameterError, UnknownColumnError
+from queryref.errors import ParameterError, UnknownColumnError, UnsupportedError
 from queryref.sql import ctes as _ctes
+from queryref.sql import portable
 from queryref.sql import rewrite as rw
 from queryref.sql.text import copy_tree, engine_name, ident
 
@@ -251,15 +252,52 @@ def distinct(f: Frame) -> exp.Query:
 
 
 def sample(f: Frame, fraction: float, seed: int | None = None) -> exp.Select:
-    """About ``fraction`` of the rows, Bernoulli sampled (repeatable with ``seed``)."""
-    wrapped, _ = f.prepare(rw.Op.SOURCE)
+    """About ``fraction`` of the rows, Bernoulli sampled (repeatable with ``seed``).
+
+    ``TABLESAMPLE BERNOULLI`` where the engine samples what the rows come from (DuckDB and
+    Snowflake sample a subquery too, PostgreSQL only a table); elsewhere each row is kept when
+    a uniform random number is below ``fraction`` (MySQL's ``RAND(seed)``, Spark's
+    ``rand(seed)``, PostgreSQL's ``random()``), the same Bernoulli draw. PostgreSQL cannot seed
+    ``random()`` inside a query: a seeded sample of a query that is not a plain table is
+    refused there.
+
+    >>> from sqlglot import parse_one
+    >>> f = Frame(parse_one("SELECT a FROM t WHERE a > 1"), ["a"], "spark")
+    >>> sample(f, 0.25, seed=7).sql("spark")
+    'SELECT * FROM (SELECT a FROM t WHERE a > 1) AS _q1 WHERE RAND(7) < 0.25'
+    """
+    family = portable.family(f.dialect)
+    on_table = _reads_a_table(f.tree)
+    wrapped = copy_tree(f.tree) if on_table else f.prepare(rw.Op.SOURCE)[0]
+    assert isinstance(wrapped, exp.Select)
     source = wrapped.args["from_"].this
+    if family in ("mysql", "spark", "databricks") or (family == "postgres" and not on_table):
+        if family == "postgres" and seed is not None:
+            raise UnsupportedError(
+                "PostgreSQL repeats a sample (seed=...) only of a plain table (TABLESAMPLE "
+                "... REPEATABLE): sample the table before the other steps, or pass seed=None")
+        draw = exp.Rand(this=exp.Literal.number(seed) if seed is not None else None)
+        keep = exp.LT(this=draw, expression=exp.Literal.number(fraction))
+        where = wrapped.args.get("where")
+        wrapped.set("where", exp.Where(this=rw.and_all([where.this, keep]) if where else keep))
+        return wrapped
     source.set("sample", exp.TableSample(
         method=exp.var("BERNOULLI"),
         percent=exp.Literal.number(round(fraction * 100, 6)),
         seed=exp.Literal.number(seed) if seed is not None else None,
     ))
     return wrapped
+
+
+def _reads_a_table(tree: exp.Query) -> bool:
+    """``SELECT * FROM <table>`` and nothing else: a sample can go on the table itself."""
+    if not isinstance(tree, exp.Select) or [k for k, v in tree.args.items()
+                                            if v and k not in ("expressions", "from_")]:
+        return False
+    source = tree.args["from_"].this
+    return (len(tree.expressions) == 1 and isinstance(tree.expressions[0], exp.Star)
+            and isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier)
+            and not source.args.get("sample"))
 
 
 def aggregates_as_windows(node: exp.Expr) -> exp.Expr:
