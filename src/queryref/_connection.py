@@ -309,12 +309,11 @@ def _sqlglot_text(tree: exp.Expr, dialect: str) -> str:
 
 
 #: this engine's sqlglot dialect -> the SQLAlchemy dialect that writes SQL it reads, and the
-#: sqlglot dialect that reads that SQL (DuckDB speaks PostgreSQL's: duckdb_engine builds on
-#: it). Elsewhere SQLAlchemy's generic dialect, read as sqlglot's generic SQL.
-_SQLALCHEMY_DIALECTS: dict[str, tuple[str, str]] = {
-    "postgres": ("postgresql", "postgres"), "duckdb": ("postgresql", "postgres"),
-    "mysql": ("mysql", "mysql"),
-}
+#: sqlglot dialect that reads that SQL back exactly (quotes, backslashes). Elsewhere (DuckDB,
+#: Snowflake, Spark ...) PostgreSQL's, which writes standard SQL (duckdb_engine builds on it);
+#: sqlglot then writes the engine's own spelling, as for any other tree.
+_SQLALCHEMY_DIALECTS: dict[str, tuple[str, str]] = {"mysql": ("mysql", "mysql")}
+_SQLALCHEMY_STANDARD = ("postgresql", "postgres")
 
 
 def _sqlalchemy_dialect(backend: Backend) -> tuple[Any, str]:
@@ -325,16 +324,13 @@ def _sqlalchemy_dialect(backend: Backend) -> tuple[Any, str]:
     pymysql) SQLAlchemy doubles every ``%`` of the SQL it writes (``LIKE 'a%%'``).
     """
     from sqlalchemy.dialects import registry
-    from sqlalchemy.engine.default import DefaultDialect
 
     engine = getattr(backend, "_engine", None)  # the generic SQLAlchemy backend's engine
     if engine is not None and engine.dialect.name in SQLALCHEMY_TO_SQLGLOT:
         return (type(engine.dialect)(paramstyle="named"),
                 SQLALCHEMY_TO_SQLGLOT[engine.dialect.name])
-    if backend.dialect in _SQLALCHEMY_DIALECTS:
-        name, read = _SQLALCHEMY_DIALECTS[backend.dialect]
-        return registry.load(name)(paramstyle="named"), read
-    return DefaultDialect(paramstyle="named"), ""
+    name, read = _SQLALCHEMY_DIALECTS.get(backend.dialect, _SQLALCHEMY_STANDARD)
+    return registry.load(name)(paramstyle="named"), read
 
 
 def _sqlalchemy_text(clause: Any, dialect: Any, read: str) -> tuple[str, str]:
