@@ -5,7 +5,9 @@ A result far over a small budget (``--budget``, default 20 MB) whose rows are wi
 value, wide text under a filter the planner cannot estimate) runs through ``to_pandas``,
 ``to_arrow``, ``to_polars`` (each also with ``preflight=None``, so the fetch layer alone must
 hold), ``to_pandas_batches`` (streamed to the end: memory must stay one batch) and the CLI's
-``queryref query``, on embedded DuckDB, PostgreSQL, MariaDB and Snowflake (fakesnow's server,
+``queryref query`` (``cli``: the terminal table, which fetches only the rows it shows and
+counts the rest in the database, so it returns; ``cli_csv``: every row printed as CSV, held
+first, so refused), on embedded DuckDB, PostgreSQL, MariaDB and Snowflake (fakesnow's server,
 started here, outside the measured child). Each case reports the peak RSS increase of its
 child over the RSS just before the sink, the outcome (``ResultTooLarge`` at which stage, or the
 rows returned) and whether the peak stays within ``budget + 64 MiB (one batch) + 64 MiB``.
@@ -38,7 +40,8 @@ PG_URL = os.environ.get("QUERYREF_PG_URL",
                         "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("QUERYREF_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
 ENGINES = ("duckdb", "postgres", "mariadb", "snowflake")
-SINKS = ("pandas", "arrow", "polars", "pandas_fetch", "arrow_fetch", "pandas_batches", "cli")
+SINKS = ("pandas", "arrow", "polars", "pandas_fetch", "arrow_fetch", "pandas_batches", "cli",
+         "cli_csv")
 
 #: Each shape's SQL per engine (None: the engine has no such type). Totals are ~0.5-1.2 GB,
 #: far over a 20 MB budget.
@@ -197,7 +200,7 @@ elif engine == "snowflake":
 else:
     con = qr.connect(config["url"])
 con.sql("SELECT 1 AS x").to_pandas()  # warm up
-if sink == "cli":  # the CLI opens its own connection: warm that path up too
+if sink.startswith("cli"):  # the CLI opens its own connection: warm that path up too
     with open(os.devnull, "w") as null:
         sys.stdout, saved = null, sys.stdout
         try:
@@ -222,19 +225,27 @@ try:
         out["rows"] = q.to_arrow(max_bytes=budget, preflight=preflight).num_rows
     elif sink == "polars":
         out["rows"] = q.to_polars(max_bytes=budget).height
-    elif sink == "cli":
+    elif sink.startswith("cli"):
+        import io, re
         args = ["query", sql, "--max-bytes", budget, "--show", "3"]
         if engine != "duckdb":
             args[1:1] = ["--db", config["url"]]
-        with open(os.devnull, "w") as null:
-            sys.stdout, saved = null, sys.stdout
-            try:
-                code = _cli.main(args)
-            finally:
-                sys.stdout = saved
+        if sink == "cli_csv":  # every row printed: held first, under the budget
+            args += ["--format", "csv"]
+        printed = io.StringIO() if sink == "cli" else open(os.devnull, "w")
+        sys.stdout, saved = printed, sys.stdout
+        try:
+            code = _cli.main(args)
+        finally:
+            sys.stdout = saved
         out["exit_code"] = code
         if code == 3:
             raise qr.errors.ResultTooLarge(stage="cli")
+        if sink == "cli":  # the table: 3 rows shown, the rest counted in the database
+            footer = re.search(r"showing (\d+) of ([\d,]+) rows", printed.getvalue())
+            if footer:
+                out["rows"] = int(footer.group(1))
+                out["counted"] = int(footer.group(2).replace(",", ""))
     out["outcome"] = "returned"
 except qr.errors.ResultTooLarge as err:
     out.update(outcome="ResultTooLarge", stage=err.stage, seen_bytes=err.seen_bytes,

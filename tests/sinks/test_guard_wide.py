@@ -27,7 +27,9 @@ COMPACT = [
     ("duckdb", "blob", "polars", "estimate"),
     ("duckdb", "list", "arrow", "estimate"),
     ("duckdb", "struct", "pandas", "estimate"),
-    ("duckdb", "json", "cli", None),
+    ("duckdb", "json", "cli", None),  # the table fetches the rows it shows: returned
+    ("duckdb", "text_20k", "cli_csv", None),  # every row printed, held first: refused
+    ("postgres", "json", "cli", None),
     ("duckdb", "one_100mb_value", "pandas", "estimate"),
     ("duckdb", "unfirm_4k", "pandas", "fetch"),
     ("duckdb", "struct", "pandas_batches", "returned"),
@@ -48,7 +50,7 @@ NOT_BOUNDABLE = {("one_100mb_value", s) for s in ("pandas_fetch", "arrow_fetch",
 
 #: fakesnow's server sends a whole result in its one response (real Snowflake sends chunks
 #: the connector downloads one by one): with the pre-flight off, or streamed, nothing bounds it
-FAKESNOW_WHOLE = ("pandas_fetch", "arrow_fetch", "pandas_batches", "cli")
+FAKESNOW_WHOLE = ("pandas_fetch", "arrow_fetch", "pandas_batches", "cli_csv")
 
 
 def _all() -> list[tuple[str, str, str, str | None]]:
@@ -58,6 +60,18 @@ def _all() -> list[tuple[str, str, str, str | None]]:
 
 
 MATRIX = _all() if os.environ.get("QUERYREF_WIDE_ALL") else COMPACT
+
+
+def _generated_rows(sql: str) -> int | None:
+    """How many rows a case's generator makes (its size in the SQL), when nothing filters it."""
+    import re
+
+    sizes = re.search(r"range\((\d+)\)|generate_series\([01], (\d+)\)|seq_1_to_(\d+)|"
+                      r"ROWCOUNT => (\d+)", sql)
+    if sizes is None or " WHERE " in sql.upper():
+        return None
+    n = int(next(v for v in sizes.groups() if v))
+    return n + 1 if "generate_series(0," in sql else n
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +103,10 @@ def test_wide_rows_stay_within_the_budget(engine, case, sink, stage, snowflake_s
     assert out.held, (out.line(), r)
     if sink == "pandas_batches":
         assert r["outcome"] == "returned", r
+    elif sink == "cli":  # the terminal table: the rows it shows, the rest counted
+        assert (r["outcome"], r["exit_code"], r["rows"]) == ("returned", 0, 3), r
+        expected = _generated_rows(CASES[case][engine] or "")
+        assert r["counted"] == expected if expected is not None else r["counted"] > 3, r
     else:
         assert r["outcome"] == "ResultTooLarge", r
     if stage in ("estimate", "fetch"):

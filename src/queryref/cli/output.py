@@ -1,4 +1,5 @@
-"""What the command line prints and writes: a bounded table, CSV, JSON, and streamed files.
+"""What the command line prints and writes: CSV, JSON, streamed files, and the terminal's
+progress line and messages (the table itself is :mod:`queryref.cli.table`).
 
 Files are written batch by batch to a temporary file next to the target and renamed into
 place only when complete, so an interrupted or refused run leaves nothing half-written: the
@@ -15,6 +16,8 @@ import io
 import json
 import math
 import os
+import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from queryref._sizes import format_bytes
+from queryref.cli.table import fit, terminal_width
 from queryref.sinks import files as _files
 from queryref.sinks.budget import Budget
 from queryref.sinks.progress import Progress
@@ -40,7 +44,6 @@ EXTENSIONS: dict[str, FileFormat] = {
     ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
     ".json": "json",
 }
-_MAX_CELL = 40  # characters of one value in the terminal table
 
 
 @dataclass(frozen=True)
@@ -57,50 +60,94 @@ class Written:
                 f"in {self.seconds:.2f}s")
 
 
+class Meter(Progress):
+    """The progress line while a file is written: the sinks' :class:`Progress`, fit to the
+    terminal's width (it drops the rate, then the time, rather than wrap onto a second line)
+    and cleared, not left behind, when the run ends or is interrupted (:meth:`clear`)."""
+
+    def __init__(self, what: str, stream: IO[str], enabled: bool) -> None:
+        super().__init__(what, enabled)
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def _print(self, now: float, end: str = "") -> None:
+        elapsed = max(now - self._start, 1e-9)
+        size = format_bytes(self.bytes)
+        rows = f"{self.rows:,} rows"
+        variants = [f"{self.what}: {rows}, {size} in {elapsed:.1f}s "
+                    f"({format_bytes(self.bytes / elapsed)}/s)",
+                    f"{self.what}: {rows}, {size} in {elapsed:.1f}s",
+                    f"{self.what}: {rows}, {size}", f"{rows}, {size}", rows]
+        # one column short of the width: a line that fills it wraps on some terminals
+        line = fit(variants, terminal_width(self._stream) - 1)
+        with self._lock:
+            if self._stopped:
+                return
+            self._stream.write(f"{_CLEAR}{line}")
+            self._stream.flush()
+            self._shown = True
+
+    def clear(self) -> None:
+        """Remove the line (if shown) and print no more."""
+        with self._lock:
+            self._stopped = True
+            if self._shown:
+                self._stream.write(_CLEAR)
+                self._stream.flush()
+                self._shown = False
+
+    def done(self) -> None:
+        """The run is over: the summary that follows replaces the line."""
+        self.clear()
+
+
+class Terminal:
+    """Where a command reads and writes: stdin, stdout, and stderr for notes and errors,
+    which first clear the progress line if one is shown (else a message printed over it
+    would keep its tail: "...cancelledin 1.5s")."""
+
+    def __init__(self, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None) -> None:
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.stdout_tty = _isatty(self.stdout)
+        self.stderr_tty = _isatty(self.stderr)
+        self._meter: Meter | None = None
+
+    def meter(self, what: str, enabled: bool | None = None) -> Meter:
+        """A progress line on stderr (shown by default when stderr is a terminal)."""
+        self._meter = Meter(what, self.stderr, self.stderr_tty if enabled is None else enabled)
+        return self._meter
+
+    def note(self, text: str) -> None:
+        """A line on stderr, after clearing the progress line (ours, or the engine's own:
+        DuckDB draws one for long queries on a terminal)."""
+        if self._meter is not None:
+            self._meter.clear()
+        self.stderr.write(_CLEAR * self.stderr_tty + text.rstrip("\n") + "\n")
+        self.stderr.flush()
+
+    def show(self, text: str) -> None:
+        """Text for a person on stdout (a table), on a line of its own."""
+        self.stdout.write(_CLEAR * self.stdout_tty + text.rstrip("\n") + "\n")
+
+
+#: back to the start of the line, and clear it
+_CLEAR = "\r\x1b[2K"
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def format_for(path: str) -> FileFormat | None:
     """The file format an output path's extension asks for (None when it says nothing)."""
     return EXTENSIONS.get(os.path.splitext(path)[1].lower())
-
-
-# -- the terminal table ---------------------------------------------------------------------
-def _cell(value: Any) -> str:
-    text = "NULL" if value is None else str(value)
-    text = text.replace("\n", "\\n").replace("\t", " ")
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
-
-
-def _numeric(t: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-
-
-def render_table(table: pa.Table, show: int) -> str:
-    """The first ``show`` rows as aligned text (numbers right-aligned), then a count line.
-
-    >>> t = pa.table({"n": [1, 20, 300], "s": ["a", None, "c"]})
-    >>> print(render_table(t, 2))
-     n  s
-    --  ----
-     1  a
-    20  NULL
-    (3 rows, first 2 shown)
-    """
-    head = table.slice(0, show)
-    right = [_numeric(f.type) for f in table.schema]
-    columns = [[_cell(v) for v in col.to_pylist()] for col in head.columns]
-    names = [_cell(n) for n in table.column_names]
-    widths = [max([len(n), *(len(v) for v in col)]) for n, col in zip(names, columns, strict=True)]
-
-    def line(cells: Iterable[str]) -> str:
-        parts = [c.rjust(w) if r else c.ljust(w)
-                 for c, w, r in zip(cells, widths, right, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    lines = [line(names), line("-" * w for w in widths)]
-    lines += [line(row) for row in zip(*columns, strict=True)] if columns else []
-    n = table.num_rows
-    rows = f"{n:,} row{'' if n == 1 else 's'}"
-    lines.append(f"({rows}, first {head.num_rows:,} shown)" if n > head.num_rows else f"({rows})")
-    return "\n".join(lines)
 
 
 # -- CSV and JSON text ----------------------------------------------------------------------
@@ -220,14 +267,14 @@ def stream_text(q: QueryRef, out: IO[str], fmt: str, *, max_bytes: int | None,
 
 
 def write_file(q: QueryRef, path: str, fmt: FileFormat, *, max_bytes: int | None,
-               max_rows: int | None, timeout: float | None, progress: bool) -> Written:
-    """Stream the result to ``path`` in ``fmt``; the file appears only when complete."""
+               max_rows: int | None, timeout: float | None, meter: Progress) -> Written:
+    """Stream the result to ``path`` in ``fmt``, counted on ``meter``; the file appears only
+    when complete."""
     start = time.perf_counter()
-    if fmt == "parquet" and not progress and max_rows is None:
-        # No bar to draw and no row limit: DuckDB writes it with COPY, no Python in the path.
+    if fmt == "parquet" and not meter.on and max_rows is None:
+        # No line to draw and no row limit: DuckDB writes it with COPY, no Python in the path.
         done = q.to_parquet(path, max_bytes=max_bytes, timeout=timeout)
         return Written(path, done.rows, done.bytes, time.perf_counter() - start)
-    meter = Progress(f"writing {os.path.basename(path)}", enabled=progress)
     budget = _Budget(max_bytes, max_rows, meter)
     with _files.atomic_file(path, os.path.splitext(path)[1]) as tmp:
         with _batches(q, max_rows, timeout) as reader:
