@@ -235,3 +235,26 @@ def split_bytes(batch: pa.RecordBatch, max_bytes: int) -> Iterator[pa.RecordBatc
             piece = batch.slice(start, take)
         yield piece
         start += take
+
+
+def sqlalchemy_type(t: pa.DataType) -> Any:
+    """The SQLAlchemy column type that holds an Arrow type (``create_table``)."""
+    import sqlalchemy as sa
+
+    if pa.types.is_boolean(t):
+        return sa.Boolean()
+    if pa.types.is_integer(t):
+        return sa.BigInteger()
+    if pa.types.is_floating(t):
+        return sa.Double()
+    if pa.types.is_decimal(t):
+        return sa.Numeric(t.precision, t.scale)
+    if pa.types.is_date(t):
+        return sa.Date()
+    if pa.types.is_timestamp(t):
+        return sa.DateTime(timezone=t.tz is not None)
+    if pa.types.is_time(t):
+        return sa.Time()
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return sa.LargeBinary()
+    return sa.Text()

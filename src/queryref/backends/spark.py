@@ -3,7 +3,11 @@
 Results come as the Arrow batches the server sends (``spark.connect.grpc.arrow.maxBatchSize``,
 4 MiB by default, so a batch is bounded in bytes whatever the row width); each query carries a
 tag of its own, and cancelling interrupts the operations with that tag on the server
-(``interruptTag``). The estimate is the optimizer's ``Statistics(sizeInBytes, rowCount)``
+(``interruptTag``), and the stream is released only once the server has ended them (a
+Spark 4 server that gets the release while an interrupt is under way keeps the operation
+``RUNNING`` in its records for the session's life). A query whose deadline passed before it
+was sent is not sent: interrupted while Spark plans it, a query can leave its first shuffle
+job running to its end on the server. The estimate is the optimizer's ``Statistics(sizeInBytes, rowCount)``
 from ``EXPLAIN COST``: a row count only where the plan knows one (``range``, analyzed
 tables), never firm. Tables made by ``create_table`` are managed tables in the server's
 warehouse; ``cache()`` makes one too (Spark's session-scoped temporary views are not tables).
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -28,6 +33,8 @@ from queryref.errors import BackendError, QueryCancelled, SQLParseError, Unsuppo
 
 _STATS = re.compile(r"Statistics\(sizeInBytes=([0-9.E+]+)\s*([KMGTPE]i?B|B)?"
                     r"(?:, rowCount=([0-9.E+]+))?")
+#: Spark Connect's GetStatusResponse.OperationStatus.OPERATION_STATE_RUNNING
+_RUNNING = 2
 _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
           "EiB": 2**60}
 
@@ -121,9 +128,10 @@ class SparkBackend(Backend):
                batch_bytes: int | None = None) -> Stream:
         spark = self._spark
         tag = f"queryref-{uuid.uuid4().hex}"
+        interrupted: set[str] = set()  # the operations a cancel reached
 
         def cancel() -> None:
-            spark.interruptTag(tag)
+            interrupted.update(spark.interruptTag(tag) or ())
 
         deadline = Deadline(timeout, cancel)
         df = self.guard(lambda: spark.sql(sql), deadline)
@@ -131,6 +139,8 @@ class SparkBackend(Backend):
         lock = threading.Lock()
 
         def start() -> tuple[Any, Iterator[Any]]:
+            if deadline.expired:  # not sent (see the module's docstring)
+                raise deadline.error()
             spark.addTag(tag)  # (tags are the starting thread's: set while the request goes)
             try:
                 responses = spark.client.to_table_as_iterator(plan, {})
@@ -154,8 +164,9 @@ class SparkBackend(Backend):
                 else:
                     if deadline.expired:
                         raise deadline.error()
-                    with lock:
-                        table = self.guard(lambda: next(responses, None), deadline)
+                    with lock:  # (Ctrl-C reaches pyspark's reader only through our cancel)
+                        table = self.guard(lambda: interruptible(
+                            lambda: next(responses, None), cancel), deadline)
                     if table is None:
                         return
                     if not isinstance(table, pa.Table):
@@ -164,6 +175,8 @@ class SparkBackend(Backend):
 
         def close() -> None:
             deadline.stop()
+            if interrupted:
+                _await_end(spark, interrupted)
             closer = getattr(responses, "close", None)
             if closer is not None:
                 try:
@@ -216,6 +229,27 @@ class SparkBackend(Backend):
 
     def describe(self) -> str:
         return f"spark {self._where}"
+
+
+def _await_end(spark: Any, operations: set[str], limit: float = 5.0) -> None:
+    """Wait (at most ``limit`` seconds) until the server no longer runs ``operations``.
+
+    Closing a stream releases its operation on the server; a release that comes while the
+    interrupt is still under way makes Spark (4.x) close the operation in a state its records
+    reject, and the operation stays ``RUNNING`` there until the session ends.
+    """
+    statuses = getattr(spark.client, "_get_operation_statuses", None)
+    if statuses is None:  # pragma: no cover - pyspark before GetStatus
+        return
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            reply = statuses(operation_ids=sorted(operations))
+        except Exception:  # a server without GetStatus: nothing to wait on
+            return
+        if all(s.state != _RUNNING for s in reply.operation_statuses):
+            return
+        time.sleep(0.01)
 
 
 def _arrow_schema(struct: Any) -> pa.Schema:

@@ -10,8 +10,9 @@ Connections come from the engine's pool, one per query or per open stream, so on
 connection serves many threads. Its options are SQLAlchemy's own (``pool_size``,
 ``max_overflow``, ``pool_timeout``: keywords of ``qr.connect`` or in the URL's query string);
 a pool that stays exhausted raises :class:`~queryref.errors.PoolExhausted` (at once when no
-connection could come back: every one held by a thread that waits for another). ``KILL QUERY``
-goes through a small pool of its own, so stopping a query never waits for a busy pool.
+connection could come back: every one held by a thread that waits for another; see
+``_sa_pool.Checkouts``). ``KILL QUERY`` goes through a small pool of its own, so stopping a
+query never waits for a busy pool.
 
 MySQL/MariaDB: every query runs in ``START TRANSACTION READ ONLY`` (the server refuses writes
 whatever a function in the query tries; ``execute`` and ``create_table`` stay the doors for
@@ -24,8 +25,6 @@ pool: SQLAlchemy then drops the pool's older connections and the query goes to a
 from __future__ import annotations
 
 import contextlib
-import gc
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NoReturn
 
@@ -37,7 +36,8 @@ from queryref._redact import url_password
 from queryref.backends import _mysql, _rows
 from queryref.backends._base import Backend, PlanEstimate, Stream, Sweep
 from queryref.backends._common import Deadline, raise_wrapped
-from queryref.backends._pool import exhausted, pool_options, split_url
+from queryref.backends._pool import pool_options, split_url
+from queryref.backends._sa_pool import Checkouts, buffered, fully_read, idle
 from queryref.errors import BackendError, ParameterError
 
 #: SQLAlchemy dialect name -> sqlglot dialect name
@@ -57,28 +57,6 @@ CASE_INSENSITIVE = frozenset({"mysql", "tsql", "sqlite", "singlestore", "doris",
 CREATE_OR_REPLACE = frozenset({"duckdb", "snowflake", "bigquery", "databricks"})
 
 
-def _arrow_to_sqlalchemy(t: pa.DataType) -> Any:
-    import sqlalchemy as sa
-
-    if pa.types.is_boolean(t):
-        return sa.Boolean()
-    if pa.types.is_integer(t):
-        return sa.BigInteger()
-    if pa.types.is_floating(t):
-        return sa.Double()
-    if pa.types.is_decimal(t):
-        return sa.Numeric(t.precision, t.scale)
-    if pa.types.is_date(t):
-        return sa.Date()
-    if pa.types.is_timestamp(t):
-        return sa.DateTime(timezone=t.tz is not None)
-    if pa.types.is_time(t):
-        return sa.Time()
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return sa.LargeBinary()
-    return sa.Text()
-
-
 class SQLAlchemyBackend(Backend):
     """An engine reached through SQLAlchemy (the generic path)."""
 
@@ -92,11 +70,7 @@ class SQLAlchemyBackend(Backend):
         self._sweep = sweep
         self._sa_name = self.label = engine.dialect.name
         self.secrets = (engine.url.password,) if engine.url.password else ()
-        self._open: dict[Any, int] = {}  # checked-out connection -> the thread that has it
-        self._waiting: set[int] = set()  # threads waiting for the engine's pool
-        self._lock = threading.Lock()
-        self._closed = False
-        self._kill_pool: Any = None
+        self._checkouts = Checkouts(engine, self._sa_name)
         self._user_variables = True  # (information_schema.USER_VARIABLES: not on MySQL)
         if self._sa_name in ("mysql", "mariadb"):
             import sqlalchemy as sa
@@ -148,29 +122,13 @@ class SQLAlchemyBackend(Backend):
         return f"<SQLAlchemyBackend {self.describe()}>"
 
     def _connect(self) -> Any:
-        if self._closed:
-            raise BackendError("this connection is closed")
-        me = threading.get_ident()
-        if not self._enter_wait(me):
-            gc.collect()  # an abandoned stream in a cycle gives its connection back
-            if not self._enter_wait(me):
-                with self._lock:
-                    alone = set(self._open.values()) == {me}
-                raise self._exhausted("self" if alone else "circle")
-        import sqlalchemy as sa
-
+        """A connection of the engine's pool (see :class:`._sa_pool.Checkouts`)."""
         try:
-            conn = self._engine.connect()
-        except sa.exc.TimeoutError:
-            raise self._exhausted("timeout") from None
+            return self._checkouts.connect()
+        except BackendError:
+            raise
         except Exception as err:
             self.fail(err)
-        finally:
-            with self._lock:
-                self._waiting.discard(me)
-        with self._lock:
-            self._open[conn] = me
-        return conn
 
     @property
     def _mysql(self) -> bool:
@@ -216,41 +174,8 @@ class SQLAlchemyBackend(Backend):
                     pass
         self._disconnect(conn)
 
-    def _pool_sizes(self) -> tuple[int, int, float] | None:
-        """``pool_size``, ``max_overflow``, ``pool_timeout`` of a QueuePool; None otherwise."""
-        pool = self._engine.pool
-        try:
-            return int(pool.size()), int(pool._max_overflow), float(pool._timeout)
-        except (AttributeError, TypeError, ValueError):  # NullPool, StaticPool, ...
-            return None
-
-    def _enter_wait(self, me: int) -> bool:
-        """Note that ``me`` waits for the pool, unless that would be a deadlock: the pool full
-        of our connections, each held by a thread waiting for one more (so none could come
-        back before the timeout). Checked and noted at once, so of two threads that close
-        the circle together exactly one is told."""
-        sizes = self._pool_sizes()
-        limit = None if sizes is None or sizes[1] < 0 else sizes[0] + sizes[1]
-        with self._lock:
-            waiting = self._waiting | {me}
-            stuck = limit is not None and len(self._open) >= limit and all(
-                owner in waiting for owner in self._open.values()) and \
-                self._engine.pool.checkedout() >= limit
-            if not stuck:
-                self._waiting.add(me)
-        return not stuck
-
-    def _exhausted(self, why: str) -> BackendError:
-        size, overflow, timeout = self._pool_sizes() or (0, 0, 0.0)
-        return exhausted(self._sa_name, size + overflow, size, overflow, timeout, why=why)
-
     def _disconnect(self, conn: Any) -> None:
-        with self._lock:
-            self._open.pop(conn, None)
-        try:
-            conn.close()
-        except Exception:
-            pass
+        self._checkouts.disconnect(conn)
 
     def _driver_sql(self, sql: str) -> str:
         """SQL as the driver reads it: ``format``/``pyformat`` drivers treat ``%`` as markers."""
@@ -265,7 +190,7 @@ class SQLAlchemyBackend(Backend):
             statement = _mysql.kill_query(dbapi_con.thread_id())
 
             def kill_query() -> None:
-                other = self._kill_connection()
+                other = self._checkouts.kill_connection()
                 try:
                     cursor = other.cursor()
                     cursor.execute(statement)
@@ -278,20 +203,6 @@ class SQLAlchemyBackend(Backend):
             if callable(getattr(dbapi_con, method, None)):
                 return getattr(dbapi_con, method)
         return conn.invalidate
-
-    def _kill_connection(self) -> Any:
-        """A DBAPI connection from a pool of its own (no limit, one kept idle, closed with the
-        backend): a stream stopped while every pooled connection is busy must not wait for
-        one, and a connection per stop would cost a login each time."""
-        with self._lock:
-            if self._kill_pool is None:
-                from sqlalchemy.pool import QueuePool
-
-                pool = self._engine.pool
-                self._kill_pool = QueuePool(pool._creator, pool_size=1, max_overflow=-1,
-                                            dialect=pool._dialect)
-            kill_pool = self._kill_pool
-        return kill_pool.connect()
 
     def _finish(self, conn: Any, result: Any) -> None:
         try:
@@ -365,7 +276,7 @@ class SQLAlchemyBackend(Backend):
             description = cursor.description if cursor is not None else None
             unsigned = _rows.mysql_unsigned(cursor) if self._mysql else None
             reader = _rows.Fetcher(cursor, description, self.dialect, batch_rows,
-                                   batch_bytes, _buffered(result)) if description else None
+                                   batch_bytes, buffered(result)) if description else None
             first = reader.next() if reader is not None else []
         except Exception as err:
             deadline.stop()
@@ -405,7 +316,7 @@ class SQLAlchemyBackend(Backend):
 
         def close() -> None:
             deadline.stop()
-            if state["done"] or _fully_read(result):  # (count() stops after its one row)
+            if state["done"] or fully_read(result):  # (count() stops after its one row)
                 self._finish(conn, result)
             else:  # never read the rest of an abandoned result: stop it, drop the connection
                 self._abandon(conn, cancel, result)
@@ -467,7 +378,7 @@ class SQLAlchemyBackend(Backend):
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
         import sqlalchemy as sa
 
-        columns = [sa.Column(f.name, _arrow_to_sqlalchemy(f.type)) for f in data.schema]
+        columns = [sa.Column(f.name, _rows.sqlalchemy_type(f.type)) for f in data.schema]
         table = sa.Table(name.name, sa.MetaData(), *columns, schema=name.db or None)
         with self._connection(query=False) as conn:
             if replace:
@@ -480,21 +391,12 @@ class SQLAlchemyBackend(Backend):
                         conn.execute(table.insert(), rows)
 
     def close(self) -> None:
-        if self._sweep is not None and self._mysql and not self._closed and _idle(
+        if self._sweep is not None and self._mysql and not self._checkouts.closed and idle(
                 self._engine.pool):
             self._sweep(self)  # on a connection still open: never a new login
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            still_open, self._open = list(self._open), {}
-        for conn in still_open:
-            try:
-                conn.close()
-            except Exception:
-                pass
-        if self._kill_pool is not None:
-            self._kill_pool.dispose()
+        if self._checkouts.closed:
+            return
+        self._checkouts.close()
         if self._owned:
             self._engine.dispose()
 
@@ -509,36 +411,6 @@ class SQLAlchemyBackend(Backend):
         if self._sa_name in ("sqlite", "duckdb"):
             return None
         return str(self._engine.url.render_as_string(hide_password=False))
-
-
-def _idle(pool: Any) -> bool:
-    """Whether a SQLAlchemy pool holds an open connection nobody uses."""
-    try:
-        return int(pool.checkedin()) > 0
-    except (AttributeError, TypeError, ValueError):  # NullPool, StaticPool ...
-        return False
-
-
-def _buffered(result: Any) -> list[Any]:
-    """The rows SQLAlchemy read ahead of us from a server-side cursor (its buffer starts with
-    one), taken out of its buffer: the rest is read from the DB-API cursor directly."""
-    buffer = getattr(getattr(result, "cursor_strategy", None), "_rowbuffer", None)
-    if not buffer:
-        return []
-    rows = [tuple(r) for r in buffer]
-    buffer.clear()
-    return rows
-
-
-def _fully_read(result: Any) -> bool:
-    """Whether a streamed result was read to its end already (SQLAlchemy let go of the
-    cursor after the last fetch came back short, or PyMySQL's unbuffered result reached its
-    end): the connection is then clean, and goes back to the pool instead of being stopped
-    and dropped (a new login each time)."""
-    cursor = getattr(result, "cursor", None)
-    if cursor is None:
-        return getattr(result, "_soft_closed", False) is True
-    return getattr(getattr(cursor, "_result", None), "unbuffered_active", None) is False
 
 
 _classes: dict[str, type[SQLAlchemyBackend]] = {}
