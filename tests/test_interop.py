@@ -8,6 +8,7 @@ import gc
 from typing import Any
 
 import duckdb
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -76,6 +77,7 @@ def test_every_consumer_gets_the_rows_to_arrow_gets(con):
     assert pa.table(q).equals(want)
     assert pa.RecordBatchReader.from_stream(q).read_all().equals(want)
     assert pl.DataFrame(q).equals(pl.from_arrow(want))
+    assert pd.DataFrame.from_arrow(q).equals(want.to_pandas())
     other = duckdb.connect()  # DuckDB's scan of a Python variable, on another connection
     got = other.sql("SELECT * FROM q ORDER BY i").to_arrow_table()
     assert got.to_pylist() == want.to_pylist()
@@ -146,10 +148,12 @@ def test_from_stream_delivers_the_budget_then_fails(big):
     assert 0 < taken <= 1_000_000
 
 
-def test_polars_and_duckdb_over_the_budget(big):
+def test_polars_pandas_and_duckdb_over_the_budget(big):
     with qr.options.context(max_bytes="1MB"):
         with pytest.raises(pl.exceptions.ComputeError, match=TOO_LARGE):
             pl.DataFrame(big)
+        with pytest.raises(pa.ArrowMemoryError, match=TOO_LARGE):
+            pd.DataFrame.from_arrow(big)
         other = duckdb.connect()
         with pytest.raises(duckdb.InvalidInputException, match=TOO_LARGE):
             other.sql("SELECT * FROM big").to_arrow_table()

@@ -23,8 +23,9 @@ class ArrowInterop:
         """The result as an Arrow C stream (the PyCapsule protocol), read as the consumer
         pulls, under the size budget.
 
-        ``pa.table(q)``, ``pa.RecordBatchReader.from_stream(q)``, ``pl.DataFrame(q)`` and
-        ``duckdb.sql("FROM q")`` (on another DuckDB connection) take a QueryRef directly. The
+        ``pa.table(q)``, ``pa.RecordBatchReader.from_stream(q)``, ``pl.DataFrame(q)``,
+        ``pd.DataFrame.from_arrow(q)`` and ``duckdb.sql("FROM q")`` (on another DuckDB
+        connection) take a QueryRef directly. The
         query runs when the consumer reads its first batch; each batch is fetched when the
         consumer asks for it, and the bytes that cross count against ``qr.options.max_bytes``
         (and ``max_rows``), as in [`to_arrow`][queryref.QueryRef.to_arrow]: past the budget the
