@@ -362,6 +362,14 @@ def unnest(f: Frame, name: str, *, keep_empty: bool = True,
     ORDER BY
       _q1.id,
       _qr_u._qr_p ASC
+    >>> from queryref.sql.text import render
+    >>> for d in ("snowflake", "spark"):  # doctest: +NORMALIZE_WHITESPACE
+    ...     print(render(unnest(Frame(parse_one("SELECT * FROM t"), ("id", "tags"), d), "tags"), d))
+    SELECT "_q1"."id", "_qr_u".VALUE AS "tags" FROM (SELECT * FROM t) AS "_q1",
+      LATERAL FLATTEN(INPUT => IFF(ARRAY_SIZE("_q1"."tags") > 0, "_q1"."tags", [NULL]),
+      OUTER => TRUE) AS "_qr_u"
+    SELECT _q1.id, _qr_u._qr_v AS tags FROM (SELECT * FROM t) AS _q1
+      LATERAL VIEW OUTER POSEXPLODE(_q1.tags) _qr_u AS _qr_p, _qr_v
     """
     engine = check_lists(f.dialect)
     select, source = _wrapped(f)
