@@ -223,8 +223,6 @@ class Expr(NumberMethods, AggregateMethods, WindowMethods):
         """
         return Expr(exp.Coalesce(this=self.node.copy(), expressions=[_node(o) for o in others]))
 
-    fill_null = coalesce
-
     # -- namespaces (last: ``str`` would shadow the builtin in annotations below it) --------
     @property
     def str(self) -> StringMethods:

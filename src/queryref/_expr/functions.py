@@ -1,4 +1,4 @@
-"""Free functions that build expressions without a column: ranks, offsets, ``count()``."""
+"""Free functions that build expressions without a column: ranks, buckets, offsets."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from sqlglot import exp
 
 from queryref._expr.base import _into_node, _node
 from queryref._expr.core import Expr
+from queryref.errors import ParameterError
 
-__all__ = ["dense_rank", "lag", "lead", "rank", "row_number"]
+__all__ = ["dense_rank", "lag", "lead", "ntile", "percent_rank", "rank", "row_number"]
 
 
 def row_number() -> Expr:
@@ -40,6 +41,36 @@ def dense_rank() -> Expr:
     'DENSE_RANK() OVER (ORDER BY v ASC)'
     """
     return Expr(exp.Anonymous(this="DENSE_RANK", expressions=[]))
+
+
+def ntile(n: int) -> Expr:
+    """``NTILE(n)``: the bucket (1 to ``n``) of the row when the window's rows are split in
+    order into ``n`` groups as equal as possible, the first ones one larger; use with
+    ``.over(order_by=...)`` (NULL keys sort last, in the last buckets). Rows tied on the order
+    may fall in two buckets. [`Expr.ntile`][queryref.Expr.ntile] buckets a value's non-NULL
+    values.
+
+    >>> import queryref as qr
+    >>> q = qr.connect().sql("SELECT range AS v FROM range(5)")
+    >>> q.mutate(b=qr.ntile(2).over(order_by="v")).order_by("v").to_pandas()["b"].tolist()
+    [1, 1, 1, 2, 2]
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ParameterError(f"ntile() takes a whole number of buckets >= 1, not {n!r}")
+    return Expr(exp.Ntile(this=exp.Literal.number(n)))
+
+
+def percent_rank() -> Expr:
+    """``PERCENT_RANK()``: ``(rank - 1) / (rows - 1)`` in the window's order, from 0 to 1 (0
+    for a single row); use with ``.over(order_by=...)``. Ties share the lowest.
+    [`Expr.percent_rank`][queryref.Expr.percent_rank] ranks a value among its non-NULL values.
+
+    >>> import queryref as qr
+    >>> q = qr.connect().sql("SELECT * FROM (VALUES (10), (20), (20), (30)) t(v)")
+    >>> q.mutate(p=qr.percent_rank().over(order_by="v")).order_by("v").to_pandas()["p"].tolist()
+    [0.0, 0.3333333333333333, 0.3333333333333333, 1.0]
+    """
+    return Expr(exp.PercentRank())
 
 
 def lag(expr: str | Expr, offset: int = 1, default: Any = None) -> Expr:
