@@ -37,9 +37,15 @@ class Session:
             import queryref as qr
 
             try:
-                self._con = qr.connect(self.url) if self.url else qr.connect()
+                con = qr.connect(self.url) if self.url else qr.connect()
             except Exception as err:
                 raise ConnectError(str(err)) from err
+            if con.dialect == "duckdb":
+                # DuckDB draws its own progress bar on stdout when that is a terminal: over
+                # the table, and across the command line's own line on stderr
+                with contextlib.suppress(Exception):
+                    con.execute("SET enable_progress_bar = false")
+            self._con = con
         return self._con
 
     def query(self, text: str, params: dict[str, Any]) -> QueryRef:
