@@ -87,18 +87,16 @@ def _window(node: exp.Expr, parts: list[exp.Expr], orders: list[exp.Ordered],
                       spec=spec.copy() if spec is not None else None)
 
 
-def _outermost_aggregates(node: exp.Expr) -> list[exp.Expr]:
-    """The aggregates in ``node`` not inside another aggregate or a subquery."""
+def _outermost(node: exp.Expr, kind: type[exp.Expr]) -> list[exp.Expr]:
+    """The ``kind`` nodes in ``node`` not inside another one or a subquery."""
     found: list[exp.Expr] = []
     stack = [node]
     while stack:
         sub = stack.pop()
-        if isinstance(sub, exp.AggFunc):
+        if isinstance(sub, kind):
             found.append(sub)
-            continue
-        if isinstance(sub, exp.Query | exp.Subquery):
-            continue
-        stack.extend(sub.iter_expressions())
+        elif not isinstance(sub, exp.Query | exp.Subquery):
+            stack.extend(sub.iter_expressions())
     return found
 
 
@@ -108,7 +106,7 @@ class WindowMethods(ExprBase):
     __slots__ = ()
 
     def _no_window(self, name: str) -> None:
-        if any(isinstance(n, exp.Window) for n in self.node.walk()):
+        if _outermost(self.node, exp.Window):
             msg = (f"{name}: {self.node.sql()} is a window function already: give partition_by"
                    "/order_by/rows in one over() (cum_* take order_by= themselves)")
             raise ParameterError(msg)
@@ -138,32 +136,36 @@ class WindowMethods(ExprBase):
         parts = [_into_node(p) for p in _as_list(partition_by)]
         orders = [ordering(o) for o in _as_list(order_by)]
         node = self._copy()
-        if isinstance(node, exp.FirstValue | exp.LastValue):
-            return self._new(self._value_window(node, parts, orders, rows))
         if node.find(pm.FirstBy, exp.GroupConcat):
             msg = ("first()/last()/string_agg() are aggregates for agg(): over a window use "
                    "first_value()/last_value()")
+            raise ParameterError(msg)
+        whole = isinstance(node, exp.AggFunc | exp.RowNumber | exp.Anonymous)
+        targets = [node] if whole else _outermost(node, exp.AggFunc)
+        if not targets:
+            msg = (f"over() makes a window of an aggregate or a ranking function; "
+                   f"{node.sql()} has none (use e.g. .sum().over(...) or qr.rank().over(...))")
             raise ParameterError(msg)
         spec = None
         if rows is not None:
             if not orders:
                 raise ParameterError("rows= frames count rows in an order: give order_by= too")
             spec = _frame(rows)
-        whole = isinstance(node, exp.AggFunc | exp.RowNumber | exp.Anonymous)
-        targets = [node] if whole else _outermost_aggregates(node)
-        if not targets:
-            msg = (f"over() makes a window of an aggregate or a ranking function; "
-                   f"{node.sql()} has none (use e.g. .sum().over(...) or qr.rank().over(...))")
-            raise ParameterError(msg)
-        if spec is not None and any(_is_ranking(t) for t in targets):
-            raise ParameterError("rows= frames apply to aggregates and first/last_value, not "
-                                 "to ranks, ntile, lag or lead")
-        if whole:
-            return self._new(_window(node, parts, orders, spec))
+            if any(_is_ranking(t) for t in targets):
+                raise ParameterError("rows= frames apply to aggregates and first/last_value, "
+                                     "not to ranks, ntile, lag or lead")
+        # each target moves into its window: a placeholder holds its place meanwhile
         for target in targets:
-            holder = exp.Window()
-            target.replace(holder)
-            holder.replace(_window(target, parts, orders, spec))
+            holder = None if whole else exp.Window()
+            if holder is not None:
+                target.replace(holder)
+            if isinstance(target, exp.FirstValue | exp.LastValue):
+                window = self._value_window(target, parts, orders, rows)
+            else:
+                window = _window(target, parts, orders, spec)
+            if holder is None:
+                return self._new(window)
+            holder.replace(window)
         return self._new(node)
 
     @staticmethod
