@@ -34,7 +34,7 @@ from queryref.sql.portable import Portable
 
 __all__ = [
     "WHITESPACE", "Affix", "ParseTime", "Position", "RegexpContains", "RegexpReplaceAll", "Split",
-    "Strip", "check_time_format", "replacement_parts",
+    "Strip", "check_time_format", "replacement_parts", "time_format",
 ]
 
 #: what Python's ``str.strip()`` removes (``str.isspace``): ASCII and Unicode spaces
