@@ -114,8 +114,11 @@ T = ("SELECT * FROM t", "a b s")
      "SELECT * FROM t LIMIT 3 OFFSET 7"),
     (T, [order("a"), order("-b")],
      "SELECT * FROM t ORDER BY b DESC, a ASC"),
-    (T, [sample(0.5, seed=7)],
-     "SELECT * FROM (SELECT * FROM t) AS _q1 TABLESAMPLE BERNOULLI (50.0 PERCENT) REPEATABLE (7)"),
+    (T, [sample(0.5, seed=7)],  # a plain table: sampled itself
+     "SELECT * FROM t TABLESAMPLE BERNOULLI (50.0 PERCENT) REPEATABLE (7)"),
+    (T, [where("a > 1"), sample(0.5, seed=7)],  # a query: sampled as a subquery
+     "SELECT * FROM (SELECT * FROM t WHERE a > 1) AS _q1 "
+     "TABLESAMPLE BERNOULLI (50.0 PERCENT) REPEATABLE (7)"),
 ])
 def test_steps(source, steps, expected):
     assert run(frame(*source), *steps) == expected
