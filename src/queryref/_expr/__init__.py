@@ -6,7 +6,7 @@ functions (ranks, offsets); ``base`` what they all build on.
 
 from queryref._expr.base import _data_type, _into_node, _node, _Sort, ordering
 from queryref._expr.core import Expr, asc, col, count, desc, lit, when
-from queryref._expr.dates import DateTimeMethods
+from queryref._expr.dates import DateTimeMethods, date_diff
 from queryref._expr.functions import (
     dense_rank,
     lag,
@@ -20,6 +20,6 @@ from queryref._expr.strings import StringMethods
 
 __all__ = [
     "DateTimeMethods", "Expr", "StringMethods", "_Sort", "_data_type", "_into_node", "_node",
-    "asc", "col", "count", "dense_rank", "desc", "lag", "lead", "lit", "ntile", "ordering",
-    "percent_rank", "rank", "row_number", "when",
+    "asc", "col", "count", "date_diff", "dense_rank", "desc", "lag", "lead", "lit", "ntile",
+    "ordering", "percent_rank", "rank", "row_number", "when",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,14 @@ class Expr(NumberMethods, AggregateMethods, WindowMethods):
 
     # -- arithmetic ---------------------------------------------------------------------
     def _bin(self, kind: type[exp.Binary], other: Any, reverse: bool = False) -> Expr:
+        if isinstance(other, dt.timedelta) and kind in (exp.Add, exp.Sub):
+            # a date/time shifted by a span: the value first, the span as a positive INTERVAL
+            if reverse and kind is exp.Sub:
+                raise ParameterError("a timedelta minus a date or time has no meaning: "
+                                     "subtract the timedelta from the expression instead")
+            if other < dt.timedelta(0):
+                kind, other = (exp.Sub if kind is exp.Add else exp.Add), -other
+            reverse = False
         left, right = self.node.copy(), _node(other)
         if reverse:
             left, right = right, left

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import os
@@ -19,8 +20,9 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from queryref.backends._quote import _EXACT, _is_keyword
 from queryref.backends._quote import ident as ident  # (re-exported: the SQL layer's quoting)
-from queryref.backends._quote import literal as literal
+from queryref.backends._quote import literal as _quoted_literal
 from queryref.errors import ParameterError, ReadOnlyError, SQLParseError
+from queryref.sql.portable_time import interval
 
 # Nodes that write, change session state or reach outside the query: never in con.sql(...).
 _WRITE_NODE_NAMES = (
@@ -353,6 +355,19 @@ def column(name: str, table: str | None = None) -> exp.Column:
     if table:
         return exp.Column(this=ident(name), table=ident(table))
     return exp.Column(this=ident(name))
+
+
+def literal(value: Any) -> exp.Expr:
+    """A Python value as a correctly quoted SQL literal; a ``datetime.timedelta`` is an
+    ``INTERVAL`` in the largest unit that holds it exactly.
+
+    >>> import datetime
+    >>> literal("it's").sql(), literal(datetime.timedelta(days=1, hours=2)).sql("duckdb")
+    ("'it''s'", "INTERVAL '26' HOUR")
+    """
+    if isinstance(value, dt.timedelta):
+        return interval(value)
+    return _quoted_literal(value)
 
 
 def file_path(path: object, what: str) -> str:
