@@ -349,6 +349,108 @@ class When(V):
         return f"qr.when({self.cond!r}, {self.a!r}).otherwise({self.b!r})"
 
 
+# -- the expression vocabulary: number, NULL and text functions --------------------------------
+#: (name, arguments) of number functions: each keeps a value's bound, scale and exactness
+NUM_FNS: list[tuple[str, tuple[Any, ...]]] = [
+    ("abs", ()), ("sign", ()), ("clip", (-2, 10)), ("clip", (0, None)), ("clip", (None, 5)),
+    ("fill_null", (0,)), ("fill_null", (-7,)), ("null_if", (0,)), ("null_if", (1,)),
+]
+#: text functions that keep text lower-case ASCII (the order every engine agrees on)
+TEXT_FNS: list[tuple[str, tuple[Any, ...]]] = [
+    ("lower", ()), ("strip", ()), ("slice", (0, 2)), ("slice", (1, None)), ("slice", (-2, None)),
+    ("replace", ("o", "0")), ("replace", ("th", "")), ("fill_null", ("zz",)),
+    ("pad", (6, "left", "x")),
+]
+#: text predicates (pattern, and whether the engine-side pattern must be treated literally)
+TEXT_PREDS: list[tuple[str, str]] = [
+    ("startswith", "n"), ("startswith", "so"), ("endswith", "st"), ("endswith", "d"),
+    ("contains", "e"), ("contains", "ol"), ("contains", "%"), ("startswith", "_"),
+]
+
+
+def _num_fn(s: pd.Series, fn: str, args: tuple[Any, ...]) -> pd.Series:
+    """What pandas computes for ``Expr.<fn>(*args)`` (NULL stays NULL unless filled)."""
+    if fn == "abs":
+        return s.abs()
+    if fn == "sign":
+        return pd.Series(np.sign(s.to_numpy(dtype="float64", na_value=np.nan)),
+                         index=s.index).astype(NUM)
+    if fn == "clip":
+        return s.clip(*args)
+    if fn == "fill_null":
+        return s.fillna(args[0])
+    assert fn == "null_if", fn
+    return s.mask(s.eq(args[0]).fillna(False).astype(bool))
+
+
+def _text_fn(s: pd.Series, fn: str, args: tuple[Any, ...]) -> pd.Series:
+    if fn == "fill_null":
+        return s.fillna(args[0])
+    if fn == "slice":
+        return s.str.slice(*args)
+    if fn == "pad":
+        width, side, fill = args
+        return s.str.pad(width, side=side, fillchar=fill)
+    return getattr(s.str, fn)(*args)
+
+
+@dataclass(repr=False)
+class NumFn(V):
+    """``x.abs()``, ``x.clip(lo, hi)``, ``x.fill_null(v)`` ... on a numeric expression."""
+
+    fn: str
+    args: tuple[Any, ...]
+    a: V
+    meta: Meta
+
+    def qr(self) -> Any:
+        return getattr(self.a.qr(), self.fn)(*self.args)
+
+    def pd(self, df: pd.DataFrame) -> pd.Series:
+        return _num_fn(self.a.pd(df), self.fn, self.args)
+
+    def __repr__(self) -> str:
+        return f"{self.a!r}.{self.fn}({', '.join(map(repr, self.args))})"
+
+
+@dataclass(repr=False)
+class TextFn(V):
+    """``x.str.lower()``, ``x.str.slice(0, 2)`` ... (``fill_null`` is on the expression)."""
+
+    fn: str
+    args: tuple[Any, ...]
+    a: Col
+    meta: Meta
+
+    def qr(self) -> Any:
+        x = self.a.qr()
+        return getattr(x if self.fn == "fill_null" else x.str, self.fn)(*self.args)
+
+    def pd(self, df: pd.DataFrame) -> pd.Series:
+        return _text_fn(self.a.pd(df), self.fn, self.args).astype(STR)
+
+    def __repr__(self) -> str:
+        ns = "" if self.fn == "fill_null" else ".str"
+        return f"{self.a!r}{ns}.{self.fn}({', '.join(map(repr, self.args))})"
+
+
+@dataclass(repr=False)
+class TextLen(V):
+    """``x.str.len()``: characters."""
+
+    a: Col
+    meta: Meta
+
+    def qr(self) -> Any:
+        return self.a.qr().str.len()
+
+    def pd(self, df: pd.DataFrame) -> pd.Series:
+        return self.a.pd(df).str.len().astype("float64").astype(NUM)
+
+    def __repr__(self) -> str:
+        return f"{self.a!r}.str.len()"
+
+
 # -- predicates (three-valued: pandas "boolean" Series) ---------------------------------------
 class P(_Code):
     def qr(self) -> Any:
@@ -465,6 +567,27 @@ class IsIn(P):
 
     def __repr__(self) -> str:
         return f"{self.a!r}.isin({self.values!r})"
+
+
+@dataclass(repr=False)
+class TextPred(P):
+    """``x.str.startswith(s)`` / ``endswith`` / ``contains`` (a literal pattern)."""
+
+    fn: str
+    a: Col
+    pat: str
+
+    def qr(self) -> Any:
+        return getattr(self.a.qr().str, self.fn)(self.pat)
+
+    def pd(self, df: pd.DataFrame) -> pd.Series:
+        s = self.a.pd(df)
+        if self.fn == "contains":
+            return s.str.contains(self.pat, regex=False).astype(BOOL)
+        return getattr(s.str, self.fn)(self.pat).astype(BOOL)
+
+    def __repr__(self) -> str:
+        return f"{self.a!r}.str.{self.fn}({self.pat!r})"
 
 
 @dataclass(repr=False)
@@ -1452,7 +1575,18 @@ def num_value(draw: Draw, s: State, depth: int, *, need_col: bool = False,
     kinds = (["col", "col"] if cols else []) + ([] if need_col and cols else ["lit"])
     if depth > 0 and cols:
         kinds += ["arith", "arith", "arith", "neg", "div"] + (["when"] if s.refs() else [])
+        kinds += ["fn"] + (["len"] if s.refs("text") else [])
     kind = pick(draw, kinds)
+    if kind == "fn":
+        a = num_value(draw, s, depth - 1, need_col=True, fuzzy=fuzzy)
+        fn, args = pick(draw, NUM_FNS)
+        if fn == "sign":
+            return NumFn(fn, args, a, Meta("num", 1, 0, a.meta.exact))
+        extra = max((abs(v) for v in args if isinstance(v, int | float)), default=0)
+        return NumFn(fn, args, a, replace(a.meta, bound=max(a.meta.bound, extra),
+                                          const=False, shadow=False))
+    if kind == "len":
+        return TextLen(Col(pick(draw, s.refs("text")), TEXT), Meta("num", 100))
     if kind == "col":
         name = pick(draw, cols)
         return Col(name, s.meta(name), _spell(draw, name, s))
@@ -1492,9 +1626,13 @@ def num_value(draw: Draw, s: State, depth: int, *, need_col: bool = False,
 def text_value(draw: Draw, s: State, depth: int) -> V:
     cols = s.refs("text")
     kinds = (["col", "col"] if cols else []) + ["lit"] + (["when"] if depth > 0 and cols else [])
+    kinds += ["fn"] if depth > 0 and cols else []
     kind = pick(draw, kinds)
     if kind == "col":
         return Col(pick(draw, cols), TEXT)
+    if kind == "fn":
+        fn, args = pick(draw, TEXT_FNS)
+        return TextFn(fn, args, Col(pick(draw, cols), TEXT), TEXT)
     if kind == "lit":
         return Lit(pick(draw, TEXT_LITS), TEXT)
     return When(pred(draw, s, depth - 1), text_value(draw, s, depth - 1),
@@ -1521,7 +1659,7 @@ def pred(draw: Draw, s: State, depth: int, *, agg: bool = False) -> P:
         if agg and not s.grouped:
             kinds += ["aggcmp"]  # (filtering on an aggregate projects a helper column)
     if texts:
-        kinds += ["tcmp", "tcmp", "tisin", "tbetween"]
+        kinds += ["tcmp", "tcmp", "tisin", "tbetween", "tpred"]
     kinds += ["isnull"]
     if depth > 0:
         kinds += ["and", "or", "or", "not", "pisnull"]
@@ -1563,6 +1701,9 @@ def pred(draw: Draw, s: State, depth: int, *, agg: bool = False) -> P:
         return Cmp(op, *((b, col) if coin(draw) else (col, b)))
     if kind == "tisin":
         return IsIn(col, _isin_values(draw, [*TEXT_LITS, None]))
+    if kind == "tpred":
+        fn, pat = pick(draw, TEXT_PREDS)
+        return TextPred(fn, col, pat)
     return Between(col, pick(draw, TEXT_LITS), pick(draw, TEXT_LITS))
 
 

@@ -1,8 +1,10 @@
 """Property-based tests on DuckDB: random pipelines checked against the pandas reference.
 
 The generator and the reference are in ``_pipelines.py`` (filters with NULL-laden predicates,
-mutates, select/drop/rename, group_by + agg, joins with duplicate and NULL keys and colliding
-names, windows, order_by + limit, distinct, set operations, over data with a quarter NULLs in
+mutates with arithmetic, CASE and the expression vocabulary (abs, sign, clip, fill_null,
+null_if, str.lower/strip/slice/replace/pad/len, str.startswith/endswith/contains),
+select/drop/rename, group_by + agg, joins with duplicate and NULL keys and colliding names,
+windows, order_by + limit, distinct, set operations, over data with a quarter NULLs in
 every nullable column, names now and then written in another case; a third of the pipelines
 start from ``con.sql`` over SQL shaped like TPC-H's and TPC-DS's: CTEs, positional and
 expression sort keys, LIMIT, windows, set operations, GROUP BY positions). Here each result comes
