@@ -1,17 +1,18 @@
 """Apache Spark through Spark Connect (``sc://host:15002``; the protocol Databricks speaks).
 
 Results come as the Arrow batches the server sends (``spark.connect.grpc.arrow.maxBatchSize``,
-4 MiB by default, so a batch is bounded in bytes whatever the row width); each query carries a
-tag of its own, and cancelling interrupts the operations with that tag on the server
-(``interruptTag``), and the stream is released only once the server has ended them (a
-Spark 4 server that gets the release while an interrupt is under way keeps the operation
-``RUNNING`` in its records for the session's life). A query whose deadline passed before it
-was sent is not sent: interrupted while Spark plans it, a query can leave its first shuffle
-job running to its end on the server. The estimate is the optimizer's ``Statistics(sizeInBytes, rowCount)``
-from ``EXPLAIN COST``: a row count only where the plan knows one (``range``, analyzed
-tables), never firm. Tables made by ``create_table`` are managed tables in the server's
-warehouse; ``cache()`` makes one too (Spark's session-scoped temporary views are not tables).
-Tokens and options in the URL go to Spark Connect as they are, and are never echoed.
+4 MiB by default, so a batch is bounded in bytes whatever the row width). Each query carries a
+tag of its own; cancelling interrupts the operations with that tag on the server
+(``interruptTag``), and the stream is released only once the server has ended them (a Spark 4
+server that gets the release while an interrupt is under way keeps the operation ``RUNNING``
+in its records for the session's life). A query whose deadline passed before it was sent is
+not sent: a query interrupted while Spark's adaptive execution submits a shuffle stage leaves
+that stage's job running to its end on the server, where Spark Connect cannot reach it (the
+case SPARK-52024 leaves open). The estimate is the optimizer's ``Statistics(sizeInBytes,
+rowCount)`` from ``EXPLAIN COST``: a row count only where the plan knows one (``range``,
+analyzed tables), never firm. Tables made by ``create_table`` are managed tables in the
+server's warehouse; ``cache()`` makes one too (Spark's session-scoped temporary views are not
+tables). Tokens and options in the URL go to Spark Connect as they are, and are never echoed.
 """
 
 from __future__ import annotations
