@@ -48,7 +48,7 @@ def exit_code(err: BaseException) -> int:
     """The exit code a script sees for ``err``."""
     if isinstance(err, ConnectError):
         cause = err.__cause__
-        return USAGE if isinstance(cause, ParameterError | ImportError) else DATABASE
+        return USAGE if isinstance(cause, ParameterError) else DATABASE
     if isinstance(err, _USER_ERRORS):
         return USAGE
     if isinstance(err, ResultTooLarge):
@@ -162,15 +162,9 @@ def _too_large_hint(args: argparse.Namespace | None) -> str:
             f"to a file with --out result.parquet; {raise_it} (--max-bytes none: no budget)")
 
 
-def one_line(err: BaseException, secret: str | None) -> str:
-    """``err`` as the command line shows it, without knowing the run (see :func:`message`)."""
-    return message(err, None, None, secret)
-
-
 # -- URLs -------------------------------------------------------------------------------------
-#: the schemes queryref's own backends open, with what they are
-OWN_SCHEMES = {"duckdb": "DuckDB", "postgresql": "PostgreSQL", "snowflake": "Snowflake",
-               "sc": "Spark Connect"}
+#: the schemes queryref's own backends open (DuckDB, PostgreSQL, Snowflake, Spark Connect)
+OWN_SCHEMES = ("duckdb", "postgresql", "snowflake", "sc")
 _ALIASES = ("postgres",)
 #: modules of a SQLAlchemy dialect package that are not drivers
 _NOT_DRIVERS = {"base", "types", "json", "enumerated", "reflection", "dml", "expression",

@@ -39,7 +39,7 @@ from queryref.cli.output import Terminal
 from queryref.cli.parser import ENV_URL, UsageError, build_parser, database_url, split_target
 from queryref.cli.session import Session
 
-__all__ = ["main", "split_cells"]
+__all__ = ["main", "scrub", "secret_of", "split_cells"]
 
 Command = Callable[[argparse.Namespace, Session, Terminal], int]
 COMMANDS: dict[str, Command] = {
@@ -72,12 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "target"):  # describe / plot: a database URL may lead
             args.target = split_target(args)
     except UsageError as err:
-        io.note(f"queryref: error: {redact(str(err), [secret])}")
+        io.note(f"queryref: error: {scrub(str(err), secret)}")
         return USAGE
     except SystemExit as done:  # --help, --version
         return done.code if isinstance(done.code, int) else 0
     url = database_url(args)
-    secret = _secret_of(url) or secret
+    secret = secret_of(url) or secret
     session = Session(url)
     try:
         import queryref as qr
@@ -93,29 +93,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return OK
     except Exception as err:
         if debug:
-            io.note(redact("".join(traceback.format_exception(err)), [secret]))
+            io.note(scrub("".join(traceback.format_exception(err)), secret))
         io.note(f"queryref: error: {advice.message(err, session, args, secret)}")
         return exit_code(err)
     finally:
         session.close()
 
 
-def _secret_of(url: str | None) -> str | None:
+def secret_of(url: str | None) -> str | None:
     """The password in a URL (or its ``?password=``), to scrub from anything printed."""
     return url_password(url) if url else None
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """No password, whether in a URL, a ``password=`` pair or on its own (the one redaction,
+    :func:`queryref._redact.redact`, with this run's password)."""
+    return redact(text, [secret])
 
 
 def _find_secret(argv: Sequence[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg == "--db" and i + 1 < len(argv):
-            return _secret_of(argv[i + 1])
+            return secret_of(argv[i + 1])
         if arg.startswith("--db="):
-            return _secret_of(arg[5:])
+            return secret_of(arg[5:])
         if "://" in arg:  # describe / plot take the URL as their first argument too
-            found = _secret_of(arg)
+            found = secret_of(arg)
             if found:
                 return found
-    return _secret_of(os.environ.get(ENV_URL))
+    return secret_of(os.environ.get(ENV_URL))
 
 
 def _silence_stdout() -> None:
