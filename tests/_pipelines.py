@@ -820,7 +820,8 @@ class Rename(Step):
         return f".rename({ {a: n for a, _, n in self.pairs}!r})"
 
 
-AGG_FUNCS = ("sum", "mean", "min", "max", "count", "count_distinct", "count_star")
+AGG_FUNCS = ("sum", "mean", "min", "max", "count", "count_distinct", "count_star", "median",
+             "std")
 
 
 @dataclass(repr=False)
@@ -1755,12 +1756,12 @@ def draw_group(draw: Draw, s: State, names: Any) -> Step:
         named_keys.append((f"k{next(names)}", num_value(draw, s, 1, need_col=True)))
     aggs: list[tuple[str, str, V | None, Meta]] = []
     for _ in range(draw(_ints(1, 3))):
-        fn = pick(draw, AGG_FUNCS)
+        fn = pick(draw, [f for f in AGG_FUNCS if f not in s.gaps])
         out = f"a{next(names)}"
         if fn == "count_star":
             aggs.append((out, fn, None, Meta("num", s.rows)))
             continue
-        if fn in ("sum", "mean") or coin(draw):
+        if fn in ("sum", "mean", "median", "std") or coin(draw):
             if not [n for n, m in s.cols if m.kind == "num"]:
                 continue
             v = num_value(draw, s, 1, need_col=True, fuzzy=True)
@@ -1776,6 +1777,10 @@ def draw_group(draw: Draw, s: State, names: Any) -> Step:
             meta = Meta("num", m.bound * s.rows, m.scale, EXACT if m.exact == EXACT else FUZZY)
         elif fn == "mean":
             meta = Meta("num", m.bound, 0, DET if m.exact == EXACT else FUZZY)
+        elif fn == "median":  # (the middle value or the mean of the two middle ones)
+            meta = Meta("num", m.bound, 0, DET if m.exact == EXACT else FUZZY)
+        elif fn == "std":  # (sample: NULL for one value, as pandas' NaN)
+            meta = Meta("num", 2 * m.bound, 0, FUZZY)
         else:
             meta = m
         if meta.kind == "num" and not _ok(replace(meta, bound=min(meta.bound, VMAX))):
@@ -1905,7 +1910,7 @@ def _available(s: State) -> list[tuple[str, Callable[..., Step]]]:
 # Engine gaps the generator steers around (each pinned by a test that it raises a typed error):
 # MariaDB's LAG/LEAD take no default value; Snowflake has no INTERSECT ALL / EXCEPT ALL.
 # Both also skip the SQL sources for now (their text is DuckDB's and PostgreSQL's; see SqlSource).
-ENGINE_GAPS = {"mariadb": frozenset({"lag_default", "sql_source"}),
+ENGINE_GAPS = {"mariadb": frozenset({"lag_default", "sql_source", "median"}),
                "snowflake": frozenset({"set_all", "sql_source"})}
 
 
