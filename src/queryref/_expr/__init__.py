@@ -16,10 +16,10 @@ from queryref._expr.functions import (
     rank,
     row_number,
 )
-from queryref._expr.strings import StringMethods
+from queryref._expr.strings import StringMethods, concat_str
 
 __all__ = [
     "DateTimeMethods", "Expr", "StringMethods", "_Sort", "_data_type", "_into_node", "_node",
-    "asc", "col", "count", "date_diff", "dense_rank", "desc", "lag", "lead", "lit", "ntile",
-    "ordering", "percent_rank", "rank", "row_number", "when",
+    "asc", "col", "concat_str", "count", "date_diff", "dense_rank", "desc", "lag", "lead", "lit",
+    "ntile", "ordering", "percent_rank", "rank", "row_number", "when",
 ]
