@@ -22,7 +22,7 @@ import pandas as pd
 
 import queryref as qr
 
-from .qr_conformance import Engine, gap
+from .qr_conformance import Engine
 
 col = qr.col
 D, TS, D2, TS2 = col("d"), col("ts"), col("d2"), col("ts2")
@@ -224,9 +224,6 @@ def test_timedelta(engine: Engine):
     check(got, want, "float")
 
 
-@gap("spark", raises=AssertionError,
-     reason="not an engine gap: queryref's Spark backend cannot read TIMESTAMP results yet "
-            "(backends/spark.py calls pyspark's to_arrow_schema without the session time zone)")
 def test_values_as_read(engine: Engine):
     """Timestamps as the engine hands them back (NULL checked in the engine: fakesnow's server
     sends a NULL TIMESTAMP_NTZ as 1970-01-01)."""

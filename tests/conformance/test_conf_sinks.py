@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -150,3 +153,38 @@ def test_bad_password_is_redacted(engine: Engine):
         qr.connect(bad).sql("SELECT 1 AS x").to_pandas()
     assert "Sup3rS3cret" not in str(info.value)
     assert "Sup3rS3cret" not in repr(info.value.__cause__)
+
+
+def _stamps(values: Any) -> list[Any]:
+    return [None if pd.isna(v) else pd.Timestamp(v) for v in values]
+
+
+_KEPT = pd.DataFrame({
+    "k": [1, 2, 3],
+    "ts": [dt.datetime(2024, 2, 29, 23, 59, 59, 123456), None,
+           dt.datetime(1969, 12, 31, 0, 0, 0, 1)],
+    "txt": ["x" * 100_000, "é東" * 40_000, None],
+    "bin": [b"\x00\xff" * 40_000, None, b""],
+})
+
+
+def test_create_table_keeps_what_it_is_given(engine: Engine):
+    """A DataFrame goes in and comes back the same: microseconds, text and bytes past 64 KB
+    (MySQL's TEXT/BLOB limit), non-ASCII text, NULLs (MariaDB's defaults kept whole seconds
+    and refused long values; Snowflake could not upload bytes)."""
+    got = engine.con.create_table("qr_keeps", _KEPT, replace=True).order_by("k").to_pandas()
+    got.columns = [c.lower() for c in got.columns]
+    stamps = [0, 2] if engine.name == "snowflake" else [0, 1, 2]  # (see the NULL test below)
+    assert [_stamps(got["ts"])[i] for i in stamps] == [_stamps(_KEPT["ts"])[i] for i in stamps]
+    assert [None if v is None or v is pd.NA else v for v in got["txt"]] == _KEPT["txt"].tolist()
+    assert [None if v is None or v is pd.NA else bytes(v) for v in got["bin"]] == \
+        _KEPT["bin"].tolist()
+
+
+@gap("snowflake", raises=AssertionError,
+     reason="fakesnow returns a NULL TIMESTAMP_NTZ as 1970-01-01 (its own connector's "
+            "fetchall too); real Snowflake returns NULL")
+def test_a_null_timestamp_comes_back_null(engine: Engine):
+    q = engine.con.create_table("qr_null_ts", _KEPT[["k", "ts"]], replace=True)
+    got = q.filter(qr.col("k") == 2).to_pandas()
+    assert pd.isna(got.iloc[0, 1])

@@ -238,8 +238,17 @@ def split_bytes(batch: pa.RecordBatch, max_bytes: int) -> Iterator[pa.RecordBatc
 
 
 def sqlalchemy_type(t: pa.DataType) -> Any:
-    """The SQLAlchemy column type that holds an Arrow type (``create_table``)."""
+    """The SQLAlchemy column type that holds an Arrow type (``create_table``).
+
+    On MySQL/MariaDB the defaults would lose data: ``DATETIME``/``TIME`` keep whole seconds,
+    ``TEXT``/``BLOB`` stop at 64 KB; there they are ``DATETIME(6)``, ``TIME(6)``, ``LONGTEXT``
+    and ``LONGBLOB``.
+    """
     import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    def on_mysql(generic: Any, exact: Any) -> Any:
+        return generic.with_variant(exact, "mysql", "mariadb")
 
     if pa.types.is_boolean(t):
         return sa.Boolean()
@@ -252,9 +261,9 @@ def sqlalchemy_type(t: pa.DataType) -> Any:
     if pa.types.is_date(t):
         return sa.Date()
     if pa.types.is_timestamp(t):
-        return sa.DateTime(timezone=t.tz is not None)
+        return on_mysql(sa.DateTime(timezone=t.tz is not None), mysql.DATETIME(fsp=6))
     if pa.types.is_time(t):
-        return sa.Time()
+        return on_mysql(sa.Time(), mysql.TIME(fsp=6))
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return sa.LargeBinary()
-    return sa.Text()
+        return on_mysql(sa.LargeBinary(), mysql.LONGBLOB())
+    return on_mysql(sa.Text(), mysql.LONGTEXT())

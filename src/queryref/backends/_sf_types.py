@@ -80,11 +80,14 @@ def result_size(cur: Any) -> tuple[int | None, int | None]:
 
 def insert_value(v: Any) -> exp.Expr:
     """A value for a typed column in INSERT ... VALUES: the column's type does the cast, so
-    numbers, dates and times go as plain literals (no CAST per value to parse and plan)."""
+    numbers, dates and times go as plain literals (no CAST per value to parse and plan);
+    bytes as hexadecimal text decoded in the engine."""
     if isinstance(v, decimal.Decimal) and v.is_finite():
         return exp.Literal.number(str(v))
     if isinstance(v, dt.datetime):
         return exp.Literal.string(v.isoformat(sep=" "))
     if isinstance(v, dt.date | dt.time):
         return exp.Literal.string(v.isoformat())
+    if isinstance(v, bytes):  # HEX_DECODE_BINARY('00ff'): whatever BINARY_INPUT_FORMAT says
+        return exp.Unhex(this=exp.Literal.string(v.hex()))
     return literal(v)

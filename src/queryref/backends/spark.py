@@ -155,7 +155,8 @@ class SparkBackend(Backend):
         except BaseException:
             deadline.stop()
             raise
-        schema = _arrow_schema(first) if not isinstance(first, pa.Table) else first.schema
+        schema = (self._arrow_schema(first) if not isinstance(first, pa.Table)
+                  else first.schema)
         pending = [first] if isinstance(first, pa.Table) else []
 
         def batches() -> Iterator[pa.RecordBatch]:
@@ -187,8 +188,17 @@ class SparkBackend(Backend):
 
         return Stream(schema, batches(), cancel=cancel, close=close)
 
+    def _arrow_schema(self, struct: Any) -> pa.Schema:
+        """A Spark ``StructType`` as the Arrow schema its rows arrive in: timestamps in the
+        session's time zone, as Spark Connect sends them (pyspark refuses a TIMESTAMP
+        without one)."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        zone = self.guard(lambda: self._spark.conf.get("spark.sql.session.timeZone"))
+        return to_arrow_schema(struct, timezone=zone)
+
     def schema(self, sql: str) -> pa.Schema:
-        return _arrow_schema(self.guard(lambda: self._spark.sql(sql).schema))
+        return self._arrow_schema(self.guard(lambda: self._spark.sql(sql).schema))
 
     def execute(self, sql: str) -> int | None:
         self.guard(lambda: self._spark.sql(sql).collect())
@@ -211,9 +221,13 @@ class SparkBackend(Backend):
         return PlanEstimate(rows, width, "Spark's optimizer (EXPLAIN COST)", firm=False)
 
     def create_table(self, name: exp.Table, data: pa.RecordBatchReader, replace: bool) -> None:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
         table = data.read_all()
         target = name.sql(dialect="spark")
-        df = self.guard(lambda: self._spark.createDataFrame(table))
+        # naive timestamps stay naive (TIMESTAMP_NTZ), as pandas and the other engines keep them
+        schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
+        df = self.guard(lambda: self._spark.createDataFrame(table, schema=schema))
         mode = "overwrite" if replace else "error"
         self.guard(lambda: df.write.mode(mode).saveAsTable(target))
 
@@ -253,8 +267,3 @@ def _await_end(spark: Any, operations: set[str], limit: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def _arrow_schema(struct: Any) -> pa.Schema:
-    """A Spark ``StructType`` as the Arrow schema its rows arrive in."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(struct)
