@@ -160,6 +160,12 @@ class ReshapeVerbs:
         Then one query: ``AGG(CASE WHEN on = value THEN values END)`` per value, grouped by
         ``index`` (default: every column but ``on`` and ``values``; none: one row).
 
+        Column names come from the values: text as it is, whole numbers as integers, other
+        numbers as their shortest text, dates in ISO form. An empty text value, or two names
+        the same (also ignoring case on engines that do, or an index column's name) raise
+        ``ParameterError``. Values compare as the engine compares text (MariaDB's default
+        collation: ignoring case and accents). The result has no order: ``order_by`` it.
+
         Parameters
         ----------
         on
@@ -176,12 +182,6 @@ class ReshapeVerbs:
             The columns that make the rows (a NULL key is a group, as in SQL and Polars).
         max_columns
             The most columns ``on``'s values may make.
-
-        Column names come from the values: text as it is, whole numbers as integers, other
-        numbers as their shortest text, dates in ISO form. An empty text value, or two names
-        the same (also ignoring case on engines that do, or an index column's name) raise
-        ``ParameterError``. Values compare as the engine compares text (MariaDB's default
-        collation: ignoring case and accents). The result has no order: ``order_by`` it.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql(
