@@ -224,7 +224,7 @@ class Expr(NumberMethods, AggregateMethods, WindowMethods):
         return Expr(exp.cast(self.node.copy(), _data_type(to)), name=self.output_name)
 
     def coalesce(self, *others: Any) -> Expr:
-        """The first non-NULL of this and ``others``. Also ``fill_null``.
+        """The first non-NULL of this and ``others`` (``fill_null`` takes one value).
 
         >>> import queryref as qr
         >>> qr.col("nickname").coalesce(qr.col("name"), "?").sql()
