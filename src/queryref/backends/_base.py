@@ -6,7 +6,7 @@ import abc
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
@@ -164,6 +164,9 @@ class Backend(abc.ABC):
     #: whether a stream sizes each fetch from the rows that came before (``batch_bytes``);
     #: False where the reader's batch size is fixed when the query opens (DuckDB)
     adapts_batches: ClassVar[bool] = True
+    #: the SQLAlchemy engine the backend runs on, when it runs on one (whose dialect then
+    #: compiles SQLAlchemy Core clauses given to ``con.sql``)
+    sqlalchemy_engine: Any = None
 
     def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn:
         """Raise a driver error as a queryref error: the deadline's ``QueryTimeout`` if it

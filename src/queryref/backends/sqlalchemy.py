@@ -65,7 +65,7 @@ class SQLAlchemyBackend(Backend):
     dialect: ClassVar[str] = ""
 
     def __init__(self, engine: Any, *, owned: bool, sweep: Sweep | None = None) -> None:
-        self._engine = engine
+        self._engine = self.sqlalchemy_engine = engine
         self._owned = owned
         self._sweep = sweep
         self._sa_name = self.label = engine.dialect.name
