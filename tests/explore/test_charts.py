@@ -36,3 +36,21 @@ def test_charts_refuse_what_they_cannot_draw(q):
         Plot(q).bar("g", agg="sum")  # a sum of nothing
     with pytest.raises(ParameterError):
         Plot(q).scatter("x", "y", max_points=0)
+
+
+def test_charts_combine_as_altair_charts_do(q):
+    """``a | b``, ``a & b``, ``a + b`` and Altair's own ``alt.hconcat``/``alt.layer`` work
+    (Vega-Lite takes ``usermeta`` at the top only): the operators keep what fed both parts,
+    and show themselves offline as the parts do."""
+    import altair as alt
+
+    hist, bars = Plot(q).hist("y", bins=8), Plot(q).bar("g")
+    h, b = hist.usermeta["queryref"], bars.usermeta["queryref"]
+    for combined, parts in ((hist | bars, (h, b)), (hist & bars, (h, b)), (hist + hist, (h, h))):
+        meta = combined.to_dict()["usermeta"]["queryref"]
+        assert meta == {"sql": [s for m in parts for s in m["sql"]],
+                        "rows": sum(m["rows"] for m in parts)}
+        assert "application/vnd.vegalite.v5+json" in combined._repr_mimebundle_()
+    for combined in (alt.hconcat(hist, bars), alt.layer(hist, hist)):
+        assert "usermeta" not in combined.to_dict()  # (valid: the parts' metadata left out)
+    assert hist.to_dict()["usermeta"]["queryref"]["rows"] == 8  # the parts are unchanged

@@ -60,11 +60,32 @@ class _ShownOffline:
     """A chart that shows itself as the Vega-Lite mimetype while Altair's renderer is its
     default (see the module's docstring)."""
 
+    def to_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Altair's, but as a part of a composed chart (``a | b``, ``alt.layer(a, b)``)
+        without the ``usermeta`` Vega-Lite takes at the top level only."""
+        context = kwargs.get("context") or {}
+        meta = self._kwds.get("usermeta")  # type: ignore[attr-defined]
+        if not context.get("top_level", True) and isinstance(meta, dict) and "queryref" in meta:
+            part = self.copy(deep=False)  # type: ignore[attr-defined]
+            rest = {k: v for k, v in meta.items() if k != "queryref"}
+            part._kwds["usermeta"] = rest or _altair().Undefined
+            return super(_ShownOffline, part).to_dict(*args, **kwargs)  # type: ignore[misc]
+        return super().to_dict(*args, **kwargs)  # type: ignore[misc]
+
+    def __or__(self, other: Any) -> Any:
+        return _compose(self, other, "hconcat")
+
+    def __and__(self, other: Any) -> Any:
+        return _compose(self, other, "vconcat")
+
+    def __add__(self, other: Any) -> Any:
+        return _compose(self, other, "layer")
+
     def _repr_mimebundle_(self, *args: Any, **kwargs: Any) -> Any:
         alt = _altair()
         if alt.renderers.active == "default":
             try:
-                spec = self.to_dict()  # type: ignore[attr-defined]
+                spec = self.to_dict()
             except Exception:  # (Altair's own repr shows what is wrong with the spec)
                 pass
             else:
@@ -74,12 +95,29 @@ class _ShownOffline:
 
 
 @functools.cache
-def _kinds() -> tuple[Any, Any]:
-    """``Chart`` and ``LayerChart`` that show themselves offline (made once Altair is loaded)."""
+def _kinds() -> tuple[Any, Any, Any, Any]:
+    """``Chart``, ``LayerChart``, ``HConcatChart`` and ``VConcatChart`` that show themselves
+    offline (made once Altair is loaded)."""
     alt = _altair()
-    chart = type("Chart", (_ShownOffline, alt.Chart), {"__module__": __name__})
-    layer = type("LayerChart", (_ShownOffline, alt.LayerChart), {"__module__": __name__})
-    return chart, layer
+    chart, layer, hconcat, vconcat = (
+        type(base.__name__, (_ShownOffline, base), {"__module__": __name__})
+        for base in (alt.Chart, alt.LayerChart, alt.HConcatChart, alt.VConcatChart))
+    return chart, layer, hconcat, vconcat
+
+
+def _compose(left: Any, right: Any, how: str) -> Any:
+    """``left | right``, ``&`` or ``+`` as Altair makes it, shown offline like its parts; the
+    parts' ``usermeta["queryref"]`` together at the top (``sql`` and ``rows`` of each)."""
+    alt = _altair()
+    made = {"hconcat": alt.hconcat, "vconcat": alt.vconcat, "layer": alt.layer}[how](left, right)
+    kind = {"layer": _kinds()[1], "hconcat": _kinds()[2], "vconcat": _kinds()[3]}[how]
+    parts = [getattr(c, "_kwds", {}).get("usermeta") for c in (left, right)]
+    metas = [m["queryref"] for m in parts if isinstance(m, dict) and "queryref" in m]
+    out = kind(**made._kwds)
+    if metas:
+        out = out.properties(usermeta={"queryref": {
+            "sql": [q for m in metas for q in m["sql"]], "rows": sum(m["rows"] for m in metas)}})
+    return out
 
 
 def _chart(data: pd.DataFrame, **kwargs: Any) -> Any:
