@@ -192,9 +192,16 @@ def _numeric(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
-def pandas_dtypes(table: pa.Table) -> list[str]:
+#: said of an integer column that may hold NULLs the preview does not show: ``to_pandas``
+#: then gives float64 (NumPy integers have no NULL)
+MAYBE_FLOAT = " (float64 with NULLs)"
+
+
+def pandas_dtypes(table: pa.Table, *, caveat: str = MAYBE_FLOAT) -> list[str]:
     """The dtypes ``to_pandas()`` gives these rows (its own converter, on the few rows of a
-    preview); the Arrow types where a column cannot be converted."""
+    preview); the Arrow types where a column cannot be converted. An integer column that
+    may hold NULLs past the preview says it becomes float64 then (``caveat``, by default
+    :data:`MAYBE_FLOAT`; the plain-text preview, in columns, leaves it out)."""
     from queryref.sinks.convert import FrameBuilder
 
     try:
@@ -202,9 +209,10 @@ def pandas_dtypes(table: pa.Table) -> list[str]:
         for batch in table.to_batches():
             builder.add(batch)
         frame = builder.finish()
-        return [str(t) for t in frame.dtypes]
     except Exception:  # (a type the converter refuses: the preview still shows)
         return [str(f.type) for f in table.schema]
+    return [str(t) + (caveat if t.kind in "iu" and f.nullable else "")
+            for f, t in zip(table.schema, frame.dtypes, strict=True)]
 
 
 def _table_html(table: pa.Table) -> str:
@@ -231,7 +239,7 @@ def _table_html(table: pa.Table) -> str:
 
 def _table_text(table: pa.Table) -> str:
     table, hidden = _shown(table)
-    grid = [[f.name for f in table.schema], pandas_dtypes(table)]
+    grid = [[f.name for f in table.schema], pandas_dtypes(table, caveat="")]
     grid += [[_value(v) for v in row] for row in _rows(table)]
     if hidden:
         for line in grid:

@@ -8,7 +8,7 @@ import pytest
 
 import queryref as qr
 from queryref import _display
-from queryref._display import Preview, SQLText, query_html, query_text, redact
+from queryref._display import MAYBE_FLOAT, Preview, SQLText, query_html, query_text, redact
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +105,7 @@ def test_html_shows_the_pandas_dtypes_and_right_aligns_numbers(con):
     out = query_html(q)
     frame = q.to_pandas()
     for name, dtype in frame.dtypes.items():  # the dtypes to_pandas gives, under each name
-        assert f"{name}<br><span style='font-weight:normal;color:#666'>{dtype}</span>" in out
+        shown = f"{dtype}{MAYBE_FLOAT if dtype.kind in 'iu' else ''}"  # (n: NULLs -> float64)
+        assert f"{name}<br><span style='font-weight:normal;color:#666'>{shown}</span>" in out
     assert "<td style='text-align:right'>1.50</td>" in out  # numbers right-aligned
     assert "<td>x</td>" in out
