@@ -139,3 +139,19 @@ def test_side_effect_functions_refused(con):
 def test_qr_lit_and_col_quote(con):
     q = con.sql('SELECT 1 AS "Weird Name"').filter(qr.col("Weird Name") == qr.lit(1))
     assert q.count() == 1
+
+
+def test_parse_errors_speak_sql_not_sqlglot_classes():
+    """A typo's message says what is missing in SQL's words, with where it is."""
+    con = qr.connect()
+    cases = {
+        "SELECT 2 * FROM t": "expected a value after '*', found 'FROM'",
+        "SELECT 2 *": "expected a value after '*', but the SQL ends there",
+        "SELECT * FROM t WHERE": "WHERE needs a condition, but the SQL ends there",
+        "SELECT (1 + 2 FROM t": "expected ')' to close a '(', found 'FROM'",
+    }
+    for sql, said in cases.items():
+        with pytest.raises(qr.errors.SQLParseError) as got:
+            con.sql(sql)
+        assert said in str(got.value) and got.value.line == 1, str(got.value)
+        assert "<class" not in str(got.value) and "Required keyword" not in str(got.value)

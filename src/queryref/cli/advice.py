@@ -33,6 +33,7 @@ from queryref.errors import (
     SQLParseError,
     UnknownColumnError,
 )
+from queryref.sql.parse_errors import readable
 
 if TYPE_CHECKING:
     from queryref.cli.session import Session
@@ -240,20 +241,6 @@ def connect_hint(err: ConnectError, url: str | None) -> str:
 
 
 # -- SQL that does not parse ------------------------------------------------------------------
-_OPERATORS = {"Mul": "*", "Div": "/", "Add": "+", "Sub": "-", "Mod": "%", "IntDiv": "//",
-              "EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=",
-              "NullSafeEQ": "<=>", "And": "AND", "Or": "OR", "Xor": "XOR", "Like": "LIKE",
-              "ILike": "ILIKE", "Is": "IS", "Not": "NOT", "DPipe": "||", "BitwiseAnd": "&",
-              "BitwiseOr": "|", "BitwiseXor": "^", "Glob": "GLOB", "SimilarTo": "SIMILAR TO",
-              "RegexpLike": "~", "Neg": "-", "Escape": "ESCAPE", "Distance": "<->"}
-_CLAUSES = {"Where": "WHERE needs a condition", "Having": "HAVING needs a condition",
-            "Qualify": "QUALIFY needs a condition", "Limit": "LIMIT needs a number of rows",
-            "Offset": "OFFSET needs a number of rows", "Fetch": "FETCH needs a number of rows",
-            "Between": "BETWEEN needs 'low AND high'", "In": "IN needs a list or a query",
-            "Order": "ORDER BY needs what to sort by", "Group": "GROUP BY needs what to group "
-            "by", "Cast": "CAST needs 'value AS type'", "Alias": "AS needs a name"}
-_REQUIRED = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
-_TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
 _KEYWORDS = ("SELECT", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "JOIN", "WITH",
              "UNION", "VALUES", "DISTINCT", "BETWEEN", "QUALIFY", "OFFSET", "INNER", "OUTER",
              "LEFT", "RIGHT", "CROSS", "EXCEPT", "INTERSECT", "WINDOW", "PARTITION", "CASE",
@@ -281,7 +268,7 @@ def parse_message(err: SQLParseError, sql: str | None, cell: str | None = None) 
             what, place = opened
             description = f"{what} is not closed"
     at_end = place is not None and sql is not None and not _rest(sql, place).strip(" \t\n;")
-    text = _readable(description, err.snippet, at_end)
+    text = readable(description, err.snippet, at_end=at_end)
     misspelt = _misspelt(sql, place) if sql else None
     if misspelt:
         text += f" (is '{misspelt[0]}' meant to be {misspelt[1]}?)"
@@ -305,26 +292,6 @@ def _description(err: SQLParseError) -> str:
     prefix = f"could not parse SQL{where}{near}: "
     text = str(err)
     return text[len(prefix):] if text.startswith(prefix) else text
-
-
-def _readable(description: str, snippet: str, at_end: bool) -> str:
-    found = ", but the SQL ends there" if at_end else (f", found {snippet!r}" if snippet else "")
-    m = _REQUIRED.search(description)
-    if m:
-        key, node = m.group(1), m.group(2)
-        if node in _OPERATORS:
-            return f"expected a value after '{_OPERATORS[node]}'{found}"
-        if node in _CLAUSES:
-            return f"{_CLAUSES[node]}{found}"
-        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", node).lower()
-        return f"this {words} is incomplete (its {key} is missing){found}"
-    if description.startswith("Invalid expression / Unexpected token"):
-        return f"unexpected {snippet!r}" if snippet else "unexpected text"
-    if description.startswith("Expecting )"):
-        return f"expected ')' to close a '('{found}"
-    text = _TOKEN.sub(lambda t: "the end of the SQL" if t.group(1) == "SENTINEL"
-                      else repr(t.group(2)), description)
-    return text[:1].lower() + text[1:] if text.startswith("Expect") else text
 
 
 def _locate(sql: str, line: int | None, col: int | None, snippet: str

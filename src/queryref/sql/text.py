@@ -22,6 +22,7 @@ from queryref.backends._quote import _EXACT, _is_keyword
 from queryref.backends._quote import ident as ident  # (re-exported: the SQL layer's quoting)
 from queryref.backends._quote import literal as _quoted_literal
 from queryref.errors import ParameterError, ReadOnlyError, SQLParseError
+from queryref.sql.parse_errors import readable
 from queryref.sql.portable_time import interval
 
 # Nodes that write, change session state or reach outside the query: never in con.sql(...).
@@ -69,12 +70,15 @@ class _quiet_sqlglot:
 def _parse_error(err: ParseError | TokenError, text: str) -> SQLParseError:
     if isinstance(err, ParseError) and err.errors:
         first = err.errors[0]
-        return SQLParseError(
-            str(first.get("description", err)),
-            line=first.get("line"),
-            col=first.get("col"),
-            snippet=str(first.get("highlight") or ""),
-        )
+        line, col = first.get("line"), first.get("col")
+        snippet = str(first.get("highlight") or "")
+        lines = text.splitlines()
+        rest = ("\n".join([lines[line - 1][col:], *lines[line:]])
+                if isinstance(line, int) and isinstance(col, int) and 1 <= line <= len(lines)
+                else "x")
+        description = readable(str(first.get("description", err)), snippet,
+                               at_end=not rest.strip(" \t\n;"))
+        return SQLParseError(description, line=line, col=col, snippet=snippet)
     message = str(err)
     m = re.search(r"[Ll]ine (\d+), [Cc]ol(?:umn)?:? (\d+)", message)
     line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
