@@ -168,8 +168,9 @@ def _spark() -> Iterator[SparkServer]:
         spark = con.backend._spark  # type: ignore[attr-defined]
         server = Server("spark", con, big=big, heavy=HEAVY, rows=ROWS,
                         stop_all=lambda: spark.interruptAll())
-        local = urlsplit(URL).hostname in ("127.0.0.1", "localhost")
-        s = SparkServer(server, _server_pid(PORT) if local else None)
+        where = urlsplit(URL)
+        local = where.hostname in ("127.0.0.1", "localhost")
+        s = SparkServer(server, _server_pid(where.port or PORT) if local else None)
         server.sessions = lambda: [(op, st in BUSY) for op, st in s.operations().items()]
         con.sql("SELECT count(*) AS n FROM range(1000)").to_arrow()  # (HEAVY's plan, warm)
         yield s
