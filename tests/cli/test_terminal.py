@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import duckdb
+import pexpect
 import pytest
 
 from queryref.cli.table import render_table
 
-pexpect = pytest.importorskip("pexpect")
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,7 @@ def test_ctrl_c_cancels_a_postgres_query_in_the_server():
 
 
 def test_wide_characters_line_up_in_a_terminal():
-    wcwidth = pytest.importorskip("wcwidth")  # an independent measure of display width
+    import wcwidth  # an independent measure of display width (in the dev extra)
     sql = ("SELECT * FROM (VALUES ('東京都', 1, 'x'), ('abc', -22, 'y'), ('Ａｂｃ', 333, 'z'), "
            "('e\u0301té', NULL, 'w'), ('한국어 텍스트', 5, 'v'), (NULL, 6, 'u')) t(city, n, tag)")
     child = spawn("query", sql)
