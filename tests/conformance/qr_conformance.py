@@ -234,6 +234,27 @@ def engine(request: pytest.FixtureRequest, _engines: dict[str, Any]) -> Engine:
     return got
 
 
+#: engines with a floating-point NaN (MariaDB has none: NULL stands in)
+NAN_ENGINES = ("duckdb", "postgres", "snowflake", "spark")
+_UPLOADED: dict[tuple[str, str], qr.QueryRef] = {}
+
+
+def uploaded_with_nan(engine: Engine, name: str, frame: pd.DataFrame, nan_id: int,
+                      column: str) -> qr.QueryRef:
+    """``frame`` as table ``name`` on ``engine`` (uploaded once per session), its ``column``
+    NaN on the row whose ``id`` is ``nan_id`` where the engine has NaN (NULL elsewhere:
+    pandas' NaN uploads as NULL)."""
+    key = (engine.name, name)
+    if key not in _UPLOADED:
+        q = engine.con.create_table(name, frame)
+        if engine.name in NAN_ENGINES:
+            nan = qr.lit("NaN").cast("DOUBLE")
+            q = q.mutate(**{column: qr.when(qr.col("id") == nan_id, nan)
+                            .otherwise(qr.col(column))})
+        _UPLOADED[key] = q
+    return _UPLOADED[key]
+
+
 def gap(*engines: str, raises: type[BaseException], reason: str) -> pytest.MarkDecorator:
     """A known gap on ``engines``: strict xfail that must raise ``raises``.
 

@@ -20,11 +20,10 @@ import pytest
 import queryref as qr
 from queryref.errors import ParameterError, UnsupportedError
 
-from .qr_conformance import Engine, gap
+from .qr_conformance import NAN_ENGINES, Engine, gap, uploaded_with_nan
 
 col = qr.col
 X, S, B, K = col("x"), col("s"), col("b"), col("k")
-NAN_ENGINES = ("duckdb", "postgres", "snowflake", "spark")
 
 # (g, k, x, s, b): k is unique in each group but for "ties" (and NULL once in "a")
 ROWS: list[tuple[Any, ...]] = [
@@ -46,17 +45,9 @@ FRAME = pd.DataFrame(ROWS, columns=["g", "k", "x", "s", "b"]).astype(
 FRAME.insert(0, "id", np.arange(len(FRAME), dtype="int64"))
 FRAME.loc[NAN_ROW, "x"] = None
 
-_TABLES: dict[str, qr.QueryRef] = {}
-
-
 def table(engine: Engine) -> qr.QueryRef:
-    if engine.name not in _TABLES:
-        q = engine.con.create_table("conf_agg_values", FRAME)
-        if engine.name in NAN_ENGINES:
-            nan = qr.lit("NaN").cast("DOUBLE")
-            q = q.mutate(x=qr.when(col("id") == NAN_ROW, nan).otherwise(X))
-        _TABLES[engine.name] = q
-    return _TABLES[engine.name]
+    """The rows on ``engine`` (uploaded once), with the NaN put in where the engine has NaN."""
+    return uploaded_with_nan(engine, "conf_agg_values", FRAME, NAN_ROW, "x")
 
 
 def groups(engine: Engine) -> dict[str, list[dict[str, Any]]]:

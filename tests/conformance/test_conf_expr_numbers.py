@@ -19,14 +19,13 @@ import pytest
 import queryref as qr
 from queryref.errors import ParameterError
 
-from .qr_conformance import Engine
+from .qr_conformance import NAN_ENGINES, Engine, uploaded_with_nan
 
 col = qr.col
 X, Y, R = col("x"), col("y"), col("r")
 
 #: the row whose x is NaN where the engine has NaN (NULL on MariaDB)
 NAN_ID = 3
-NAN_ENGINES = ("duckdb", "postgres", "snowflake", "spark")
 
 XS = [0.0, 1.0, -1.0, None, 2.5, -2.5, 0.5, -0.5, 3.0, 3.0, -7.25, 100.0, 0.001, None, 16.0,
       0.1, 42.0, -3.0, 1e-9, 7.5]
@@ -48,18 +47,9 @@ FRAME = pd.DataFrame({
 })
 FRAME.loc[NAN_ID, "x"] = None
 
-_TABLES: dict[str, qr.QueryRef] = {}
-
-
 def table(engine: Engine) -> qr.QueryRef:
     """The rows on ``engine`` (uploaded once), with the NaN put in where the engine has NaN."""
-    if engine.name not in _TABLES:
-        q = engine.con.create_table("conf_num_values", FRAME)
-        if engine.name in NAN_ENGINES:
-            nan = qr.lit("NaN").cast("DOUBLE")
-            q = q.mutate(x=qr.when(col("id") == NAN_ID, nan).otherwise(X))
-        _TABLES[engine.name] = q
-    return _TABLES[engine.name]
+    return uploaded_with_nan(engine, "conf_num_values", FRAME, NAN_ID, "x")
 
 
 def xs(engine: Engine) -> list[float | None]:

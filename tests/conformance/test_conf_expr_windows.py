@@ -21,11 +21,10 @@ import pytest
 import queryref as qr
 from queryref.errors import ParameterError
 
-from .qr_conformance import Engine
+from .qr_conformance import NAN_ENGINES, Engine, uploaded_with_nan
 
 col = qr.col
 V, T = col("v"), col("t")
-NAN_ENGINES = ("duckdb", "postgres", "snowflake", "spark")
 
 # (p, t, v): id is the row's position, unique; t has ties and NULLs
 ROWS: list[tuple[Any, ...]] = [
@@ -41,17 +40,9 @@ FRAME = pd.DataFrame(ROWS, columns=["p", "t", "v"]).astype({"t": "Int64", "v": "
 FRAME.insert(0, "id", np.arange(len(FRAME), dtype="int64"))
 FRAME.loc[NAN_ROW, "v"] = None
 
-_TABLES: dict[str, qr.QueryRef] = {}
-
-
 def table(engine: Engine) -> qr.QueryRef:
-    if engine.name not in _TABLES:
-        q = engine.con.create_table("conf_win_values", FRAME)
-        if engine.name in NAN_ENGINES:
-            nan = qr.lit("NaN").cast("DOUBLE")
-            q = q.mutate(v=qr.when(col("id") == NAN_ROW, nan).otherwise(V))
-        _TABLES[engine.name] = q
-    return _TABLES[engine.name]
+    """The rows on ``engine`` (uploaded once), with the NaN put in where the engine has NaN."""
+    return uploaded_with_nan(engine, "conf_win_values", FRAME, NAN_ROW, "v")
 
 
 Row = dict[str, Any]
