@@ -103,8 +103,13 @@ class SnowflakeBackend(Backend):
         chooses its result chunks: one is downloaded at a time, and handed on in slices of
         at most ``batch_rows`` rows and ``batch_bytes`` bytes.
         """
-        cur = self._cursor_run(sql, timeout)
-        deadline = Deadline(timeout, lambda: None)
+        deadline = Deadline(timeout, lambda: None)  # (from the start: a server that cannot
+        cur = self._cursor_run(sql, timeout)          # abort still ends in QueryTimeout)
+        if deadline.expired:
+            deadline.stop()
+            self._cancel_quietly(cur.sfqid)
+            cur.close()
+            raise deadline.error()
         schema = pa.schema([pa.field(m.name, arrow_type(m)) for m in cur.description or []])
         rows, nbytes = result_size(cur)
         tables = self.guard(lambda: cur.fetch_arrow_batches(force_microsecond_precision=True))
