@@ -18,22 +18,22 @@ from typing import Any
 
 import queryref as qr
 from conformance.qr_conformance import MYSQL_URL, PG_URL
-from queryref.backends import postgres, sqlalchemy
+from queryref.backends import _pg_session, sqlalchemy
 
 
 @contextmanager
 def _without() -> Iterator[None]:
     """queryref as it was before: no read-only transaction, no reset at check-in."""
     sa = sqlalchemy.SQLAlchemyBackend
-    saved: dict[str, Any] = {"statements": postgres._statements, "checkin": sa._checkin,
+    saved: dict[str, Any] = {"statements": _pg_session._statements, "checkin": sa._checkin,
                              "checkout": sa._checkout}
-    postgres._statements = lambda con, sql: None
+    _pg_session._statements = lambda con, sql: None
     sa._checkin = sa._disconnect  # type: ignore[method-assign]
     sa._checkout = lambda self, retry=True: self._connect()  # type: ignore[method-assign, misc]
     try:
         yield
     finally:
-        postgres._statements = saved["statements"]
+        _pg_session._statements = saved["statements"]
         sa._checkin = saved["checkin"]  # type: ignore[method-assign]
         sa._checkout = saved["checkout"]  # type: ignore[method-assign]
 

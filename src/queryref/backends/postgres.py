@@ -29,7 +29,7 @@ lost before its first row reached the caller is run once more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -43,22 +43,13 @@ from queryref.backends._common import (
     interruptible,
     raise_wrapped,
 )
+from queryref.backends._pg_session import PgSessions, close_connection
 from queryref.backends._pg_types import arrow_schema, convert_batch, plan_estimate
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
 
-#: how a query's connection starts: a transaction in which the server refuses writes
-BEGIN = "BEGIN TRANSACTION READ ONLY"
-#: how it ends before going back to the pool: the transaction rolled back (with whatever a
-#: function in the query changed: settings, large objects, notifications), then what a
-#: rollback keeps: the advisory locks a query took at session level released, and the
-#: session's random() seeded afresh (a ``setseed`` would make the next queries' draws known)
-CHECKIN = ("ROLLBACK", "DO $$BEGIN PERFORM pg_advisory_unlock_all(); PERFORM setseed("
-           "('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::int "
-           "/ 2147483648.0); END$$")
 
-
-class PostgresBackend(Backend):
+class PostgresBackend(PgSessions, Backend):
     """A PostgreSQL database reached through an ADBC connection."""
 
     name = "postgres"
@@ -83,7 +74,7 @@ class PostgresBackend(Backend):
         if pool:
             raise ParameterError(f"unknown connection options: {', '.join(sorted(pool))}")
         self._pool: Pool[Any] = Pool(
-            "PostgreSQL", connect=self._new_connection if uri else None, close=_close,
+            "PostgreSQL", connect=self._new_connection if uri else None, close=close_connection,
             first=con, owned=lambda c: owned or c is not con, hint=hint, **sizes)
 
     @classmethod
@@ -112,91 +103,6 @@ class PostgresBackend(Backend):
 
     def __repr__(self) -> str:
         return f"<PostgresBackend {self._label}>"
-
-    # -- connections: checked out of the pool per query, or per stream until it ends ---------
-    def _new_connection(self) -> Any:
-        import adbc_driver_postgresql.dbapi as pg
-
-        assert self._uri is not None
-        try:
-            return pg.connect(self._uri, autocommit=True, **self._connect_options)
-        except Exception as err:
-            self.fail(err)
-
-    def _acquire(self) -> Any:
-        return self._pool.acquire()
-
-    def _release(self, con: Any, *, failed: bool = False) -> bool:
-        """Back to the pool; after an error, only if the connection still answers."""
-        healthy = not failed or _answers(con)
-        self._pool.release(con, healthy=healthy)
-        return healthy
-
-    def _checkout(self) -> Any:
-        """A connection in a read-only transaction (see :data:`BEGIN`).
-
-        A connection the server ended while it sat in the pool fails here, before anything
-        ran: it is dropped with the pool's other idle ones, and a fresh one takes its place.
-        """
-        con = self._acquire()
-        try:
-            _statements(con, (BEGIN,) if _autocommit(con) else ())
-        except Exception as err:
-            self._pool.release(con, healthy=False)
-            self._pool.discard_idle()
-            if self._uri is None:
-                self.fail(err)
-            con = self._acquire()
-            try:
-                _statements(con, (BEGIN,) if _autocommit(con) else ())
-            except Exception as again:
-                self._pool.release(con, healthy=False)
-                self.fail(again)
-        return con
-
-    def _checkin(self, con: Any) -> bool:
-        """End a query's transaction and give the connection back clean (see :data:`CHECKIN`);
-        False when it no longer answers (it is closed)."""
-        try:
-            _statements(con, CHECKIN if _autocommit(con) else CHECKIN[1:])
-        except Exception:
-            self._pool.release(con, healthy=False)
-            return False
-        self._pool.release(con)
-        return True
-
-    def _run(self, fn: Callable[[Any], Any], *, query: bool = True, retry: bool = True) -> Any:
-        """``fn(cursor)`` on a pooled connection: a query in a read-only transaction (run once
-        more on a fresh connection if its connection was lost), else a statement in
-        autocommit."""
-        con = self._checkout() if query else self._acquire()
-        failed = False
-        try:
-            cur = con.cursor()
-            try:
-                return interruptible(lambda: fn(cur), cur.adbc_cancel)
-            finally:
-                cur.close()
-        except Exception as err:
-            failed = True
-            lost = not (self._checkin(con) if query else self._release(con, failed=True))
-            if query and lost and retry:
-                self._pool.discard_idle()
-                return self._run(fn, retry=False)
-            self.fail(err)
-        except BaseException:  # Ctrl-C: cancelled; the connection is checked before reuse
-            failed = True
-            if query:
-                self._checkin(con)
-            else:
-                self._release(con, failed=True)
-            raise
-        finally:
-            if not failed:
-                if query:
-                    self._checkin(con)
-                else:
-                    self._release(con)
 
     # -- the interface ----------------------------------------------------------------------
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
@@ -337,42 +243,3 @@ class PostgresBackend(Backend):
 def _as_stored(part: exp.Identifier) -> str:
     """The name PostgreSQL gives an identifier: unquoted names fold to lower case."""
     return str(part.name if part.quoted else part.name.lower())
-
-
-def _close(con: Any) -> None:
-    con.close()
-
-
-def _autocommit(con: Any) -> bool:
-    """Whether a connection runs each statement on its own (queryref opens them so; one you
-    pass in may hold a transaction of yours, which a query then joins as it always did)."""
-    return getattr(con, "_autocommit", True) is not False
-
-
-def _statements(con: Any, sql: tuple[str, ...]) -> None:
-    """Run statements that return no rows, on a cursor of their own (as updates: the driver
-    then sends each once, where ``execute`` would prepare it first, a second round trip)."""
-    if not sql:
-        return
-    cur = con.cursor()
-    try:
-        statement = cur.adbc_statement
-        for text in sql:
-            statement.set_sql_query(text)
-            statement.execute_update()
-    finally:
-        cur.close()
-
-
-def _answers(con: Any) -> bool:
-    """Whether a connection that just failed still runs a query (the server may have gone)."""
-    try:
-        cur = con.cursor()
-        try:
-            cur.execute("SELECT 1")
-            cur.fetchall()
-        finally:
-            cur.close()
-    except Exception:
-        return False
-    return True
