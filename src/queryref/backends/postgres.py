@@ -19,7 +19,7 @@ Queries (streams, schemas, plans) run in a read-only transaction the server enfo
 (``BEGIN TRANSACTION READ ONLY``), rolled back at the end: what a function in a query could
 leave (a ``set_config`` hidden in ``query_to_xml``, a large object, a notification) goes with
 it, and before the connection goes back its session-level advisory locks are released, so the
-next query finds a clean session (:data:`CHECKIN`). ``execute`` and ``create_table`` are the
+next query finds a clean session (``_pg_session.CHECKIN``). ``execute`` and ``create_table`` are the
 doors for writes and run in autocommit as before. The ``BEGIN`` also tells a connection the
 server ended while it sat in the pool: the pool's other idle connections are dropped (the
 server likely ended them too) and the query goes to a fresh one; a query whose connection is
