@@ -49,23 +49,27 @@ a regression, not that race.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 import queryref as qr
-from conformance._spark import PORT, URL
+from conformance._spark import URL
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from spark_guard_abort import server_pid
+
 from conformance.qr_conformance import _OPENERS, ENGINES
 from queryref.errors import QueryCancelled, QueryTimeout, ResultTooLarge
 
@@ -108,22 +112,6 @@ def big(n: int) -> str:
 
 
 # -- the engine's side ----------------------------------------------------------------------
-def _server_pid(port: int) -> int | None:
-    """The local Spark Connect server's process listening on ``port`` (None: not here)."""
-    wanted = f"spark.connect.grpc.binding.port={port}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read()
-        except OSError:
-            continue
-        if b"SparkConnectServer" in args and wanted in args:
-            return int(entry)
-    return None
-
-
 @dataclass
 class Threads:
     """A thread dump of the server's JVM (``jstack``): the operations with an execute
@@ -168,9 +156,7 @@ def _spark() -> Iterator[SparkServer]:
         spark = con.backend._spark  # type: ignore[attr-defined]
         server = Server("spark", con, big=big, heavy=HEAVY, rows=ROWS,
                         stop_all=lambda: spark.interruptAll())
-        where = urlsplit(URL)
-        local = where.hostname in ("127.0.0.1", "localhost")
-        s = SparkServer(server, _server_pid(where.port or PORT) if local else None)
+        s = SparkServer(server, server_pid(URL))  # (None when the server is not local)
         server.sessions = lambda: [(op, st in BUSY) for op, st in s.operations().items()]
         con.sql("SELECT count(*) AS n FROM range(1000)").to_arrow()  # (HEAVY's plan, warm)
         yield s
