@@ -81,7 +81,11 @@ def write_notebook(root: Path, lineitem: Path) -> None:
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
 
 
-def start_lab(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_lab(root: Path, notebook: str = "explore.ipynb"
+              ) -> tuple[subprocess.Popen[bytes], str]:
+    """JupyterLab on a free port over ``root`` (its settings kept there), and the URL that
+    opens ``notebook``; SystemExit when it does not answer in 60 s. Also used by
+    ``tests/explore/test_grid_browser.py``."""
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
@@ -95,7 +99,7 @@ def start_lab(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}/lab/tree/explore.ipynb?token={token}&reset"
+            return proc, f"http://127.0.0.1:{port}/lab/tree/{notebook}?token={token}&reset"
         except OSError:
             time.sleep(0.5)
     proc.terminate()
@@ -103,6 +107,7 @@ def start_lab(root: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def browser(width: int) -> Any:
+    """Headless Chromium (Debian's, with its driver) driven by Selenium."""
     from selenium import webdriver
 
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):

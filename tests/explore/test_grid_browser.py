@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +19,9 @@ from pathlib import Path
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from explore_screenshots import CHROMIUM, DRIVER, start_lab  # noqa: E402
+from explore_screenshots import browser as chromium  # noqa: E402
 
 CELL = """\
 import queryref as qr
@@ -41,12 +39,6 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("jupyterlab")
@@ -57,25 +49,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                             "language": "python"}},
                 "nbformat": 4, "nbformat_minor": 5}
     (root / "grid.ipynb").write_text(json.dumps(notebook))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
-           "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-         "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.open_browser=False", "--LabApp.news_url=", "--allow-root"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc, url = start_lab(root, "grid.ipynb")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("JupyterLab did not start in 60 s")
-        yield f"http://127.0.0.1:{port}/lab/tree/grid.ipynb?token={token}&reset"
+        yield url
     finally:
         proc.terminate()
         try:
@@ -86,16 +62,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    webdriver = pytest.importorskip("selenium.webdriver")
+    pytest.importorskip("selenium.webdriver")
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
         _missing("Chromium and chromium-driver are not installed (apt-get install chromium "
                  "chromium-driver)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--disable-gpu"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER))
+    driver = chromium(1400)
     try:
         yield driver
     finally:
