@@ -1,5 +1,5 @@
-"""The Spark backend's own pieces that need no server: the token never shows, the plan's
-statistics read as an estimate."""
+"""The Spark backend's own pieces: the token never shows, the plan's statistics read as an
+estimate, errors without JVM traces (no server needed); timestamps in the session's zone."""
 
 from __future__ import annotations
 
@@ -49,3 +49,21 @@ def test_errors_lose_the_jvm_stack_traces() -> None:
     text = str(info.value)
     assert text.startswith("Spark: Job aborted") and "\tat " not in text
     assert "Caused by: java.lang.OutOfMemoryError" in text and len(text.splitlines()) <= 7
+
+
+def test_timestamps_follow_a_time_zone_set_on_the_session() -> None:
+    """TIMESTAMP results arrive in the session's time zone, read once and read again after
+    a statement (``SET spark.sql.session.timeZone`` changes it), so the instant is kept."""
+    import pandas as pd
+
+    from conformance.qr_conformance import _OPENERS
+
+    with _OPENERS["spark"]() as con:
+        stamp = pd.Timestamp("2024-01-01 12:00", tz="UTC")  # an instant: Spark's TIMESTAMP
+        con.create_table("qr_zone", pd.DataFrame({"ts": [stamp]}), replace=True)
+        q = con.sql("SELECT ts AS t FROM qr_zone")
+        before = q.to_pandas()["t"][0]
+        con.execute("SET spark.sql.session.timeZone = America/New_York")
+        after = con.sql("SELECT ts AS t FROM qr_zone").to_pandas()["t"][0]
+        assert str(after.tz) == "America/New_York" and str(before.tz) != str(after.tz)
+        assert after == before == stamp  # the same instant, shown in the zone now set

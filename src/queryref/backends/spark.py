@@ -88,6 +88,7 @@ class SparkBackend(Backend):
         self._owned = owned
         self._where = label
         self._closed = False
+        self._zone: str | None = None  # the session's time zone, read once (execute forgets it)
         self.driver_errors = _driver_errors()
         self.secrets = secrets
 
@@ -194,13 +195,15 @@ class SparkBackend(Backend):
         without one)."""
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        zone = self.guard(lambda: self._spark.conf.get("spark.sql.session.timeZone"))
-        return to_arrow_schema(struct, timezone=zone)
+        if self._zone is None:
+            self._zone = self.guard(lambda: self._spark.conf.get("spark.sql.session.timeZone"))
+        return to_arrow_schema(struct, timezone=self._zone)
 
     def schema(self, sql: str) -> pa.Schema:
         return self._arrow_schema(self.guard(lambda: self._spark.sql(sql).schema))
 
     def execute(self, sql: str) -> int | None:
+        self._zone = None  # (a SET may change the session's time zone)
         self.guard(lambda: self._spark.sql(sql).collect())
         return None
 
