@@ -150,7 +150,9 @@ class Options:
         estimate, never a scan), ``"count"`` (an exact pushed-down COUNT first) or ``None``.
     progress : bool | "auto"
         Show progress on long sinks: ``True``, ``False`` or ``"auto"`` (default: when a
-        terminal waits).
+        terminal waits). The line (rows, bytes, time, rate, fit to the terminal's width)
+        appears after a second (``$QUERYREF_PROGRESS_AFTER`` seconds when set) and is
+        redrawn twice a second.
     max_batch_bytes : int | None
         Bound on each streamed batch's Arrow bytes, on top of ``batch_rows`` (default
         16 MiB; set it as a number or text): the engine fetches in sizes that keep to it and

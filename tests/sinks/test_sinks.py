@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 import polars as pl
@@ -151,6 +152,35 @@ def test_progress_reports_on_request(con, capsys, monkeypatch):
         con.sql("SELECT range AS i FROM range(300000)").to_arrow(batch_rows=50_000)
     err = capsys.readouterr().err
     assert "rows" in err and "300,000 rows" in err
+
+
+def test_progress_line_fits_a_narrow_terminal(con, capsys, monkeypatch):
+    import queryref.sinks.progress as progress
+
+    clock = iter(range(0, 10_000))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setenv("COLUMNS", "32")
+    with qr.options.context(progress=True):
+        con.sql("SELECT range AS i FROM range(300000)").to_arrow(batch_rows=50_000)
+    lines = [part for part in capsys.readouterr().err.replace("\n", "\r").split("\r") if part]
+    assert lines, "no progress line"
+    for line in lines:  # the clear-line code, then what fits in 31 columns
+        text = line.removeprefix("\x1b[2K")
+        assert len(text) <= 31 and re.fullmatch(r"(fetching: )?[\d,]+ rows, [\d.]+ \w+", text), line
+    assert lines[-1].endswith("300,000 rows, 2.3 MiB")
+
+
+def test_progress_appears_when_the_environment_says(monkeypatch):
+    import io
+
+    from queryref.sinks.progress import Progress
+
+    stream = io.StringIO()
+    Progress("fetching", True, stream=stream).add(10, 100)  # the first second: nothing
+    assert stream.getvalue() == ""
+    monkeypatch.setenv("QUERYREF_PROGRESS_AFTER", "0")
+    Progress("fetching", True, stream=stream).add(10, 100)  # at once
+    assert "fetching: 10 rows, 100 B" in stream.getvalue()
 
 
 def test_duplicate_column_names_survive(con):

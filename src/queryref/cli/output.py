@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from queryref._sizes import format_bytes
-from queryref.cli.table import fit, terminal_width
 from queryref.sinks import files as _files
 from queryref.sinks.budget import Budget
 from queryref.sinks.progress import Progress
@@ -61,31 +60,22 @@ class Written:
 
 
 class Meter(Progress):
-    """The progress line while a file is written: the sinks' :class:`Progress`, fit to the
-    terminal's width (it drops the rate, then the time, rather than wrap onto a second line)
-    and cleared, not left behind, when the run ends or is interrupted (:meth:`clear`)."""
+    """The progress line while a file is written: the sinks' :class:`Progress` (fit to the
+    terminal's width), cleared, not left behind, when the run ends or is interrupted
+    (:meth:`clear`), and safe to clear from the Ctrl-C handler's thread."""
 
     def __init__(self, what: str, stream: IO[str], enabled: bool) -> None:
-        super().__init__(what, enabled)
-        self._stream = stream
+        super().__init__(what, enabled, stream=stream)
         self._lock = threading.Lock()
         self._stopped = False
 
     def _print(self, now: float, end: str = "") -> None:
-        elapsed = max(now - self._start, 1e-9)
-        size = format_bytes(self.bytes)
-        rows = f"{self.rows:,} rows"
-        variants = [f"{self.what}: {rows}, {size} in {elapsed:.1f}s "
-                    f"({format_bytes(self.bytes / elapsed)}/s)",
-                    f"{self.what}: {rows}, {size} in {elapsed:.1f}s",
-                    f"{self.what}: {rows}, {size}", f"{rows}, {size}", rows]
-        # one column short of the width: a line that fills it wraps on some terminals
-        line = fit(variants, terminal_width(self._stream) - 1)
+        line = self.line(now - self._start)
         with self._lock:
             if self._stopped:
                 return
-            self._stream.write(f"{_CLEAR}{line}")
-            self._stream.flush()
+            self.stream.write(f"{_CLEAR}{line}")
+            self.stream.flush()
             self._shown = True
 
     def clear(self) -> None:
@@ -93,8 +83,8 @@ class Meter(Progress):
         with self._lock:
             self._stopped = True
             if self._shown:
-                self._stream.write(_CLEAR)
-                self._stream.flush()
+                self.stream.write(_CLEAR)
+                self.stream.flush()
                 self._shown = False
 
     def done(self) -> None:

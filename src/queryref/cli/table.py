@@ -1,61 +1,23 @@
-"""The terminal table and the width text takes on a terminal.
+"""The terminal table.
 
-Widths are display columns, not characters: East Asian wide and full-width characters (CJK,
-most emoji) take two columns, combining marks and zero-width characters none
-(:func:`display_width`, from the standard library's ``unicodedata``), so columns of Chinese,
-Japanese or Korean text line up with the rest.
+Widths are display columns, not characters (:func:`queryref._width.display_width`), so
+columns of Chinese, Japanese or Korean text line up with the rest.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import unicodedata
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
-from typing import IO, Any
+from collections.abc import Iterable
+from typing import Any
 
 import pyarrow as pa
 
+from queryref._width import display_width, fit, terminal_width, truncate
+
+__all__ = ["MAX_CELL", "cell", "display_width", "fit", "pad", "render_table", "rows_footer",
+           "terminal_width", "truncate"]
+
 #: display columns one value takes at most in the table
 MAX_CELL = 40
-_ELLIPSIS = "…"
-
-
-@lru_cache(maxsize=4096)
-def _char_width(ch: str) -> int:
-    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def display_width(text: str) -> int:
-    """The columns ``text`` takes on a terminal.
-
-    >>> display_width("abc"), display_width("東京"), display_width("e\\u0301")
-    (3, 4, 1)
-    """
-    if text.isascii():
-        return len(text)
-    return sum(_char_width(ch) for ch in text)
-
-
-def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` display columns, ending in ``…`` when cut.
-
-    >>> truncate("東京都庁", 5), truncate("abc", 5)
-    ('東京…', 'abc')
-    """
-    if display_width(text) <= width:
-        return text
-    out, used = [], 0
-    for ch in text:
-        w = _char_width(ch)
-        if used + w > width - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + _ELLIPSIS
 
 
 def pad(text: str, width: int, right: bool = False) -> str:
@@ -66,20 +28,6 @@ def pad(text: str, width: int, right: bool = False) -> str:
     """
     fill = " " * max(width - display_width(text), 0)
     return fill + text if right else text + fill
-
-
-def terminal_width(stream: IO[str] | None = None, fallback: int = 80) -> int:
-    """The width of the terminal ``stream`` writes to: ``$COLUMNS`` if set, else the
-    terminal's own size, else the standard output's (``shutil.get_terminal_size``)."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    if stream is not None:
-        try:
-            return os.get_terminal_size(stream.fileno()).columns or fallback
-        except (AttributeError, ValueError, OSError):
-            pass
-    return shutil.get_terminal_size((fallback, 24)).columns
 
 
 def cell(value: Any) -> str:
@@ -135,18 +83,3 @@ def rows_footer(shown: int, total: int | None, *, more: bool, why: str = "") -> 
     if total is not None:
         return f"(showing {shown:,} of {total:,} rows)"
     return f"(showing the first {shown:,} rows; more not counted{': ' + why if why else ''})"
-
-
-def fit(variants: Sequence[str], width: int) -> str:
-    """The first of ``variants`` (longest first) that fits in ``width`` display columns,
-    else the last one cut to fit.
-
-    >>> fit(["writing x.csv: 1,000 rows in 2.0s", "1,000 rows"], 20)
-    '1,000 rows'
-    >>> fit(["a long line", "still long"], 6)
-    'still…'
-    """
-    for text in variants:
-        if display_width(text) <= width:
-            return text
-    return truncate(variants[-1], max(width, 1))
