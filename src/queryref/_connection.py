@@ -269,7 +269,9 @@ class Connection:
         1
         """
         # Streams still open (a reader left half-read) are cancelled first: their queries stop
-        # in the database, so no session stays busy and no result is drained on closing.
+        # in the database, so no session stays busy and no result is drained on closing; so
+        # are queries still starting on other threads (a count yet to give its one row).
+        self.backend.interrupt_running()
         for stream in list(self._streams):
             try:
                 stream.cancel()

@@ -502,3 +502,33 @@ def test_closing_the_connection_stops_its_open_streams(name: str) -> None:
             assert settle(server, lambda s: not s) == []
         with pytest.raises(qr.errors.QueryCancelled):
             reader.read_next_batch()
+
+
+@pytest.mark.parametrize("name", ["postgres", "mariadb", "duckdb"])
+def test_closing_the_connection_stops_a_running_count(name: str) -> None:
+    """Bug: the sinks' helper queries (``count()``, the estimate's count, ``shrink_dtypes``'
+    statistics) were not in the connection's stream registry, so ``con.close()`` from another
+    thread left a count over a huge join running in the database."""
+    with _engine(name) as server:
+        assert server.heavy is not None
+        q = server.con.sql(server.heavy)
+        outcome: dict[str, BaseException | None] = {}
+
+        def count() -> None:
+            try:
+                q.count()
+                outcome["error"] = None
+            except BaseException as err:
+                outcome["error"] = err
+
+        worker = threading.Thread(target=count, daemon=True)
+        worker.start()
+        time.sleep(1.0)  # the count is running in the database
+        with watchdog(server) as dog:
+            server.con.close()
+            worker.join(30)
+        assert not dog["fired"], "closing the connection did not stop the count"
+        assert not worker.is_alive()
+        assert isinstance(outcome.get("error"), qr.errors.QueryRefError), outcome
+        if server.sessions is not None:
+            assert settle(server, lambda s: not s) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,6 +168,28 @@ class Backend(abc.ABC):
     #: the SQLAlchemy engine the backend runs on, when it runs on one (whose dialect then
     #: compiles SQLAlchemy Core clauses given to ``con.sql``)
     sqlalchemy_engine: Any = None
+
+    @contextlib.contextmanager
+    def running(self, cancel: Callable[[], object]) -> Iterator[None]:
+        """Within it, a call blocks in the engine (a query starting, before any of its rows
+        came; a statement) that ``cancel()`` stops: :meth:`interrupt_running` calls it, so
+        ``con.close()`` from another thread stops a count still running in the database."""
+        calls: dict[object, Callable[[], object]] = self.__dict__.setdefault("_in_flight", {})
+        token = object()
+        calls[token] = cancel
+        try:
+            yield
+        finally:
+            calls.pop(token, None)
+
+    def interrupt_running(self) -> None:
+        """Stop every call now inside :meth:`running` (their threads get the engine's cancel
+        error); the streams already open are the connection's to cancel."""
+        for cancel in list(self.__dict__.get("_in_flight", {}).values()):
+            try:
+                cancel()
+            except Exception:  # it ended meanwhile, or the server is gone
+                pass
 
     def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn:
         """Raise a driver error as a queryref error: the deadline's ``QueryTimeout`` if it

@@ -36,6 +36,8 @@ class PgSessions:
     if TYPE_CHECKING:  # (the backend's own: never defined here, so it is not overridden)
         def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn: ...
 
+        def running(self, cancel: Callable[[], object]) -> Any: ...
+
     def _new_connection(self) -> Any:
         import adbc_driver_postgresql.dbapi as pg
 
@@ -96,7 +98,8 @@ class PgSessions:
         try:
             cur = con.cursor()
             try:
-                return interruptible(lambda: fn(cur), cur.adbc_cancel)
+                with self.running(cur.adbc_cancel):
+                    return interruptible(lambda: fn(cur), cur.adbc_cancel)
             finally:
                 cur.close()
         except Exception as err:

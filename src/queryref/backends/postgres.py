@@ -135,7 +135,8 @@ class PostgresBackend(PgSessions, Backend):
             return cur.fetch_record_batch()
 
         try:
-            reader = interruptible(start, cur.adbc_cancel)
+            with self.running(cur.adbc_cancel):
+                reader = interruptible(start, cur.adbc_cancel)
         except Exception as err:
             state["failed"] = True
             lost = not finish()

@@ -152,7 +152,8 @@ class SparkBackend(Backend):
             return first, responses
 
         try:
-            first, responses = self.guard(lambda: interruptible(start, cancel), deadline)
+            with self.running(cancel):
+                first, responses = self.guard(lambda: interruptible(start, cancel), deadline)
         except BaseException:
             deadline.stop()
             raise

@@ -270,14 +270,15 @@ class SQLAlchemyBackend(Backend):
         deadline = Deadline(timeout, cancel)
         state = {"done": False}
         try:
-            streaming = conn.execution_options(stream_results=True)
-            result = streaming.exec_driver_sql(self._driver_sql(sql))
-            cursor = result.cursor
-            description = cursor.description if cursor is not None else None
-            unsigned = _rows.mysql_unsigned(cursor) if self._mysql else None
-            reader = _rows.Fetcher(cursor, description, self.dialect, batch_rows,
-                                   batch_bytes, buffered(result)) if description else None
-            first = reader.next() if reader is not None else []
+            with self.running(cancel):
+                streaming = conn.execution_options(stream_results=True)
+                result = streaming.exec_driver_sql(self._driver_sql(sql))
+                cursor = result.cursor
+                description = cursor.description if cursor is not None else None
+                unsigned = _rows.mysql_unsigned(cursor) if self._mysql else None
+                reader = _rows.Fetcher(cursor, description, self.dialect, batch_rows,
+                                       batch_bytes, buffered(result)) if description else None
+                first = reader.next() if reader is not None else []
         except Exception as err:
             deadline.stop()
             self._abandon(conn, None)

@@ -97,14 +97,15 @@ class Relation:
 
     def first_row(self, query: exp.Query | str) -> list[Any] | None:
         """The first row of a small helper query (a count, statistics; a tree or its SQL), by
-        position (Snowflake upper-cases names); None when it has no rows."""
+        position (Snowflake upper-cases names); None when it has no rows. Tracked as every
+        stream is: closing the connection stops a long one (a count over a big join)."""
         sql = query if isinstance(query, str) else strict_sql(query, self.dialect)
-        with self.backend.stream(sql, 16) as stream:
+        with self.open(sql, 16) as stream:
             return next(([c[0].as_py() for c in b.columns] for b in stream if b.num_rows), None)
 
     def fetch(self, tree: exp.Query) -> pa.Table:
         """A small helper query's whole result (distinct values, boundaries): no budget."""
-        with self.backend.stream(strict_sql(tree, self.dialect), 4096) as stream:
+        with self.open(strict_sql(tree, self.dialect), 4096) as stream:
             return pa.Table.from_batches(list(stream), schema=stream.schema)
 
 
