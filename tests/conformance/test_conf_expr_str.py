@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -322,6 +323,144 @@ def test_day_of_year(engine: Engine):
     want = texts.v.map(lambda v: dt.datetime.strptime(v, "%Y-%j").date(), na_action="ignore")
     parsed(engine, engine.con.create_table("conf_str_doy", texts),
            {"d": col("v").str.to_date("%Y-%j")}, {"d": want}, "date")
+
+
+# -- inputs from outside the rows above: Python's answer per value --------------------------
+#: combining accents (é as e + U+0301), letters beyond the BMP (two UTF-16 units in Java),
+#: line breaks other than \n (which Java's regex counts as line ends, Python's does not),
+#: separators Python's strip removes (\x1c-\x1f, \x85, U+2028), a zero-width space (it does
+#: not), and regex/LIKE metacharacters as whole values
+EDGE = ["e\u0301cole", "École", "ÉCOLE", "\u00a0x\u00a0", "a\nb\n", "\x0b\x0c\x1cz\x1f\x85",
+        "\u2028x\u2029", "\u200bzw\u200b", "𝔘𝔫𝔦😀", "😀abc😀", "\\", "^$", "[a]", "*.*", "a%b_c",
+        " ", "\t", "", None, "a**b**c", "a$b$", "x\\y\\z", "a||b", "a\rb", "\r\n", "ab", "xxy"]
+EDGE_FRAME = pd.DataFrame({"id": np.arange(len(EDGE), dtype="int64"),
+                           "s": pd.Series(EDGE, dtype=object)})
+_EDGE_TABLES: dict[str, qr.QueryRef] = {}
+
+Case = tuple[qr.Expr, Callable[[str], Any], str]
+
+
+def edge_check(engine: Engine, cases: dict[str, Case],
+               skip: Callable[[str, str], bool] = lambda name, v: False) -> None:
+    """Each case's expression on the :data:`EDGE` rows equals its Python function per value
+    (NULL for NULL); ``skip(name, value)`` leaves out a documented engine difference."""
+    if engine.name not in _EDGE_TABLES:
+        _EDGE_TABLES[engine.name] = engine.con.create_table("conf_str_edge", EDGE_FRAME)
+    got = fetch(_EDGE_TABLES[engine.name], **{name: e for name, (e, _, _) in cases.items()})
+    bad = []
+    for name, (_, fn, kind) in cases.items():
+        for i, v in enumerate(EDGE):
+            if v is not None and skip(name, v):
+                continue
+            want = None if v is None else _value(fn(v), kind)
+            if _value(got[name].iloc[i], kind) != want:
+                bad.append((name, v, want, got[name].iloc[i]))
+    assert not bad, bad
+
+
+EDGE_PATTERNS = ["é", "É", "e\u0301", "\u0301", "😀", "𝔫", "%", "_", ".", "*", "\\", "[", "^",
+                 "$", "", "\t", "\n", "\u00a0", "a%", "b_c", "\\y", "ÉC", "**", "||"]
+
+
+def test_edge_search(engine: Engine):
+    cases: dict[str, Case] = {}
+    for i, p in enumerate(EDGE_PATTERNS):
+        cases |= {f"c{i}": (S.str.contains(p), lambda v, p=p: p in v, "bool"),
+                  f"i{i}": (S.str.contains(p, case=False),
+                            lambda v, p=p: p.lower() in v.lower(), "bool"),
+                  f"s{i}": (S.str.startswith(p), lambda v, p=p: v.startswith(p), "bool"),
+                  f"e{i}": (S.str.endswith(p), lambda v, p=p: v.endswith(p), "bool"),
+                  f"f{i}": (S.str.find(p), lambda v, p=p: v.find(p), "int")}
+    edge_check(engine, cases)
+
+
+def test_edge_rewrite(engine: Engine):
+    cases: dict[str, Case] = {"len": (S.str.len(), len, "int")}
+    replacements = [("%", "x"), ("_", "%"), (".", "\\"), ("*", "$1"), ("\\", "/"), ("^", ""),
+                    ("$", "\\1"), ("e\u0301", "é"), ("😀", ""), ("a", "😀"), ("\n", " "),
+                    ("**", "+"), ("x", "xx")]
+    for i, (a, b) in enumerate(replacements):
+        cases[f"r{i}"] = (S.str.replace(a, b), lambda v, a=a, b=b: v.replace(a, b), "text")
+    slices = [(None, -1), (-1, -2), (100, None), (-100, None), (-100, -50), (0, -100), (-1, 0),
+              (-1, 100), (2, 1), (3, -3), (50, -1), (-1, -1)]
+    for i, (a, b) in enumerate(slices):
+        cases[f"sl{i}"] = (S.str.slice(a, b), lambda v, a=a, b=b: v[a:b], "text")
+    pads = [(5, "left", "😀"), (5, "both", "😀"), (4, "both", " "), (1, "left", "x"),
+            (-3, "right", "x"), (8, "right", "\t"), (6, "both", "'"), (10, "left", "\\")]
+    for i, (w, side, c) in enumerate(pads):
+        cases[f"p{i}"] = (S.str.pad(w, side, c),  # type: ignore[arg-type]
+                          lambda v, w=w, side=side, c=c: pd.Series([v]).str.pad(w, side, c)[0],
+                          "text")
+    for i, chars in enumerate([None, "😀", "\u0301", "\\$^", "x\u00a0", "[]", "-a", "a-c", "\n"]):
+        cases |= {f"st{i}": (S.str.strip(chars), lambda v, c=chars: v.strip(c), "text"),
+                  f"ls{i}": (S.str.lstrip(chars), lambda v, c=chars: v.lstrip(c), "text"),
+                  f"rs{i}": (S.str.rstrip(chars), lambda v, c=chars: v.rstrip(c), "text")}
+    cases |= {"k0": (qr.concat_str(S, S, sep="%_\\'"), lambda v: v + "%_\\'" + v, "text"),
+              "k1": (qr.concat_str(qr.lit("\\"), S, qr.lit("é😀"), sep="$"),
+                     lambda v: "\\$" + v + "$é😀", "text")}
+    edge_check(engine, cases)
+
+
+@gap("mariadb", raises=UnsupportedError, reason="MariaDB has no list type")
+def test_edge_split(engine: Engine):
+    seps = ["**", ".", "$", "\\", "|", "||", "😀", "\t", "\n", "^", "[", " ", "e\u0301", "b$",
+            "\\y", "x"]
+    edge_check(engine, {f"p{i}": (S.str.split(p), lambda v, p=p: v.split(p), "list")
+                        for i, p in enumerate(seps)})
+
+
+def test_regex_line_breaks(engine: Engine):
+    """Only \\n ends a line for ``.``, ``^`` and ``$`` (Spark: Java's regex also took \\r,
+    \\x85, U+2028 and U+2029 as line ends, so ``.`` missed them and ``$`` matched before
+    them); ``$`` before a final \\n (Python matches there, RE2 and PostgreSQL do not) and
+    ``.`` on \\n (PostgreSQL matches) are the documented differences, left out."""
+    patterns = {"dot": "a.b", "any": ".", "empty": "^$", "end": "x$", "ends": "[\x85\u2029]$"}
+    cases: dict[str, Case] = {}
+    for name, p in patterns.items():
+        cases |= {name: (S.str.contains(p, regex=True),
+                         lambda v, p=p: re.search(p, v) is not None, "bool"),
+                  f"i_{name}": (S.str.contains(p, regex=True, case=False),
+                                lambda v, p=p: re.search(p, v, re.I) is not None, "bool")}
+    cases |= {"r_dot": (S.str.replace(".", "-", regex=True),
+                        lambda v: re.sub(".", "-", v), "text"),
+              "r_end": (S.str.replace("[\x85\u2029]$", "<", regex=True),
+                        lambda v: re.sub("[\x85\u2029]$", "<", v), "text")}
+
+    def documented(name: str, v: str) -> bool:
+        return v.endswith("\n") or (engine.name == "postgres" and "\n" in v and "dot" in name)
+    edge_check(engine, cases, documented)
+
+
+@gap("mariadb", raises=UnsupportedError,
+     reason="MariaDB's REGEXP_REPLACE replaces no empty match")
+def test_replace_zero_width(engine: Engine):
+    """A pattern that only matches empty text inserts the replacement there, as re.sub."""
+    edge_check(engine, {"a": (S.str.replace("^", ">", regex=True),
+                              lambda v: re.sub("^", ">", v), "text"),
+                        "b": (S.str.replace("^(x)", "[\\1]", regex=True),
+                              lambda v: re.sub("^(x)", "[\\1]", v), "text")})
+
+
+@gap("mariadb", "duckdb", "snowflake", raises=UnsupportedError,
+     reason="their REGEXP_REPLACE skips empty matches (MariaDB: all; RE2: one right after a "
+            "match)")
+def test_replace_empty_or_longer(engine: Engine):
+    """``x*``: every empty match is replaced as well, also right after a match and next to an
+    emoji (Spark cut emoji in two at such matches: its regex steps by UTF-16 unit)."""
+    edge_check(engine, {f"r{i}": (S.str.replace(p, r, regex=True),
+                                  lambda v, p=p, r=r: re.sub(p, r, v), "text")
+                        for i, (p, r) in enumerate([("x*", "-"), ("a?", "<>"),
+                                                    ("(b|)", "[\\1]")])})
+
+
+@gap("snowflake", raises=qr.errors.BackendError,
+     reason="fakesnow unescapes a REGEXP_REPLACE pattern's backslashes a second time "
+            "(Snowflake reads '\\\\\\\\' as the regex \\\\, a backslash)")
+def test_replace_backslash_pattern(engine: Engine):
+    edge_check(engine, {"a": (S.str.replace("\\\\", "/", regex=True),
+                              lambda v: re.sub("\\\\", "/", v), "text"),
+                        "b": (S.str.replace("x\\\\(.)", "<\\1>", regex=True),
+                              lambda v: re.sub("x\\\\(.)", "<\\1>", v), "text")})
 
 
 # -- bad arguments fail before any SQL runs -------------------------------------------------

@@ -24,7 +24,9 @@ True
 
 from __future__ import annotations
 
+import importlib
 import re
+import warnings
 from typing import ClassVar
 
 from sqlglot import exp
@@ -105,6 +107,31 @@ def _prefixed(flags: str, pattern: exp.Expr) -> exp.Expr:
     return exp.Concat(expressions=[exp.Literal.string(flags), pattern])
 
 
+def _java_lines(pattern: exp.Expr) -> str:
+    """Java's UNIX_LINES flag (``d``) where ``pattern`` may need it: only ``\n`` ends a line for
+    ``.``, ``^`` and ``$``, as in Python (Java's ``.`` would not match ``\r``, ``\x85``,
+    ``\u2028``; its ``$`` would match before them). The flag changes nothing else."""
+    text = _text(pattern)
+    return "d" if text is None or any(c in text for c in ".^$") else ""
+
+
+#: Java: no position between the two halves (UTF-16) of an emoji or other astral character
+_JAVA_WHOLE_CHARS = "(?![\\x{DC00}-\\x{DFFF}])"
+_re_parser = importlib.import_module("re._parser")  # the parser of Python's re (typed Any)
+
+
+def _width(pattern: str) -> tuple[int, int] | None:
+    """The fewest and most characters a match of ``pattern`` spans, as Python's ``re`` reads
+    it; None when Python cannot read it (an engine's own syntax)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lo, hi = _re_parser.parse(pattern).getwidth()
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return int(lo), int(hi)
+
+
 class RegexpContains(Portable):
     """``this`` has a match of the regular expression ``expression`` (unanchored search, as
     Python's ``re.search``); ``ignore_case`` folds case by Unicode rules where the engine can."""
@@ -125,8 +152,10 @@ class RegexpContains(Portable):
             one = exp.Literal.number(1)
             args = [this, pattern, *([one, one, zero, exp.Literal.string("i")] if icase else [])]
             return exp.GT(this=_call("REGEXP_INSTR", *args), expression=zero)
-        if icase and dialect in ("spark", "databricks"):  # Java: (?u) folds beyond ASCII
-            return exp.RegexpLike(this=this, expression=_prefixed("(?iu)", pattern))
+        if dialect in ("spark", "databricks"):  # Java: (?u) folds case beyond ASCII
+            flags = ("iu" if icase else "") + _java_lines(pattern)
+            return exp.RegexpLike(this=this, expression=_prefixed(f"(?{flags})", pattern)
+                                  if flags else pattern)
         return (exp.RegexpILike if icase else exp.RegexpLike)(this=this, expression=pattern)
 
 
@@ -193,11 +222,43 @@ class RegexpReplaceAll(Portable):
         if template is None:
             raise ParameterError("a regex replacement must be a string literal")
         with_ = exp.Literal.string(_replacement(replacement_parts(template), dialect))
+        text = _text(pattern)
+        width = None if text is None else _width(text)
+        _check_empty_matches(text, width, dialect)
         if dialect in ("duckdb", "postgres"):  # these replace the first match without 'g'
             return _call("REGEXP_REPLACE", this, pattern, with_, exp.Literal.string("g"))
         if dialect == "mysql":
             return _call("REGEXP_REPLACE", this, _prefixed("(?-i)", pattern), with_)
+        if dialect in ("spark", "databricks"):
+            lines = _java_lines(pattern)
+            flags = f"(?{lines})" if lines else ""
+            if text is not None and (width is None or width[0] == 0):
+                # Java steps one UTF-16 unit past an empty match: it would match again
+                # between an emoji's halves and cut it in two ('?')
+                pattern = exp.Literal.string(f"{flags}{_JAVA_WHOLE_CHARS}(?:{text})")
+            elif flags:
+                pattern = _prefixed(flags, pattern)
         return _call("REGEXP_REPLACE", this, pattern, with_)
+
+
+def _check_empty_matches(pattern: str | None, width: tuple[int, int] | None,
+                         dialect: str) -> None:
+    """Refuse a replacement whose empty matches the engine places differently from Python's
+    ``re.sub`` (which replaces every empty match, also one right after another match)."""
+    if pattern is None or width is None or width[0] > 0:
+        return
+    if dialect == "mysql":
+        msg = (f"regex {pattern!r} can match empty text, and MariaDB's REGEXP_REPLACE "
+               "replaces no empty match (Python's re.sub replaces each): use a pattern that "
+               "matches at least one character (x+ rather than x*; for ^ or $, concat_str)")
+        raise UnsupportedError(msg)
+    if dialect in ("duckdb", "snowflake") and width[1] > 0:
+        engine = "DuckDB" if dialect == "duckdb" else "Snowflake"
+        msg = (f"regex {pattern!r} can match both empty and non-empty text, and {engine}'s "
+               "REGEXP_REPLACE skips an empty match right after another match (Python's "
+               "re.sub replaces it: 'x*' on 'xy' gives '--y-'): use a pattern that matches "
+               "at least one character (x+ rather than x*)")
+        raise UnsupportedError(msg)
 
 
 def _char_class(chars: str) -> str:
