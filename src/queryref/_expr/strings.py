@@ -39,6 +39,15 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+#: no engine holds text this long: slice bounds beyond it mean the same as it, and keep to the
+#: INT the engines' SUBSTRING/RIGHT take (2**40 would be an overflow or a missing function)
+_LONGEST = 2**31 - 2
+
+
+def _clip(index: int) -> int:
+    return max(-_LONGEST, min(_LONGEST, index))
+
+
 class StringMethods:
     """Text functions of an expression: ``qr.col("name").str.upper()``."""
 
@@ -219,8 +228,8 @@ class StringMethods:
             a   b   c
         0  tr  ße  st
         """
-        first = 0 if start is None else _int(start, "start")
-        end = None if stop is None else _int(stop, "stop")
+        first = 0 if start is None else _clip(_int(start, "start"))
+        end = None if stop is None else _clip(_int(stop, "stop"))
         x = self._x()
 
         def num(n: int) -> exp.Expr:
