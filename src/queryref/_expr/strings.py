@@ -195,7 +195,10 @@ class StringMethods:
     def replace(self, old: str, new: str, regex: bool = False) -> Expr:
         """Every occurrence of ``old`` replaced by ``new``: literal text, or with ``regex`` a
         regular expression whose replacement may name groups as Python's ``re.sub`` does
-        (``\\1`` .. ``\\9``, ``\\g<1>``; ``\\\\`` for a backslash).
+        (``\\1`` .. ``\\9``, ``\\g<1>``; ``\\\\`` for a backslash). A pattern that can match
+        empty text (``x*``) is an :class:`~queryref.errors.UnsupportedError` where the engine
+        replaces empty matches otherwise than ``re.sub`` (MariaDB; DuckDB and Snowflake when
+        it can also match longer text): see the docs.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT 'a.b.c' AS s")
