@@ -107,13 +107,13 @@ class ReshapeVerbs:
                     continue
                 if v is None or not _rs.fits(v, types[c]):
                     raise ParameterError(_wrong_type(c, v, types[c]))
-                fills[c] = _rs.fill_literal(v, types[c])
+                fills[c] = _rs.fill_literal(v, types[c], self.dialect)
         else:
             if value is None or isinstance(value, Expr | exp.Expr):
                 msg = ("fill_null() takes one plain value (a number, text, date ...) for every "
                        "column, or {column: value_or_expression}; not " + repr(value))
                 raise ParameterError(msg)
-            fills = {c: _rs.fill_literal(value, t) for c, t in types.items()
+            fills = {c: _rs.fill_literal(value, t, self.dialect) for c, t in types.items()
                      if _rs.fits(value, t)}
             if not fills:
                 kinds = sorted({_rs.kind(t) for t in types.values()})
@@ -220,7 +220,7 @@ class ReshapeVerbs:
                    f"first, e.g. .mutate({on}=qr.when(qr.col({on!r}) == '', 'empty')"
                    f".otherwise(qr.col({on!r})))")
             raise ParameterError(msg)
-        cells = _rs.pivot_cells(key, vals, found, agg, labels)
+        cells = _rs.pivot_cells(key, vals, found, agg, labels, self.dialect)
         self._clash([n for n, _ in cells], keys, "pivot()")
         frame = rows._frame()
         tree = compose.aggregate(frame, [(k, column(k)) for k in keys], cells)
@@ -294,7 +294,8 @@ class ReshapeVerbs:
                    "differ; cast them to one type first, e.g. .cast("
                    f"{cols[0]}='VARCHAR') (no silent cast is made)")
             raise ParameterError(msg)
-        tree = _rs.unpivot(self._frame(), cols, keys, var, val)
+        common = _rs.common_decimal([types[c] for c in cols])
+        tree = _rs.unpivot(self._frame(), cols, keys, var, val, common)
         return self._new(tree, [*keys, var, val])
 
     def unnest(self: QueryRef, column: str, *, keep_empty: bool = True,

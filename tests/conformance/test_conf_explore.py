@@ -13,7 +13,7 @@ import queryref as qr
 from queryref.errors import BackendError, ParameterError
 from queryref.explore import Plot, describe, histogram, value_counts
 
-from .qr_conformance import NUMS, ORDERS, Engine, gap
+from .qr_conformance import NAN_ENGINES, NUMS, ORDERS, Engine, gap, uploaded_with_nan
 
 col = qr.col
 
@@ -172,3 +172,63 @@ def test_tables_and_columns_from_the_catalog(engine: Engine):
     assert {n.lower() for n in tables(engine.con, schema)["name"]} == names
     with pytest.raises(ParameterError, match="no table"):
         columns(engine.con, "no_such_table")
+
+
+# -- regressions: inputs found by an adversarial pass ----------------------------------------
+LABELS = pd.DataFrame({
+    "id": np.arange(10, dtype="int64"),
+    "s": ["(other)", "(other)", "b", "b", "a", None, None, "c", "d", "d"],
+    "x": [1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0, np.nan, 5.0, 6.0],
+})
+NAN_ID = 4  # x is NaN there on engines with NaN (MariaDB, which has none: 3.0 as uploaded)
+
+
+def labels_table(engine: Engine) -> qr.QueryRef:
+    return uploaded_with_nan(engine, "explore_labels", LABELS, NAN_ID, "x")
+
+
+def test_value_counts_ties_nulls_and_the_other_label(engine: Engine):
+    t = labels_table(engine)
+    # a shown value "(other)" and the remainder's row were both labelled "(other)"
+    got = value_counts(t, "s", n=3)
+    assert got["s"].tolist() == ["(other)", "b", "d", "((other))"]
+    assert got["count"].tolist() == [2, 2, 2, 2]
+    # with NULL counted, a tie with NULL went first or last as the engine sorts NULLs
+    # (MariaDB, Spark: first), so which values made the top n differed between engines
+    with_nulls = value_counts(t, "s", n=4, dropna=False)
+    assert with_nulls["s"].tolist()[:3] == ["(other)", "b", "d"]
+    assert with_nulls["s"].iloc[3] is None or with_nulls["s"].isna().iloc[3]
+    assert with_nulls["count"].tolist() == [2, 2, 2, 2, 2]
+    assert with_nulls["s"].iloc[4] == "((other))"
+
+
+def test_histogram_refuses_nan_and_keeps_numpy_on_a_constant(engine: Engine):
+    t = labels_table(engine)
+    if engine.name in NAN_ENGINES:  # numpy raises on a range with NaN; this was a bare ValueError
+        with pytest.raises(ParameterError, match="finite range"):
+            histogram(t, "x", bins=3)
+        t = t.filter(~col("x").is_nan())
+    nan = LABELS.id == NAN_ID if engine.name in NAN_ENGINES else LABELS.id < 0
+    values = LABELS.loc[~nan, "x"].dropna().to_numpy()
+    counts, edges = np.histogram(values, bins=3, range=(values.min(), values.max()))
+    got = histogram(t, "x", bins=3)
+    assert got["count"].tolist() == counts.tolist()
+    assert np.array_equal(got["bin_start"].to_numpy(), edges[:-1])
+    one = histogram(engine.nums.filter(col("n") == 7), "n", bins=4)  # numpy: (6.5, 7.5)
+    counts, edges = np.histogram([7.0], bins=4)
+    assert one["count"].tolist() == counts.tolist()
+    assert np.array_equal(one["bin_end"].to_numpy(), edges[1:])
+
+
+def test_describe_leaves_nan_out_as_pandas(engine: Engine):
+    # NaN was a value: count took it in, mean/std/max were NaN, 75% interpolated with it
+    t = labels_table(engine).select("x")
+    got = describe(t)
+    got.columns = ["x"]
+    frame = LABELS[["x"]].copy()
+    if engine.name in NAN_ENGINES:
+        frame.loc[LABELS.id == NAN_ID, "x"] = np.nan
+    want = frame.describe()
+    for stat in ("count", "mean", "std", "min", "25%", "50%", "75%", "max"):
+        assert close(got.loc[stat, "x"], want.loc[stat, "x"]), (stat, got.loc[stat, "x"])
+    assert got.loc["nulls", "x"] == LABELS["x"].isna().sum()  # (NULLs only, not NaN)

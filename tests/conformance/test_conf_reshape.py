@@ -273,3 +273,52 @@ def test_unnest_refuses_what_is_no_list(engine: Engine):
             t.unnest("w")
     with pytest.raises(UnknownColumnError):
         t.unnest("nope")
+
+
+# -- regressions: inputs found by an adversarial pass ----------------------------------------
+STAMPS = pd.DataFrame({
+    "id": np.array([1, 1, 2, 2, 3], dtype="int64"),
+    "stamp": [dt.datetime(2024, 2, 29, 12, 30, 0, 123456), dt.datetime(2024, 3, 1),
+           dt.datetime(2024, 2, 29, 12, 30, 0, 123456), None, dt.datetime(2024, 3, 1)],
+    "v": [1.0, 2.0, 4.0, 8.0, 16.0],
+    "f": [np.nan, 0.5, np.nan, 1.5, 2.5],
+})
+
+
+def stamps_table(engine: Engine) -> qr.QueryRef:
+    """``STAMPS`` uploaded once per engine."""
+    key = (id(engine.con), "stamps")
+    if key not in _TABLES:
+        _TABLES[key] = engine.con.create_table("reshape_stamps", STAMPS)
+    return _TABLES[key]
+
+
+def test_pivot_on_timestamps_with_microseconds(engine: Engine):
+    # MariaDB: the cell compared the column with CAST('...123456' AS DATETIME), which drops
+    # the microseconds: the cell was NULL (pandas: 1.0) with no error
+    t = stamps_table(engine)
+    got = t.pivot("stamp", "v", index="id").to_pandas()
+    want = pandas_pivot(STAMPS, "stamp", ["v"], "sum", ["id"])
+    assert [c.lower() for c in got.columns][1:] == ["2024-02-29 12:30:00.123456",
+                                                   "2024-03-01 00:00:00"]
+    got.columns = list(want.columns)
+    same(got, want)
+
+
+@gap("mariadb", raises=UnsupportedError, reason="MariaDB has no NaN (CAST('NaN' AS DOUBLE) is 0)")
+def test_fill_null_with_nan(engine: Engine):
+    # MariaDB filled NULLs with 0.0 (its CAST('NaN' AS DOUBLE)) without a word
+    t = stamps_table(engine)
+    got = t.fill_null({"f": float("nan")}).order_by("v").to_arrow()
+    assert got.column(2).to_pylist() == STAMPS.v.tolist()
+    assert [bool(np.isnan(v)) for v in got.column(3).to_pylist()] == STAMPS.f.isna().tolist()
+
+
+def test_unpivot_keeps_every_decimal_digit(engine: Engine):
+    # PostgreSQL: CASE over NUMERIC(20, 1) and INTEGER is a NUMERIC of no precision, which
+    # reached Arrow as a double: 12345678901234567.5 came back as 1.2345678901234568e16
+    q = engine.con.sql("SELECT 1 AS id, CAST(12345678901234567.5 AS DECIMAL(20, 1)) AS a, "
+                       "CAST(7 AS INTEGER) AS b")
+    got = q.unpivot(["a", "b"], index="id").to_arrow()
+    values = got.column(2).to_pylist()
+    assert [str(v) for v in values] == ["12345678901234567.5", "7.0"], (got.schema, values)

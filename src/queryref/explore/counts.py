@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from queryref._expr import Expr, col, count, desc
+from queryref._expr import Expr, asc, col, count, desc
 from queryref.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -47,9 +48,11 @@ def _column(q: QueryRef, column: str) -> str:
 def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
                  ) -> pd.DataFrame:
     """The ``n`` most frequent values of ``column`` with their counts (columns ``[column,
-    "count"]``, most frequent first, ties by value), and a last row ``"(other)"`` with the
-    count of all the other values when there are more than ``n``. NULLs are left out, as in
-    pandas, unless ``dropna=False`` (then they count as one value, shown as None)."""
+    "count"]``, most frequent first, ties by value, NULL after the values it ties with, on
+    every engine), and a last row ``"(other)"`` with the count of all the other values when
+    there are more than ``n`` (``"((other))"`` ... if a value shown is ``"(other)"`` itself).
+    NULLs are left out, as in pandas, unless ``dropna=False`` (then they count as one value,
+    shown as None). NaN is a value, not NULL (pandas drops it as it drops NULL)."""
     import pandas as pd
 
     name = _column(q, column)
@@ -58,14 +61,17 @@ def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
     source = q.filter(col(name).not_null()) if dropna else q
     label = "count" if name != "count" else "count_"
     counted = (source.group_by(name).agg(_qr_n=count())
-               .order_by(desc("_qr_n"), name).limit(n))
+               .order_by(desc("_qr_n"), asc(name, nulls_first=False)).limit(n))
     top = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     values, counts = top.column(0).to_pylist(), [int(c) for c in top.column(1).to_pylist()]
     totals = source.agg(_qr_rows=count()).to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     rest = int(totals.column(0)[0].as_py() or 0) - sum(counts)
     frame = pd.DataFrame({name: top.column(0).to_pandas(), label: counts})
     if rest > 0:
-        frame = pd.DataFrame({name: [*values, OTHER], label: [*counts, rest]})
+        other = OTHER
+        while other in values:  # (a value shown is the label itself: make the label unique)
+            other = f"({other})"
+        frame = pd.DataFrame({name: [*values, other], label: [*counts, rest]})
     return frame
 
 
@@ -73,6 +79,8 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
     """Counts of ``column``'s values in ``bins`` equal-width bins between its minimum and
     maximum (columns ``bin_start``, ``bin_end``, ``count``): the same edges and counts as
     ``numpy.histogram(values, bins, range=(min, max))``, the last bin closed, NULLs left out.
+    A column holding NaN or an infinity has no finite range: ParameterError (as numpy raises),
+    saying to filter them out first.
 
     Two queries: the range, then one grouped count whose bin is chosen by comparing each value
     with numpy's own edges (so a value on an edge lands where numpy puts it)."""
@@ -101,6 +109,12 @@ def _histogram(q: QueryRef, column: str, bins: int, queries: list[str]) -> pd.Da
         return pd.DataFrame({"bin_start": pd.Series(dtype="float64"),
                              "bin_end": pd.Series(dtype="float64"),
                              "count": pd.Series(dtype="int64")})
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        msg = (f"histogram() of {name!r}: its values run from {lo!r} to {hi!r}, and bins need "
+               f"a finite range (numpy.histogram raises too); filter out NaN and infinities "
+               f"first, e.g. .filter(~qr.col({name!r}).is_nan() & "
+               f"(qr.col({name!r}).abs() < float('inf')))")
+        raise ParameterError(msg)
     edges = np.histogram_bin_edges(np.array([lo, hi], dtype="float64"), bins=bins,
                                    range=(float(lo), float(hi)))
     which: exp.Expr = exp.Literal.number(0) if bins == 1 else exp.Case(ifs=[

@@ -63,19 +63,26 @@ def kind(t: pa.DataType) -> str:
     return "other"
 
 
-def _double(name: str) -> exp.Expr:
-    return exp.cast(col(name).node, exp.DataType.Type.DOUBLE)
+def _double(name: str, nan: bool = False) -> exp.Expr:
+    """``name`` as a DOUBLE; with ``nan``, NULL where it is NaN (pandas leaves NaN out of
+    every statistic, as a missing value)."""
+    value = exp.cast(col(name).node, exp.DataType.Type.DOUBLE)
+    if not nan:
+        return value
+    return exp.Case(ifs=[exp.If(this=col(name).is_nan().node, true=exp.Null())], default=value)
 
 
-def _quantile(name: str, p: float, nulls_first: bool = False, dialect: str = "") -> exp.Expr:
+def _quantile(name: str, p: float, nulls_first: bool = False, dialect: str = "",
+              nan: bool = False) -> exp.Expr:
     """``PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY name)``: linear interpolation, as pandas
     (NULLs are left out; ``nulls_first`` as the engine's default, so none is spelled out).
     Spark: ``percentile(x, p)``, its exact one (sqlglot writes PERCENTILE_CONT as Spark's
     approximate ``PERCENTILE_APPROX``)."""
     if dialect == "spark":
         return exp.Anonymous(this="percentile",
-                             expressions=[_double(name), exp.Literal.number(p)])
-    order = exp.Order(expressions=[exp.Ordered(this=_double(name), nulls_first=nulls_first)])
+                             expressions=[_double(name, nan), exp.Literal.number(p)])
+    order = exp.Order(expressions=[exp.Ordered(this=_double(name, nan),
+                                               nulls_first=nulls_first)])
     return exp.WithinGroup(this=exp.PercentileCont(this=exp.Literal.number(p)),
                            expression=order)
 
@@ -85,20 +92,24 @@ def _quantile(name: str, p: float, nulls_first: bool = False, dialect: str = "")
 _LISTED = {"postgres": "percentile_cont", "duckdb": "quantile_cont", "spark": "percentile"}
 
 
-def _quartiles_listed(name: str, dialect: str) -> exp.Expr:
+def _quartiles_listed(name: str, dialect: str, nan: bool = False) -> exp.Expr:
     """The three quartiles of ``name`` as one list, exact and linear, as pandas."""
     fractions = exp.Array(expressions=[exp.Literal.number(p) for p in QUARTILES.values()])
     if dialect == "postgres":
-        order = exp.Order(expressions=[exp.Ordered(this=_double(name), nulls_first=False)])
+        order = exp.Order(expressions=[exp.Ordered(this=_double(name, nan), nulls_first=False)])
         return exp.WithinGroup(this=exp.Anonymous(this="percentile_cont",
                                                   expressions=[fractions]),
                                expression=order)
-    return exp.Anonymous(this=_LISTED[dialect], expressions=[_double(name), fractions])
+    return exp.Anonymous(this=_LISTED[dialect], expressions=[_double(name, nan), fractions])
 
 
 def describe(q: QueryRef) -> pd.DataFrame:
     """Statistics of every column of ``q``, laid out as ``pandas.DataFrame.describe(
-    include="all")`` with a last row of null counts; computed in the warehouse."""
+    include="all")`` with a last row of null counts; computed in the warehouse.
+
+    NaN is left out of a float column's figures as pandas leaves it out (``count`` and every
+    statistic); ``nulls`` counts the NULLs only, so ``count + nulls`` is the number of rows
+    less the NaNs."""
     import pandas as pd
 
     schema = q.schema
@@ -107,24 +118,30 @@ def describe(q: QueryRef) -> pd.DataFrame:
         raise ParameterError("describe() needs distinct column names: rename the duplicates")
     kinds = {f.name: kind(f.type) for f in schema}
     windowed = q.dialect == "mysql"  # PERCENTILE_CONT is a window function there
+    # float columns may hold NaN (not MySQL/MariaDB): left out, as pandas does
+    floats = {f.name for f in schema if pa.types.is_floating(f.type)} if not windowed else set()
     aggs: dict[str, Expr] = {"_qr_rows": count()}
     for i, name in enumerate(names):
         k = kinds[name]
+        nan = name in floats
         aggs[f"_qr_{i}_count"] = col(name).count()
+        if nan:
+            aggs[f"_qr_{i}_numbers"] = Expr(_double(name, nan)).count()
         if k == "category":
             aggs[f"_qr_{i}_unique"] = col(name).count_distinct()
         if k == "number":
-            value = Expr(_double(name))
+            value = Expr(_double(name, nan))
             aggs[f"_qr_{i}_mean"] = value.mean()
-            aggs[f"_qr_{i}_std"] = Expr(exp.StddevSamp(this=_double(name)))
+            aggs[f"_qr_{i}_std"] = Expr(exp.StddevSamp(this=_double(name, nan)))
             if q.dialect in _LISTED:
-                aggs[f"_qr_{i}_quartiles"] = Expr(_quartiles_listed(name, q.dialect))
+                aggs[f"_qr_{i}_quartiles"] = Expr(_quartiles_listed(name, q.dialect, nan))
             elif not windowed:
                 for label, p in QUARTILES.items():
-                    aggs[f"_qr_{i}_{label[:-1]}"] = Expr(_quantile(name, p, dialect=q.dialect))
+                    aggs[f"_qr_{i}_{label[:-1]}"] = Expr(_quantile(name, p, dialect=q.dialect,
+                                                                   nan=nan))
         if k in ("number", "time"):
-            aggs[f"_qr_{i}_min"] = col(name).min()
-            aggs[f"_qr_{i}_max"] = col(name).max()
+            aggs[f"_qr_{i}_min"] = Expr(_double(name, nan)).min() if nan else col(name).min()
+            aggs[f"_qr_{i}_max"] = Expr(_double(name, nan)).max() if nan else col(name).max()
     got = _one_row(q.agg(**aggs))
     rows = int(got["_qr_rows"] or 0)
     table: dict[str, dict[str, Any]] = {}
@@ -132,8 +149,10 @@ def describe(q: QueryRef) -> pd.DataFrame:
         k = kinds[name]
         stats: dict[str, Any] = {}
         n = int(got[f"_qr_{i}_count"] or 0)
-        stats["count"] = n
         stats["nulls"] = rows - n
+        if name in floats:  # (NaN is no number to count)
+            n = int(got[f"_qr_{i}_numbers"] or 0)
+        stats["count"] = n
         if k == "category":
             stats["unique"] = int(got[f"_qr_{i}_unique"] or 0)
             stats["top"], stats["freq"] = _top(q, name) if n else (None, None)

@@ -47,8 +47,8 @@ from queryref.sql.compose import Frame
 from queryref.sql.portable import family
 from queryref.sql.text import column, copy_tree, ident, literal
 
-__all__ = ["PIVOT_AGGS", "Kind", "check_lists", "fill_literal", "fits", "kind", "pivot_cells",
-           "pivot_label", "same_family", "unnest", "unpivot"]
+__all__ = ["PIVOT_AGGS", "Kind", "check_lists", "common_decimal", "fill_literal", "fits", "kind",
+           "pivot_cells", "pivot_label", "same_family", "typed_literal", "unnest", "unpivot"]
 
 Kind = Literal["integer", "float", "decimal", "text", "boolean", "date", "timestamp", "time",
                "binary", "list", "other"]
@@ -108,6 +108,31 @@ def same_family(kinds: Sequence[Kind]) -> bool:
     return len(families) <= 1
 
 
+def common_decimal(types: Sequence[pa.DataType]) -> exp.DataType | None:
+    """``DECIMAL(p, s)`` holding every value of these integer and decimal types exactly, when
+    one of them has fraction digits and ``p`` is at most 38; else None (the engine's own
+    common type is kept). Without it PostgreSQL's CASE over ``NUMERIC(20, 1)`` and an
+    integer is a NUMERIC of no precision, which reaches Arrow as a double (digits lost).
+
+    >>> common_decimal([pa.int32(), pa.decimal128(20, 1)]).sql()
+    'DECIMAL(20, 1)'
+    >>> common_decimal([pa.int64(), pa.decimal128(10, 2)]).sql(), common_decimal([pa.int64()])
+    ('DECIMAL(21, 2)', None)
+    """
+    whole, scale = 0, 0
+    for t in types:
+        if pa.types.is_integer(t):
+            lo, hi = _integer_range(t) or (0, 0)
+            whole = max(whole, len(str(max(-lo, hi))))
+        elif pa.types.is_decimal(t):
+            whole, scale = max(whole, t.precision - t.scale), max(scale, t.scale)
+        else:
+            return None
+    if scale == 0 or whole + scale > 38:
+        return None
+    return exp.DataType.build(f"DECIMAL({whole + scale}, {scale})")
+
+
 def _integer_range(t: pa.DataType) -> tuple[int, int] | None:
     if pa.types.is_integer(t):
         bits = t.bit_width
@@ -157,7 +182,7 @@ def fits(value: Any, t: pa.DataType) -> bool:
     return False
 
 
-def fill_literal(value: Any, t: pa.DataType) -> exp.Expr:
+def fill_literal(value: Any, t: pa.DataType, dialect: str = "") -> exp.Expr:
     """``value`` as the literal a COALESCE over a column of type ``t`` takes: a whole
     number for an integer column (``2.0`` is ``2`` there, so the column stays an integer).
 
@@ -167,7 +192,42 @@ def fill_literal(value: Any, t: pa.DataType) -> exp.Expr:
     if kind(t) == "integer" and not isinstance(value, bool) \
             and isinstance(value, float | decimal.Decimal):
         return literal(int(value))
+    return typed_literal(value, dialect)
+
+
+def typed_literal(value: Any, dialect: str = "") -> exp.Expr:
+    """``value`` as a literal of its type on ``dialect``. MySQL/MariaDB: a time of day or a
+    timestamp is cast to ``TIME(6)`` / ``DATETIME(6)``, since a bare ``CAST(... AS
+    DATETIME)`` there drops the microseconds (and a pivot cell compared with it would miss
+    its rows); a NaN or infinity, which MariaDB has not (``CAST('NaN' AS DOUBLE)`` is 0
+    there), raises UnsupportedError.
+
+    >>> typed_literal(dt.datetime(2024, 2, 29, 12, 30, 0, 5), "mysql").sql("mysql")
+    "CAST('2024-02-29 12:30:00.000005' AS DATETIME(6))"
+    """
+    if family(dialect) == "mysql":
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UnsupportedError(f"MariaDB and MySQL have no {value!r} (a DOUBLE holds "
+                                   "finite numbers only); use NULL or a number instead")
+        if isinstance(value, dt.datetime | dt.time):
+            to = "DATETIME(6)" if isinstance(value, dt.datetime) else "TIME(6)"
+            text = value.replace(tzinfo=None).isoformat(sep=" ") \
+                if isinstance(value, dt.datetime) else value.replace(tzinfo=None).isoformat()
+            return exp.cast(exp.Literal.string(text), exp.DataType.build(to, dialect="mysql"))
+        if isinstance(value, dt.timedelta):  # (a TIME column reaches Arrow as a duration)
+            return exp.cast(exp.Literal.string(_clock(value)),
+                            exp.DataType.build("TIME(6)", dialect="mysql"))
     return literal(value)
+
+
+def _clock(value: dt.timedelta) -> str:
+    """A duration as MySQL's TIME text, ``[-]H:MM:SS.ffffff`` (hours may pass 24)."""
+    us = abs(value) // dt.timedelta(microseconds=1)
+    seconds, us = divmod(us, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    sign = "-" if value < dt.timedelta(0) else ""
+    return f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}.{us:06d}"
 
 
 # -- pivot ----------------------------------------------------------------------------------
@@ -180,6 +240,8 @@ def pivot_label(value: Any) -> str:
     ['Nord', '3', '3', '2.5', '2.5', 'true']
     >>> pivot_label(dt.date(2024, 2, 29)), pivot_label(dt.datetime(2024, 2, 29, 12, 30))
     ('2024-02-29', '2024-02-29 12:30:00')
+    >>> pivot_label(dt.timedelta(hours=1, seconds=3.25)), pivot_label(dt.time(1, 0, 3, 250000))
+    ('01:00:03.250000', '01:00:03.250000')
     """
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -197,12 +259,14 @@ def pivot_label(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, dt.timedelta) and dt.timedelta(0) <= value < dt.timedelta(days=1):
+        return (dt.datetime.min + value).time().isoformat()  # (MySQL's TIME, as a time of day)
     return str(value)
 
 
-def _cell(agg: str, on: str, key: Any, value: str) -> exp.Expr:
+def _cell(agg: str, on: str, key: Any, value: str, dialect: str = "") -> exp.Expr:
     """One pivot cell: ``AGG(CASE WHEN on = key THEN value END)``."""
-    matched = exp.EQ(this=column(on), expression=literal(key))
+    matched = exp.EQ(this=column(on), expression=typed_literal(key, dialect))
     then: exp.Expr = exp.Literal.number(1) if agg == "len" else column(value)
     case = exp.Case(ifs=[exp.If(this=matched, true=then)])
     if agg == "sum":
@@ -219,7 +283,8 @@ def _cell(agg: str, on: str, key: Any, value: str) -> exp.Expr:
 
 
 def pivot_cells(on: str, values: Sequence[str], keys: Sequence[Any], agg: str,
-                labels: Sequence[str] | None = None) -> list[tuple[str, exp.Expr]]:
+                labels: Sequence[str] | None = None, dialect: str = ""
+                ) -> list[tuple[str, exp.Expr]]:
     """The pivot's aggregates, one per value column and key of ``on``: named by the key's
     label, or ``<value>_<label>`` when there are several value columns (as Polars names them).
 
@@ -235,7 +300,7 @@ def pivot_cells(on: str, values: Sequence[str], keys: Sequence[Any], agg: str,
     for value in values:
         for key, label in zip(keys, names, strict=True):
             name = label if len(values) == 1 else f"{value}_{label}"
-            out.append((name, _cell(agg, on, key, value)))
+            out.append((name, _cell(agg, on, key, value, dialect)))
     return out
 
 
@@ -281,9 +346,10 @@ def _fresh(taken: Sequence[str], base: str) -> str:
 
 
 def unpivot(f: Frame, on: Sequence[str], index: Sequence[str], variable: str,
-            value: str) -> exp.Select:
+            value: str, dtype: exp.DataType | None = None) -> exp.Select:
     """Columns ``on`` turned into rows: ``index`` columns, then ``variable`` (the column's
-    name) and ``value`` (its value), one row per input row and ``on`` column.
+    name) and ``value`` (its value, cast to ``dtype`` if given), one row per input row and
+    ``on`` column.
 
     One pass over the query: it is cross-joined with a small table of the names (``UNION
     ALL`` of one-row SELECTs, which every engine has), and a CASE picks each row's value. An
@@ -303,8 +369,10 @@ def unpivot(f: Frame, on: Sequence[str], index: Sequence[str], variable: str,
     joined = rw.copy_without(select, "joins")
     joined.set("joins", [*select.args.get("joins", []), exp.Join(
         this=exp.Subquery(this=table, alias=exp.TableAlias(this=ident(names))), kind="CROSS")])
-    pick = exp.Case(this=column("_qr_pos", names), ifs=[
+    pick: exp.Expr = exp.Case(this=column("_qr_pos", names), ifs=[
         exp.If(this=exp.Literal.number(i), true=column(c, source)) for i, c in enumerate(on, 1)])
+    if dtype is not None:
+        pick = exp.Cast(this=pick, to=copy_tree(dtype))
     projection: list[exp.Expr] = [column(c, source) for c in index]
     projection += [exp.Alias(this=column("_qr_var", names), alias=ident(variable)),
                    exp.Alias(this=pick, alias=ident(value))]
