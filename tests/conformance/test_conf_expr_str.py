@@ -9,6 +9,7 @@ hold them too. Each test computes many functions in one query.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -306,6 +307,39 @@ def test_format_with_percent_sign(engine: Engine):
     exprs = {f"f{i}": col(f"f{i}").str.to_datetime(f) for i, f in enumerate(formats)}
     parsed(engine, engine.con.create_table("conf_str_pct", texts), exprs,
            _parsed(texts, formats, False), "datetime")
+
+
+TAILS = [("%Y-%m-%d", "2024-02-29 13:04", dt.datetime(2024, 2, 29)),
+         ("%Y-%m-%d %H:%M", "2024-02-29 13:04:05", dt.datetime(2024, 2, 29, 13, 4)),
+         ("%Y-%m-%d", "2024-02-29x", dt.datetime(2024, 2, 29))]
+
+
+@pytest.mark.parametrize("i", range(len(TAILS)))
+def test_text_after_the_format(engine: Engine, i: int):
+    """Text longer than its format does not match (Python: ValueError): an error, NULL on
+    MariaDB (whose STR_TO_DATE read '2024-02-29x' as 2024-02-29); PostgreSQL ignores the rest,
+    as its TO_DATE does (its timestamps read the rest's hour as their time zone: 2024-02-28
+    11:00 for '2024-02-29 13:04')."""
+    fmt, text, prefix = TAILS[i]
+    q = engine.con.create_table(f"conf_str_tail{i}", pd.DataFrame({"id": [0], "v": [text]}))
+    t, d = col("v").str.to_datetime(fmt), col("v").str.to_date(fmt)
+    if engine.name == "postgres":
+        got = fetch(q, t=t, d=d)
+        assert (_value(got.t[0], "datetime"), _value(got.d[0], "date")) == (prefix,
+                                                                          prefix.date())
+    elif engine.name == "mariadb":
+        assert fetch(q, t=t.is_null(), d=d.is_null()).iloc[0, 1:].astype(bool).tolist() == [
+            True, True]
+    else:
+        for e in (t, d):
+            if engine.name == "snowflake" and e is d and fmt == "%Y-%m-%d":
+                # fakesnow writes TO_DATE(v, 'YYYY-MM-DD') as CAST(v AS DATE), which DuckDB
+                # reads leniently (Snowflake itself does not): an error or the prefix's date
+                with contextlib.suppress(qr.errors.BackendError):
+                    assert _value(fetch(q, x=e).x[0], "date") == prefix.date()
+                continue
+            with pytest.raises(qr.errors.BackendError):
+                fetch(q, x=e)
 
 
 @gap("spark", raises=UnsupportedError, reason="Spark reads two-digit years as 2000-2099")

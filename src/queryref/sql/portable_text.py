@@ -414,6 +414,10 @@ def time_format(fmt: str, dialect: str) -> str:
     return "".join(out)
 
 
+#: MariaDB: a character no date text ends with (U+001F, the unit separator)
+_END = "\x1f"
+
+
 class ParseTime(Portable):
     """Text read as a date (``to="date"``) or a timestamp without time zone (``"datetime"``)
     with a strftime ``format`` (a string literal), as Python's ``datetime.strptime``. Text
@@ -445,9 +449,11 @@ class ParseTime(Portable):
             if date:
                 return _call("TO_DATE", this, spelt)
             # TO_TIMESTAMP reads local time in the session's zone (a DST gap would move it):
-            # read the text as UTC and take UTC's wall time back, whatever the session's zone
-            utc_text = exp.DPipe(this=this, expression=exp.Literal.string(" +00"), safe=True)
-            utc_fmt = exp.Literal.string(spelt.name + " TZH")
+            # read the text as UTC and take UTC's wall time back, whatever the session's zone.
+            # The zone goes first: after the text, TZH would read the hour of text longer than
+            # the format ('2024-02-29 13:04' as %Y-%m-%d gave 2024-02-28 11:00)
+            utc_text = exp.DPipe(this=exp.Literal.string("+00 "), expression=this, safe=True)
+            utc_fmt = exp.Literal.string("TZH " + spelt.name)
             return exp.AtTimeZone(this=_call("TO_TIMESTAMP", utc_text, utc_fmt),
                                   zone=exp.Literal.string("UTC"))
         if dialect == "mysql":
@@ -456,7 +462,11 @@ class ParseTime(Portable):
                        "it from the text first (.str.replace('%', '')) and from the format")
                 raise UnsupportedError(msg)
             kind = "DATE" if date else "DATETIME(6)"
-            return exp.cast(_call("STR_TO_DATE", this, spelt),
+            # STR_TO_DATE ignores text after the format ('2024-02-29x' is a date): a mark after
+            # both makes such text a mismatch, which is NULL
+            ended = exp.Concat(expressions=[this, exp.Literal.string(_END)], safe=False,
+                               coalesce=False)
+            return exp.cast(_call("STR_TO_DATE", ended, exp.Literal.string(spelt.name + _END)),
                             exp.DataType.build(kind, dialect="mysql"))
         if dialect == "snowflake":
             return _call("TO_DATE" if date else "TO_TIMESTAMP_NTZ", this, spelt)
