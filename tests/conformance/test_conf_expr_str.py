@@ -467,6 +467,21 @@ def test_regex_line_breaks(engine: Engine):
     edge_check(engine, cases, documented)
 
 
+@gap("duckdb", "snowflake", raises=qr.errors.BackendError,
+     reason="RE2 has no \\Z (its \\z is Python's \\Z)")
+def test_regex_end_of_text(engine: Engine):
+    """Python's ``\\Z`` is the very end, not before a final line break (as MariaDB's and
+    Java's ``\\Z`` are: queryref writes their ``\\z``); ``\\\\Z`` stays a backslash and Z."""
+    patterns = ["b\\Z", "\\n\\Z", "[a-z]\\Z", "\\\\Z|\\\\\\Z"]
+    cases: dict[str, Case] = {}
+    for i, p in enumerate(patterns):
+        cases |= {f"c{i}": (S.str.contains(p, regex=True),
+                            lambda v, p=p: re.search(p, v) is not None, "bool"),
+                  f"r{i}": (S.str.replace(p, "<", regex=True),
+                            lambda v, p=p: re.sub(p, "<", v), "text")}
+    edge_check(engine, cases)
+
+
 @gap("mariadb", raises=UnsupportedError,
      reason="MariaDB's REGEXP_REPLACE replaces no empty match")
 def test_replace_zero_width(engine: Engine):

@@ -120,6 +120,19 @@ _JAVA_WHOLE_CHARS = "(?![\\x{DC00}-\\x{DFFF}])"
 _re_parser = importlib.import_module("re._parser")  # the parser of Python's re (typed Any)
 
 
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def _end_of_text(pattern: exp.Expr, dialect: str) -> exp.Expr:
+    """``pattern`` with Python's ``\\Z`` (the very end) as ``\\z`` where ``\\Z`` would also
+    match before a final line break (MariaDB's PCRE2, Java)."""
+    text = _text(pattern)
+    if text is None or dialect not in ("mysql", "spark", "databricks") or "\\Z" not in text:
+        return pattern
+    return exp.Literal.string(_ESCAPE.sub(
+        lambda m: "\\z" if m.group(1) == "Z" else m.group(0), text))
+
+
 def _width(pattern: str) -> tuple[int, int] | None:
     """The fewest and most characters a match of ``pattern`` spans, as Python's ``re`` reads
     it; None when Python cannot read it (an engine's own syntax)."""
@@ -139,7 +152,7 @@ class RegexpContains(Portable):
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True, "ignore_case": False}
 
     def lower(self, dialect: str) -> exp.Expr:
-        this, pattern = self.this.copy(), self.expression.copy()
+        this, pattern = self.this.copy(), _end_of_text(self.expression.copy(), dialect)
         icase = bool(self.args.get("ignore_case"))
         zero = exp.Literal.number(0)
         if dialect == "duckdb":
@@ -217,14 +230,14 @@ class RegexpReplaceAll(Portable):
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True, "replacement": True}
 
     def lower(self, dialect: str) -> exp.Expr:
-        this, pattern = self.this.copy(), self.expression.copy()
+        this, pattern = self.this.copy(), _end_of_text(self.expression.copy(), dialect)
         template = _text(self.args["replacement"])
         if template is None:
             raise ParameterError("a regex replacement must be a string literal")
         with_ = exp.Literal.string(_replacement(replacement_parts(template), dialect))
-        text = _text(pattern)
-        width = None if text is None else _width(text)
-        _check_empty_matches(text, width, dialect)
+        text, python_text = _text(pattern), _text(self.expression)  # (\Z respelt as \z)
+        width = None if python_text is None else _width(python_text)
+        _check_empty_matches(python_text, width, dialect)
         if dialect in ("duckdb", "postgres"):  # these replace the first match without 'g'
             return _call("REGEXP_REPLACE", this, pattern, with_, exp.Literal.string("g"))
         if dialect == "mysql":
