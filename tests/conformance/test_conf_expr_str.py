@@ -427,7 +427,8 @@ def test_edge_rewrite(engine: Engine):
         cases[f"p{i}"] = (S.str.pad(w, side, c),  # type: ignore[arg-type]
                           lambda v, w=w, side=side, c=c: pd.Series([v]).str.pad(w, side, c)[0],
                           "text")
-    for i, chars in enumerate([None, "😀", "\u0301", "\\$^", "x\u00a0", "[]", "-a", "a-c", "\n"]):
+    strips = [None, "😀", "\u0301", "\\$^", "x\u00a0", "[]", "-a", "a-c", "\n", ""]
+    for i, chars in enumerate(strips):
         cases |= {f"st{i}": (S.str.strip(chars), lambda v, c=chars: v.strip(c), "text"),
                   f"ls{i}": (S.str.lstrip(chars), lambda v, c=chars: v.lstrip(c), "text"),
                   f"rs{i}": (S.str.rstrip(chars), lambda v, c=chars: v.rstrip(c), "text")}
@@ -450,7 +451,8 @@ def test_regex_line_breaks(engine: Engine):
     \\x85, U+2028 and U+2029 as line ends, so ``.`` missed them and ``$`` matched before
     them); ``$`` before a final \\n (Python matches there, RE2 and PostgreSQL do not) and
     ``.`` on \\n (PostgreSQL matches) are the documented differences, left out."""
-    patterns = {"dot": "a.b", "any": ".", "empty": "^$", "end": "x$", "ends": "[\x85\u2029]$"}
+    patterns = {"dot": "a.b", "any": ".", "empty": "^$", "end": "x$", "ends": "[\x85\u2029]$",
+                "nothing": ""}  # found in every text (fakesnow's REGEXP_INSTR: in none)
     cases: dict[str, Case] = {}
     for name, p in patterns.items():
         cases |= {name: (S.str.contains(p, regex=True),

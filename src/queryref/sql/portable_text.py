@@ -162,6 +162,8 @@ class RegexpContains(Portable):
             found = _call("REGEXP_INSTR", this, _prefixed("(?i)" if icase else "(?-i)", pattern))
             return exp.GT(this=found, expression=zero)
         if dialect == "snowflake":  # REGEXP_LIKE matches the whole string; INSTR searches
+            if _text(pattern) == "":  # '' is found in all text (fakesnow: in none); so is ^
+                pattern = exp.Literal.string("^")
             one = exp.Literal.number(1)
             args = [this, pattern, *([one, one, zero, exp.Literal.string("i")] if icase else [])]
             return exp.GT(this=_call("REGEXP_INSTR", *args), expression=zero)
@@ -286,6 +288,8 @@ class Strip(Portable):
 
     def lower(self, dialect: str) -> exp.Expr:
         this, chars = self.this.copy(), self.args["chars"].copy()
+        if _text(chars) == "":  # str.strip(""): nothing to remove (MariaDB's [] is no class)
+            return this
         side = self.args.get("side") or "both"
         if dialect == "mysql":  # TRIM(... FROM x) removes a string, not a set: a regex does
             text = _text(chars)
