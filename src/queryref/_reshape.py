@@ -169,8 +169,9 @@ class ReshapeVerbs:
         Parameters
         ----------
         on
-            The column whose values become columns, sorted. Rows where it is NULL are left
-            out (as ``pivot_table`` does; ``fill_null({on: ...})`` first to keep them).
+            The column whose values become columns, sorted (NaN last, as a column ``nan``:
+            NaN is a value, not NULL). Rows where it is NULL are left out (as
+            ``pivot_table`` does; ``fill_null({on: ...})`` first to keep them).
         values
             The column (or list of columns) aggregated into the cells; with several, a
             column is named ``<values>_<value>``.
@@ -240,8 +241,8 @@ class ReshapeVerbs:
                    f"more than max_columns={most}: filter the rows to the values you need "
                    f"first, or pass max_columns={total} if you mean it")
             raise ParameterError(msg)
-        try:
-            return sorted(values)
+        try:  # (NaN compares false with everything: last, so the order is the engine's own)
+            return sorted(values, key=lambda v: (v != v, 0 if v != v else v))
         except TypeError:
             return sorted(values, key=repr)
 

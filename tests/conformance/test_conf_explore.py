@@ -232,3 +232,14 @@ def test_describe_leaves_nan_out_as_pandas(engine: Engine):
     for stat in ("count", "mean", "std", "min", "25%", "50%", "75%", "max"):
         assert close(got.loc[stat, "x"], want.loc[stat, "x"]), (stat, got.loc[stat, "x"])
     assert got.loc["nulls", "x"] == LABELS["x"].isna().sum()  # (NULLs only, not NaN)
+
+
+def test_columns_named_like_the_helpers_own(engine: Engine):
+    # a column named _qr_n (value_counts' tally) or _qr_freq (describe's top/freq) made
+    # "duplicate output column names" instead of counting it
+    q = engine.orders.select(_qr_n=col("status"), _qr_freq=col("region"))
+    got = value_counts(q, "_qr_n")
+    want = ORDERS["status"].value_counts()
+    assert dict(zip(got.iloc[:, 0], got["count"], strict=True)) == want.to_dict()
+    profile = describe(q)
+    assert profile.iloc[3].tolist() == [want.iloc[0], ORDERS["region"].value_counts().iloc[0]]

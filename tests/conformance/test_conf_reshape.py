@@ -18,7 +18,7 @@ import queryref as qr
 from queryref.errors import ParameterError, UnknownColumnError, UnsupportedError
 from queryref.sql.text import ident, literal
 
-from .qr_conformance import Engine, gap, same
+from .qr_conformance import NAN_ENGINES, Engine, gap, same, uploaded_with_nan
 
 
 def make_rows(n: int = 60, seed: int = 11) -> pd.DataFrame:
@@ -322,3 +322,20 @@ def test_unpivot_keeps_every_decimal_digit(engine: Engine):
     got = q.unpivot(["a", "b"], index="id").to_arrow()
     values = got.column(2).to_pylist()
     assert [str(v) for v in values] == ["12345678901234567.5", "7.0"], (got.schema, values)
+
+
+KEYS = pd.DataFrame({"id": np.arange(6, dtype="int64"),
+                     "k": [2.5, 1.0, 0.0, 2.5, 7.0, -0.0], "v": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]})
+
+
+def test_pivot_on_floats_with_nan_sorts_nan_last(engine: Engine):
+    # NaN compares false with everything, so Python's sort left the columns in the order the
+    # engine sent the values (Spark: nan first, DuckDB: last); -0.0 and 0.0 are one value
+    t = uploaded_with_nan(engine, "reshape_keys", KEYS, 4, "k")
+    got = t.pivot("k", "v", index=[]).to_pandas()
+    if engine.name in NAN_ENGINES:
+        assert list(got.columns) == ["0", "1", "2.5", "nan"]
+        assert got.iloc[0].tolist() == [36.0, 2.0, 9.0, 16.0]
+    else:  # (MariaDB has no NaN: 7.0 as uploaded)
+        assert list(got.columns) == ["0", "1", "2.5", "7"]
+        assert got.iloc[0].tolist() == [36.0, 2.0, 9.0, 16.0]

@@ -60,8 +60,9 @@ def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
         raise ParameterError(f"n must be a positive integer, not {n!r}")
     source = q.filter(col(name).not_null()) if dropna else q
     label = "count" if name != "count" else "count_"
-    counted = (source.group_by(name).agg(_qr_n=count())
-               .order_by(desc("_qr_n"), asc(name, nulls_first=False)).limit(n))
+    tally = "_qr_n" if name.lower() != "_qr_n" else "_qr_n2"  # (not the column's own name)
+    counted = (source.group_by(name).agg(**{tally: count()})
+               .order_by(desc(tally), asc(name, nulls_first=False)).limit(n))
     top = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     values, counts = top.column(0).to_pylist(), [int(c) for c in top.column(1).to_pylist()]
     totals = source.agg(_qr_rows=count()).to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)

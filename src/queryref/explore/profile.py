@@ -190,8 +190,9 @@ def _one_row(q: QueryRef) -> dict[str, Any]:
 def _top(q: QueryRef, name: str) -> tuple[Any, int]:
     """The most frequent non-null value of ``name`` and how often it occurs (ties: the
     smallest value)."""
-    counted = (q.filter(col(name).not_null()).group_by(name).agg(_qr_freq=count())
-               .order_by(desc("_qr_freq"), name).limit(1))
+    freq = "_qr_freq" if name.lower() != "_qr_freq" else "_qr_freq2"  # (not the column's)
+    counted = (q.filter(col(name).not_null()).group_by(name).agg(**{freq: count()})
+               .order_by(desc(freq), name).limit(1))
     t = counted.to_arrow(max_bytes=STATS_BUDGET, preflight=None)
     if not t.num_rows:
         return None, 0
