@@ -176,7 +176,8 @@ class ReshapeVerbs:
             The column (or list of columns) aggregated into the cells; with several, a
             column is named ``<values>_<value>``.
         agg
-            ``"sum"``, ``"mean"``, ``"min"``, ``"max"``, ``"count"`` (non-NULL values) or
+            ``"sum"``, ``"mean"`` (number values only: other types raise
+            ``ParameterError``), ``"min"``, ``"max"``, ``"count"`` (non-NULL values) or
             ``"len"`` (rows). A cell with no rows is NULL, or 0 for ``count`` / ``len``;
             a sum of only NULLs is NULL (SQL's SUM; pandas shows 0).
         index
@@ -207,6 +208,15 @@ class ReshapeVerbs:
             keys = [c for c in self.columns if c != key and c not in vals]
         else:
             keys = self._distinct_names(_names(index, "pivot() index"), "pivot() index")
+        if agg in ("sum", "mean"):  # (MariaDB sums text as 0 and dates as 20240101 numbers,
+            # fakesnow as NULL; others fail in the engine: one clear error everywhere)
+            types = dict(zip(self.schema.names, self.schema.types, strict=True))
+            bad = [f"{v} ({_rs.kind(types[v])})" for v in vals
+                   if _rs.kind(types[v]) not in ("integer", "float", "decimal")]
+            if bad:
+                raise ParameterError(f"pivot() agg={agg!r} needs number values; {', '.join(bad)}"
+                                     f" is not: use agg='min', 'max', 'count' or 'len', or "
+                                     f"cast to a number first")
         roles = [key, *vals, *keys]
         twice = sorted({n for n in roles if roles.count(n) > 1})
         if twice:

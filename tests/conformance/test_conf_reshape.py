@@ -339,3 +339,15 @@ def test_pivot_on_floats_with_nan_sorts_nan_last(engine: Engine):
     else:  # (MariaDB has no NaN: 7.0 as uploaded)
         assert list(got.columns) == ["0", "1", "2.5", "7"]
         assert got.iloc[0].tolist() == [36.0, 2.0, 9.0, 16.0]
+
+
+def test_pivot_sum_and_mean_take_numbers_only(engine: Engine):
+    # MariaDB summed text as 0.0 and dates as 20240101.0, fakesnow gave NULL, without a word
+    t = rows_table(engine)
+    for agg in ("sum", "mean"):
+        with pytest.raises(ParameterError, match="needs number values"):
+            t.pivot("Kind", "note", index="grp", agg=agg)
+        with pytest.raises(ParameterError, match="needs number values"):
+            t.pivot("Kind", ["qty", "day"], index="grp", agg=agg)
+    got = t.pivot("Kind", "day", index="grp", agg="max").to_pandas()
+    same(got, pandas_pivot(ROWS, "Kind", ["day"], "max", ["grp"]))
