@@ -351,3 +351,15 @@ def test_pivot_sum_and_mean_take_numbers_only(engine: Engine):
             t.pivot("Kind", ["qty", "day"], index="grp", agg=agg)
     got = t.pivot("Kind", "day", index="grp", agg="max").to_pandas()
     same(got, pandas_pivot(ROWS, "Kind", ["day"], "max", ["grp"]))
+
+
+def test_fill_null_keeps_microseconds(engine: Engine):
+    # MariaDB: COALESCE(stamp, CAST('...000007' AS DATETIME)) filled 2020-01-01 00:00:00
+    fill = dt.datetime(2020, 1, 1, 0, 0, 0, 7)
+    got = stamps_table(engine).fill_null({"stamp": fill}).select("v", "stamp").to_pandas()
+    want = STAMPS.assign(stamp=STAMPS.stamp.fillna(fill))[["v", "stamp"]]
+    got.columns = ["v", "stamp"]
+    if got["stamp"].dt.tz is not None:  # (Spark's TIMESTAMP is in the session's zone, UTC)
+        got["stamp"] = got["stamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    assert sorted(map(tuple, got.astype(str).to_numpy())) == \
+        sorted(map(tuple, want.astype(str).to_numpy()))

@@ -204,6 +204,9 @@ def typed_literal(value: Any, dialect: str = "") -> exp.Expr:
 
     >>> typed_literal(dt.datetime(2024, 2, 29, 12, 30, 0, 5), "mysql").sql("mysql")
     "CAST('2024-02-29 12:30:00.000005' AS DATETIME(6))"
+    >>> plus2 = dt.timezone(dt.timedelta(hours=2))
+    >>> typed_literal(dt.datetime(2024, 6, 1, 12, tzinfo=plus2), "mysql").sql("mysql")
+    "CAST('2024-06-01 10:00:00' AS DATETIME(6))"
     """
     if family(dialect) == "mysql":
         if isinstance(value, float) and not math.isfinite(value):
@@ -211,6 +214,8 @@ def typed_literal(value: Any, dialect: str = "") -> exp.Expr:
                                    "finite numbers only); use NULL or a number instead")
         if isinstance(value, dt.datetime | dt.time):
             to = "DATETIME(6)" if isinstance(value, dt.datetime) else "TIME(6)"
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.UTC)  # (as an aware upload is stored: UTC)
             text = value.replace(tzinfo=None).isoformat(sep=" ") \
                 if isinstance(value, dt.datetime) else value.replace(tzinfo=None).isoformat()
             return exp.cast(exp.Literal.string(text), exp.DataType.build(to, dialect="mysql"))
