@@ -243,3 +243,14 @@ def test_columns_named_like_the_helpers_own(engine: Engine):
     assert dict(zip(got.iloc[:, 0], got["count"], strict=True)) == want.to_dict()
     profile = describe(q)
     assert profile.iloc[3].tolist() == [want.iloc[0], ORDERS["region"].value_counts().iloc[0]]
+
+
+def test_describe_of_no_rows_is_pandas(engine: Engine):
+    # top/freq of a text column with no values were None where pandas shows NaN
+    got = describe(engine.orders.filter(col("qty") < 0))
+    got.columns = list(ORDERS.columns)
+    want = ORDERS.iloc[:0].describe(include="all")
+    for name in ("region", "status", "qty"):
+        for stat in want.index:
+            assert close(got.loc[stat, name], want.loc[stat, name]), (name, stat)
+        assert got.loc["nulls", name] == 0

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 ROWS = ("count", "unique", "top", "freq", "mean", "std", "min", "25%", "50%", "75%", "max",
         "nulls")
 QUARTILES = {"25%": 0.25, "50%": 0.5, "75%": 0.75}
+_NAN = float("nan")
 #: what one statistics row may take (the results are a handful of values)
 STATS_BUDGET = 16 * 2**20
 
@@ -155,7 +156,7 @@ def describe(q: QueryRef) -> pd.DataFrame:
         stats["count"] = n
         if k == "category":
             stats["unique"] = int(got[f"_qr_{i}_unique"] or 0)
-            stats["top"], stats["freq"] = _top(q, name) if n else (None, None)
+            stats["top"], stats["freq"] = _top(q, name) if n else (_NAN, _NAN)  # (as pandas)
         if k == "number":
             stats["mean"] = _float(got[f"_qr_{i}_mean"])
             stats["std"] = _float(got[f"_qr_{i}_std"])
