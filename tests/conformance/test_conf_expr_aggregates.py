@@ -272,3 +272,31 @@ def test_empty_input_any_all_and_wrong_arguments(engine: Engine):
                  lambda: X.first(order_by="k").over("g")):
         with pytest.raises(ParameterError):
             call()
+
+
+def test_mean_and_spread_of_integers_and_decimals_are_doubles(engine: Engine):
+    """MariaDB averaged integers and decimals as a decimal cut to a few more digits (mean of
+    1, 2, 2 was 1.666666666, 1.6667 over a window) and cut STDDEV_SAMP/VAR_SAMP to 4 more
+    decimals (0.5774): every engine now gives pandas' doubles."""
+    frame = pd.DataFrame({"id": np.arange(6, dtype="int64"), "g": list("aaabbc"),
+                          "n": pd.array([1, 2, 2, 1, 4, 7], dtype="Int64"),
+                          "d": [0.1, 0.2, 0.2, 1.0, 2.5, 3.3]})
+    t = engine.con.create_table("conf_agg_int_spread", frame).mutate(
+        d=col("d").cast("DECIMAL(10,1)"))
+    n, d = col("n"), col("d")
+    got = by_group(t, m=n.mean(), v=n.var(), s=n.std(), dm=d.mean(), dv=d.var(), ds=d.std())
+    want = {}
+    for g, part in frame.groupby("g"):
+        ns, ds = part["n"].astype("float64"), part["d"]
+        want[g] = {"m": ns.mean(), "v": ns.var(), "s": ns.std(),
+                   "dm": ds.mean(), "dv": ds.var(), "ds": ds.std()}
+    check(got, want)
+    win = t.mutate(w=n.mean().over("g"), r=n.mean().over(order_by="id", rows=(-1, 1)))
+    out = win.select("id", "w", "r").to_pandas()
+    out.columns = [c.lower() for c in out.columns]
+    out = out.sort_values("id")
+    ns = frame["n"].astype("float64")
+    assert np.allclose(out["w"].astype(float), frame.groupby("g")["n"].transform(
+        lambda s: s.astype("float64").mean()).astype(float), rtol=1e-12)
+    moving = ns.rolling(3, center=True, min_periods=1).mean()
+    assert np.allclose(out["r"].astype(float), moving, rtol=1e-12)

@@ -32,6 +32,11 @@ def _reverse(key: exp.Ordered) -> exp.Ordered:
     return flipped
 
 
+def _double(expr: ExprBase) -> exp.Expr:
+    """The value as a double: spreads are computed on doubles, as pandas does."""
+    return exp.cast(expr._copy(), exp.DataType.Type.DOUBLE)
+
+
 def _keys(order_by: Any, name: str) -> list[exp.Ordered]:
     keys = [ordering(k) for k in _as_list(order_by)]
     if not keys:
@@ -57,14 +62,15 @@ class AggregateMethods(ExprBase):
         return self._new(exp.Sum(this=self._copy()))
 
     def mean(self) -> Expr:
-        """Mean of the non-NULL values (``AVG``). Also ``avg``.
+        """Mean of the non-NULL values (``AVG``), a double on every engine (MariaDB's ``AVG``
+        of integers or decimals is a decimal cut to a few more digits). Also ``avg``.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (NULL)) t(x)")
         >>> q.agg(m=qr.col("x").mean()).to_pandas()["m"].tolist()
         [1.5]
         """
-        return self._new(exp.Avg(this=self._copy()))
+        return self._new(pm.Mean(this=self._copy()))
 
     avg = mean
 
@@ -142,25 +148,27 @@ class AggregateMethods(ExprBase):
 
     def std(self) -> Expr:
         """Sample standard deviation (n - 1 in the denominator, pandas' ``ddof=1``): NULL for
-        fewer than two values.
+        fewer than two values. Computed on doubles, as pandas does (MariaDB's ``STDDEV_SAMP`` of
+        integers or decimals is cut to 4 more decimals than the input).
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (3), (4)) t(x)")
         >>> round(float(q.agg(s=qr.col("x").std()).to_pandas()["s"][0]), 6)
         1.290994
         """
-        return self._new(exp.AnonymousAggFunc(this="STDDEV_SAMP", expressions=[self._copy()]))
+        return self._new(exp.AnonymousAggFunc(this="STDDEV_SAMP", expressions=[_double(self)]))
 
     def var(self) -> Expr:
         """Sample variance (n - 1 in the denominator, pandas' ``ddof=1``): NULL for fewer than
-        two values (``VAR_SAMP``: MariaDB's ``VARIANCE`` is the population variance).
+        two values (``VAR_SAMP``: MariaDB's ``VARIANCE`` is the population variance), on doubles as
+        ``std``.
 
         >>> import queryref as qr
         >>> q = qr.connect().sql("SELECT * FROM (VALUES (1), (2), (3), (4)) t(x)")
         >>> round(float(q.agg(v=qr.col("x").var()).to_pandas()["v"][0]), 6)
         1.666667
         """
-        return self._new(exp.AnonymousAggFunc(this="VAR_SAMP", expressions=[self._copy()]))
+        return self._new(exp.AnonymousAggFunc(this="VAR_SAMP", expressions=[_double(self)]))
 
     # -- by position in an order -------------------------------------------------------------
     def first(self, order_by: OrderBy) -> Expr:

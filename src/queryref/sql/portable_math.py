@@ -15,6 +15,9 @@ What they settle, so that every engine returns the same numbers:
   default) on every engine, with its exact function: Spark's ``PERCENTILE`` (its
   ``PERCENTILE_CONT`` is transpiled to an approximation), MariaDB's window-only
   ``PERCENTILE_CONT``; a placement an engine lacks is an :class:`UnsupportedError`;
+- ``mean`` is a double on MariaDB/MySQL too, whose ``AVG`` of integers or decimals is a
+  decimal cut to ``div_precision_increment`` (4) more digits than the input (``AVG`` of 1, 2,
+  2 was 1.6667 over a window, 1.666666666 in ``agg``);
 - ``first``/``last`` take the value on the first row of an order (``FIRST(x ORDER BY ..)``,
   ``ARRAY_AGG(..)[1]``, ``MIN_BY``), rows tied on the order broken by the value itself;
 - a window with a frame (``ROWS BETWEEN ...``) keeps its NULLs-last order on MariaDB, where
@@ -38,8 +41,8 @@ from queryref.errors import UnsupportedError
 from queryref.sql.portable import Portable
 
 __all__ = [
-    "Ceil", "FirstBy", "Floor", "FramedWindow", "IsNan", "Log10", "PortableAgg", "QuantileCont",
-    "RoundHalfEven", "Sign",
+    "Ceil", "FirstBy", "Floor", "FramedWindow", "IsNan", "Log10", "Mean", "PortableAgg",
+    "QuantileCont", "RoundHalfEven", "Sign",
 ]
 
 #: 2**52: every double at least this large is a whole number
@@ -240,6 +243,17 @@ class QuantileCont(PortableAgg):
         ordered = exp.Ordered(this=x, nulls_first=dialect == "mysql")
         call = _call("PERCENTILE_CONT", q)
         return exp.WithinGroup(this=call, expression=exp.Order(expressions=[ordered]))
+
+
+class Mean(PortableAgg):
+    """The mean of ``this`` (``AVG``), a double on every engine: MariaDB/MySQL average
+    integers and decimals as a decimal cut to a few more digits than the input."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True}
+
+    def lower(self, dialect: str) -> exp.Expr:
+        x = self.this.copy()
+        return exp.Avg(this=_double(x) if dialect == "mysql" else x)
 
 
 def _flags(key: exp.Ordered, largest: bool) -> list[exp.Expr]:
