@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import queryref as qr
 
@@ -310,3 +311,125 @@ def test_date_diff_with_values(engine: Engine):
             "c": [_boundaries("month", x, day) for x in stamps(stored.d)],
             "e": [_boundaries("hour", moment, x) for x in stamps(stored.d)]}
     check(got, {k: pd.Series(v, dtype=object) for k, v in want.items()}, "int")
+
+
+# -- edges: far past and future, microseconds at the end of a second ----------------------------
+EDGE_PAIRS: list[tuple[T | None, T | None]] = [
+    (T(9999, 12, 31, 23, 59, 59, 999999), T(1000, 1, 1)),
+    (T(1899, 12, 31, 12, 0, 59, 999999), T(1900, 1, 1, 0, 0, 0, 1)),
+    (T(1582, 10, 10, 13, 14, 15), T(1582, 10, 20, 1, 2, 3)),   # days Rome skipped in 1582
+    (T(1000, 1, 1, 0, 0, 0, 1), T(9999, 1, 4, 12)),
+    (T(1600, 2, 29, 0, 0), T(1700, 3, 1, 0, 0)),                # 1600 leap, 1700 not
+    (T(2024, 12, 30, 0, 0, 0, 1), T(2021, 1, 3, 23, 59, 59, 999999)),
+    (T(1969, 12, 31, 23, 59, 59, 1), T(1969, 1, 1, 0, 0, 0, 500000)),
+    (T(2023, 1, 31, 0, 0), T(2023, 2, 28, 23, 59)),
+    (T(2024, 3, 31, 12, 0), T(2024, 2, 29, 12, 0)),
+]
+
+
+def _edge_frame() -> pd.DataFrame:
+    ts = [a for a, _ in EDGE_PAIRS]
+    ts2 = [b for _, b in EDGE_PAIRS]
+    return pd.DataFrame({
+        "k": np.arange(len(ts), dtype="int64"),
+        "d": pd.Series([a.date() for a in ts], dtype=object),
+        "ts": pd.Series(ts, dtype="datetime64[us]"),
+        "d2": pd.Series([b.date() for b in ts2], dtype=object),
+        "ts2": pd.Series(ts2, dtype="datetime64[us]"),
+    })
+
+
+def edge_table(engine: Engine) -> tuple[qr.QueryRef, pd.DataFrame]:
+    key = engine.name + ":edges"
+    if key not in _TABLES:
+        frame = _edge_frame()
+        q = engine.con.create_table("conf_dt_edges", frame)
+        if engine.name == "spark":
+            q = engine.con.create_table("conf_dt_edges_ntz", engine.con.sql(
+                _SPARK_NTZ.replace("conf_dt_values", "conf_dt_edges")))
+        stored = frame
+        if engine.name == "mariadb":
+            stored = q.to_pandas()
+            stored.columns = [c.lower() for c in stored.columns]
+            stored = stored.sort_values("k").reset_index(drop=True)
+            for c in ("ts", "ts2"):
+                stored[c] = stamps(stored[c])
+        _TABLES[key] = (q, stored)
+    return _TABLES[key]
+
+
+def test_edges_parts(engine: Engine):
+    q, stored = edge_table(engine)
+    exprs = {f"{c}_{p}": getattr(col(c).dt, p)() for c in ("d", "ts") for p in PARTS}
+    check(fetch(q, **exprs),
+          {f"{c}_{p}": _pandas_part(stored[c], p) for c in ("d", "ts") for p in PARTS}, "int")
+
+
+def test_edges_epoch_truncate(engine: Engine):
+    q, stored = edge_table(engine)
+    exprs = {f"{c}_{u}": col(c).dt.truncate(u).dt.epoch()
+             for c in ("d", "ts") for u in TRUNCATE_UNITS}
+    want = {f"{c}_{u}": epoch(_pandas_truncate(stored[c], u))
+            for c in ("d", "ts") for u in TRUNCATE_UNITS}
+    exprs.update(ts_epoch=TS.dt.epoch(), d_epoch=D.dt.epoch(), ts2_epoch=TS2.dt.epoch())
+    want.update(ts_epoch=epoch(stored.ts), d_epoch=epoch(stored.d), ts2_epoch=epoch(stored.ts2))
+    check(fetch(q, **exprs), want, "float")
+
+
+def test_edges_strftime(engine: Engine):
+    q, stored = edge_table(engine)
+    exprs = {f"{c}{i}": col(c).dt.strftime(f) for c in ("d", "ts") for i, f in enumerate(FORMATS)}
+    want = {f"{c}{i}": stamps(stored[c]).dt.strftime(f)
+            for c in ("d", "ts") for i, f in enumerate(FORMATS)}
+    check(fetch(q, **exprs), want, "text")
+
+
+def test_edges_date_diff(engine: Engine):
+    q, stored = edge_table(engine)
+    exprs = {f"{name}_{u}": qr.date_diff(u, a, col(b))
+             for name, (a, b) in COMBOS.items() for u in DIFF_UNITS}
+    want = {f"{name}_{u}": pd.Series([_boundaries(u, x, y) for x, y in
+                                      zip(stamps(stored[a]), stamps(stored[b]), strict=True)],
+                                     dtype=object)
+            for name, (a, b) in COMBOS.items() for u in DIFF_UNITS}
+    check(fetch(q, **exprs), want, "int")
+
+
+# -- timestamps with time zone (DuckDB TIMESTAMPTZ, PostgreSQL timestamptz) --------------------
+ZONE = "America/New_York"
+INSTANTS = ["2020-12-31 23:30:00.75", "2021-01-01 04:59:59.999999", "2021-03-14 06:59:59",
+            "2021-03-14 07:00:00", "2021-11-07 05:30:00", "2021-11-07 06:30:00",
+            "1969-12-31 23:00:00", "2024-02-29 04:00:00"]   # UTC; New York's DST changes
+_TZ_SET = {"duckdb": (f"SET TimeZone = '{ZONE}'", "RESET TimeZone"),
+           "postgres": (f"SET TIME ZONE '{ZONE}'", "RESET TIME ZONE")}
+
+
+@pytest.mark.parametrize("engine", list(_TZ_SET), indirect=True)
+def test_timestamptz_local_wall_clock(engine: Engine):
+    """A timestamp with time zone is read in the session's zone: parts, dates, formats and
+    truncations are New York's wall clock, truncate() is that local midnight's instant (on
+    PostgreSQL it was the wall clock read as UTC: 5 hours off), epoch() is the instant."""
+    rows = " UNION ALL ".join(f"SELECT {k} AS k, CAST('{v}+00' AS TIMESTAMPTZ) AS t"
+                              for k, v in enumerate(INSTANTS))
+    on, off = _TZ_SET[engine.name]
+    engine.con.execute(on)
+    try:
+        q = engine.con.sql(rows)
+        exprs: dict[str, qr.Expr] = {p: getattr(col("t").dt, p)() for p in PARTS}
+        exprs.update({f"tr_{u}": col("t").dt.truncate(u).dt.epoch() for u in TRUNCATE_UNITS})
+        exprs.update(e=col("t").dt.epoch(), f=col("t").dt.strftime("%Y-%m-%d %H:%M:%S %p"))
+        got = fetch(q, **exprs)
+    finally:
+        engine.con.execute(off)
+    utc = pd.Series(pd.to_datetime(INSTANTS, format="ISO8601").tz_localize("UTC"))
+    wall = utc.dt.tz_convert(ZONE).dt.tz_localize(None).astype("datetime64[us]")
+    check(got, {p: _pandas_part(wall, p) for p in PARTS}, "int")
+    check(got, {"f": wall.dt.strftime("%Y-%m-%d %H:%M:%S %p")}, "text")
+    dst = np.array([bool(t.dst()) for t in utc.dt.tz_convert(ZONE)])  # 01:30 twice in Nov
+
+    def instant(local: pd.Series) -> pd.Series:
+        return local.dt.tz_localize(ZONE, ambiguous=dst).dt.tz_convert(None)
+
+    want = {f"tr_{u}": epoch(instant(_pandas_truncate(wall, u))) for u in TRUNCATE_UNITS}
+    want["e"] = epoch(utc.dt.tz_convert(None))
+    check(got, want, "float")

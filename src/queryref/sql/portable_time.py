@@ -198,10 +198,25 @@ class TimeTruncate(Portable):
             day = _fn("DATE_TRUNC", _text("day"), self.this.copy())
             back = _sub(_num(1), _fn("DAYOFWEEKISO", self.this.copy()))
             return _fn("DATEADD", exp.var("DAY"), back, day)
-        node = _fn("DATE_TRUNC", _text(unit), self.this.copy())
-        if dialect == "postgres":  # a DATE would become a timestamp with time zone
-            return _cast(node, Type.TIMESTAMP)
-        return node
+        x = self.this.copy()
+        if dialect in ("", "duckdb") and unit in _CLOCK:
+            # DuckDB's DATE_TRUNC of a TIMESTAMPTZ to the hour could move forward in time: in
+            # New York 01:30 EDT (the first of two) became 01:00 EST, an hour later. The
+            # local clock's microseconds into the unit, taken away, keep the instant
+            micros: Tree = _fn("MICROSECOND", x)  # (the seconds too, in microseconds)
+            if unit == "hour":
+                micros = _add(_mul(_fn("MINUTE", self.this.copy()), _num(60_000_000)), micros)
+            elif unit == "second":
+                micros = exp.Mod(this=micros, expression=_num(1_000_000))
+            return _sub(self.this.copy(), _fn("TO_MICROSECONDS", micros))
+        if dialect == "postgres":
+            # DATE_TRUNC would read a DATE as a timestamp with time zone; plus an empty
+            # interval a DATE is a timestamp, while a timestamptz stays one (its truncation is
+            # the instant of the session's local midnight, as pandas and DuckDB: a cast to
+            # TIMESTAMP would have kept the wall clock and lost the instant)
+            x = exp.Add(this=_paren(x), expression=exp.Interval(this=_text("0"),
+                                                                 unit=exp.var("SECOND")))
+        return _fn("DATE_TRUNC", _text(unit), x)
 
 
 # -- epoch ---------------------------------------------------------------------------------
