@@ -254,3 +254,18 @@ def test_describe_of_no_rows_is_pandas(engine: Engine):
         for stat in want.index:
             assert close(got.loc[stat, name], want.loc[stat, name]), (name, stat)
         assert got.loc["nulls", name] == 0
+
+
+def test_text_values_told_apart_as_pandas_does(engine: Engine):
+    # MariaDB's default collation made 'a', 'A' and 'a ' one value (and 'e', 'é'): its
+    # value_counts said a: 4, describe's unique 2; pandas: five values
+    q = engine.orders.filter(col("id") < 6).select(
+        s=qr.when(col("id") == 1, "A").when(col("id") == 2, "é").when(col("id") == 3, "e")
+        .when(col("id") == 4, "a ").otherwise("a"))
+    s = pd.Series(["a", "A", "é", "e", "a ", "a"])
+    got = value_counts(q, "s")
+    want = s.value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    assert got.iloc[:, 0].tolist() == want.index.tolist()
+    assert got["count"].tolist() == want.tolist()
+    profile = describe(q)
+    assert profile.iloc[:, 0].loc["unique"] == 5 and profile.iloc[:, 0].loc["top"] == "a"

@@ -52,7 +52,8 @@ def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
     every engine), and a last row ``"(other)"`` with the count of all the other values when
     there are more than ``n`` (``"((other))"`` ... if a value shown is ``"(other)"`` itself).
     NULLs are left out, as in pandas, unless ``dropna=False`` (then they count as one value,
-    shown as None). NaN is a value, not NULL (pandas drops it as it drops NULL)."""
+    shown as None). NaN is a value, not NULL (pandas drops it as it drops NULL). Text values
+    are told apart by their characters, also on MariaDB (whose collation ignores case)."""
     import pandas as pd
 
     name = _column(q, column)
@@ -61,8 +62,15 @@ def value_counts(q: QueryRef, column: str, n: int = 20, *, dropna: bool = True
     source = q.filter(col(name).not_null()) if dropna else q
     label = "count" if name != "count" else "count_"
     tally = "_qr_n" if name.lower() != "_qr_n" else "_qr_n2"  # (not the column's own name)
-    counted = (source.group_by(name).agg(**{tally: count()})
-               .order_by(desc(tally), asc(name, nulls_first=False)).limit(n))
+    exact = exact_text(q, name)
+    if exact is None:
+        counted = (source.group_by(name).agg(**{tally: count()})
+                   .order_by(desc(tally), asc(name, nulls_first=False)).limit(n))
+    else:  # (ties by the bytes: code point order, as Python sorts text)
+        counted = (source.group_by(**{exact_key(name): exact})
+                   .agg(**{name: col(name).min(), tally: count()})
+                   .order_by(desc(tally), asc(exact_key(name), nulls_first=False)).limit(n)
+                   .select(name, tally))
     top = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     values, counts = top.column(0).to_pylist(), [int(c) for c in top.column(1).to_pylist()]
     totals = source.agg(_qr_rows=count()).to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
@@ -129,6 +137,22 @@ def _histogram(q: QueryRef, column: str, bins: int, queries: list[str]) -> pd.Da
     for b, c in zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True):
         counts[int(b)] += int(c)
     return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "count": counts})
+
+
+def exact_text(q: QueryRef, name: str) -> Expr | None:
+    """On MySQL/MariaDB, a text column as its bytes (``CAST(c AS BINARY)``), to group or count
+    values as pandas tells them apart: the default collation there makes ``a``, ``A``, ``á``
+    and ``a `` one value. None elsewhere, and for other types."""
+    t = _type_of(q, name)
+    if q.dialect != "mysql" or t is None or not (pa.types.is_string(t)
+                                                 or pa.types.is_large_string(t)):
+        return None
+    return Expr(exp.cast(col(name).node, exp.DataType.build("BINARY", dialect="mysql")))
+
+
+def exact_key(name: str) -> str:
+    """The name of :func:`exact_text`'s grouping key, other than ``name``."""
+    return "_qr_k" if name.lower() != "_qr_k" else "_qr_k2"
 
 
 def _type_of(q: QueryRef, name: str) -> pa.DataType | None:

@@ -35,6 +35,7 @@ from sqlglot import exp
 
 from queryref._expr import Expr, col, count, desc
 from queryref.errors import ParameterError
+from queryref.explore.counts import exact_key, exact_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,7 +130,8 @@ def describe(q: QueryRef) -> pd.DataFrame:
         if nan:
             aggs[f"_qr_{i}_numbers"] = Expr(_double(name, nan)).count()
         if k == "category":
-            aggs[f"_qr_{i}_unique"] = col(name).count_distinct()
+            exact = exact_text(q, name)  # (MariaDB: 'a' and 'A' are two values, as in pandas)
+            aggs[f"_qr_{i}_unique"] = (exact if exact is not None else col(name)).count_distinct()
         if k == "number":
             value = Expr(_double(name, nan))
             aggs[f"_qr_{i}_mean"] = value.mean()
@@ -192,8 +194,13 @@ def _top(q: QueryRef, name: str) -> tuple[Any, int]:
     """The most frequent non-null value of ``name`` and how often it occurs (ties: the
     smallest value)."""
     freq = "_qr_freq" if name.lower() != "_qr_freq" else "_qr_freq2"  # (not the column's)
-    counted = (q.filter(col(name).not_null()).group_by(name).agg(**{freq: count()})
-               .order_by(desc(freq), name).limit(1))
+    values = q.filter(col(name).not_null())
+    exact = exact_text(q, name)
+    grouped = values.group_by(name).agg(**{freq: count()}) if exact is None else (
+        values.group_by(**{exact_key(name): exact})
+        .agg(**{name: col(name).min(), freq: count()})
+        .select(name, freq))
+    counted = grouped.order_by(desc(freq), name).limit(1)
     t = counted.to_arrow(max_bytes=STATS_BUDGET, preflight=None)
     if not t.num_rows:
         return None, 0
