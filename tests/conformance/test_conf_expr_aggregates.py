@@ -277,7 +277,8 @@ def test_empty_input_any_all_and_wrong_arguments(engine: Engine):
 def test_mean_and_spread_of_integers_and_decimals_are_doubles(engine: Engine):
     """MariaDB averaged integers and decimals as a decimal cut to a few more digits (mean of
     1, 2, 2 was 1.666666666, 1.6667 over a window) and cut STDDEV_SAMP/VAR_SAMP to 4 more
-    decimals (0.5774): every engine now gives pandas' doubles."""
+    decimals (0.5774); Spark's AVG of a decimal(p, s) is a decimal(p+4, s+4) (0.16667):
+    every engine now gives pandas' doubles."""
     frame = pd.DataFrame({"id": np.arange(6, dtype="int64"), "g": list("aaabbc"),
                           "n": pd.array([1, 2, 2, 1, 4, 7], dtype="Int64"),
                           "d": [0.1, 0.2, 0.2, 1.0, 2.5, 3.3]})

@@ -15,9 +15,9 @@ What they settle, so that every engine returns the same numbers:
   default) on every engine, with its exact function: Spark's ``PERCENTILE`` (its
   ``PERCENTILE_CONT`` is transpiled to an approximation), MariaDB's window-only
   ``PERCENTILE_CONT``; a placement an engine lacks is an :class:`UnsupportedError`;
-- ``mean`` is a double on MariaDB/MySQL too, whose ``AVG`` of integers or decimals is a
-  decimal cut to ``div_precision_increment`` (4) more digits than the input (``AVG`` of 1, 2,
-  2 was 1.6667 over a window, 1.666666666 in ``agg``);
+- ``mean`` averages doubles on MariaDB/MySQL, Snowflake and Spark, whose ``AVG`` of integers
+  or decimals is a decimal cut to a few more digits than the input (MariaDB: ``AVG`` of 1, 2,
+  2 was 1.6667 over a window, 1.666666666 in ``agg``; Spark: decimal(p+4, s+4));
 - ``first``/``last`` take the value on the first row of an order (``FIRST(x ORDER BY ..)``,
   ``ARRAY_AGG(..)[1]``, ``MIN_BY``), rows tied on the order broken by the value itself;
 - a window with a frame (``ROWS BETWEEN ...``) keeps its NULLs-last order on MariaDB, where
@@ -246,14 +246,16 @@ class QuantileCont(PortableAgg):
 
 
 class Mean(PortableAgg):
-    """The mean of ``this`` (``AVG``), a double on every engine: MariaDB/MySQL average
-    integers and decimals as a decimal cut to a few more digits than the input."""
+    """The mean of ``this`` (``AVG``), a double on every engine: MariaDB/MySQL, Snowflake and
+    Spark average integers and decimals as a decimal cut to a few more digits than the input
+    (DuckDB's ``AVG`` is a double already, PostgreSQL's exact; both also average dates)."""
 
     arg_types: ClassVar[dict[str, bool]] = {"this": True}
 
     def lower(self, dialect: str) -> exp.Expr:
         x = self.this.copy()
-        return exp.Avg(this=_double(x) if dialect == "mysql" else x)
+        cut = dialect in ("mysql", "snowflake") or dialect in _SPARK
+        return exp.Avg(this=_double(x) if cut else x)
 
 
 def _flags(key: exp.Ordered, largest: bool) -> list[exp.Expr]:
