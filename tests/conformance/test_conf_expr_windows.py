@@ -281,6 +281,28 @@ def test_first_and_last_value(engine: Engine):
     check(got, want)
 
 
+def test_mean_over_a_window_of_integers_and_decimals(engine: Engine):
+    """MariaDB's windowed AVG of integers was a decimal cut to 4 decimals (1.6667 for 1, 2, 2)
+    and Spark's AVG of a decimal(p, s) is a decimal(p+4, s+4): pandas' doubles everywhere."""
+    frame = pd.DataFrame({"id": np.arange(7, dtype="int64"), "p": list("aaaabbb"),
+                          "n": pd.array([1, 2, 2, None, 1, 1, 2], dtype="Int64"),
+                          "v": [0.1, 0.2, 0.2, 1.0, 0.3, 0.1, 0.1]})
+    t = engine.con.create_table("conf_win_int_mean", frame).mutate(
+        d=col("v").cast("DECIMAL(10,1)"))
+    n, d = col("n"), col("d")
+    got = fetch(t, m=n.mean().over("p"), r=n.mean().over("p", order_by="id", rows=(-2, 0)),
+                dm=d.mean().over("p"), dr=d.mean().over("p", order_by="id", rows=(0, 1)))
+    x = frame.assign(n=frame["n"].astype("float64"))
+    parts = x.groupby("p")
+    check(got, {
+        "m": parts["n"].transform("mean").tolist(),
+        "r": parts["n"].transform(lambda s: s.rolling(3, min_periods=1).mean()).tolist(),
+        "dm": parts["v"].transform("mean").tolist(),
+        "dr": parts["v"].transform(lambda s: s[::-1].rolling(2, min_periods=1).mean()[::-1])
+        .tolist(),
+    })
+
+
 def test_wrong_window_use_is_a_parameter_error():
     calls: list[Callable[[], Any]] = [
         lambda: V.cum_sum(), lambda: V.cum_count(partition_by="p"),
