@@ -116,7 +116,8 @@ class AggregateMethods(ExprBase):
     def median(self) -> Expr:
         """The median: the middle value, or the mean of the two middle ones (as pandas).
 
-        Exact on every engine that has it; MariaDB computes it only over a window
+        Computed on doubles (a number column), exact on every engine that has it (MariaDB's
+        is rounded to 10 decimals); MariaDB computes it only over a window
         (``.over(partition_by=...)``), PostgreSQL only as an aggregate (both raise
         ``UnsupportedError`` otherwise). MySQL has none.
 
@@ -129,7 +130,8 @@ class AggregateMethods(ExprBase):
 
     def quantile(self, q: float) -> Expr:
         """The ``q`` quantile (0 <= q <= 1), interpolated linearly between the two nearest
-        values: pandas' default (``interpolation="linear"``).
+        values: pandas' default (``interpolation="linear"``), on doubles (DuckDB's
+        ``QUANTILE_CONT`` of a decimal would keep its scale: 0.1666... as 0.1).
 
         Exact on every engine: ``QUANTILE_CONT`` (DuckDB), ``PERCENTILE_CONT ... WITHIN GROUP``
         (PostgreSQL, Snowflake, MariaDB over a window only), ``PERCENTILE`` (Spark); nowhere an

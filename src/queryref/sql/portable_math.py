@@ -12,7 +12,8 @@ What they settle, so that every engine returns the same numbers:
 - ``log10`` is each engine's base-10 logarithm (``LOG(10, x)`` divides natural logarithms on
   MariaDB and Spark: ``LOG(10, 1000)`` is 2.9999999999999996 there);
 - ``quantile``/``median`` interpolate linearly between the two nearest values (pandas'
-  default) on every engine, with its exact function: Spark's ``PERCENTILE`` (its
+  default) on every engine, on doubles (DuckDB's keep a decimal's scale: 0.16666 became 0.1),
+  with its exact function: Spark's ``PERCENTILE`` (its
   ``PERCENTILE_CONT`` is transpiled to an approximation), MariaDB's window-only
   ``PERCENTILE_CONT``; a placement an engine lacks is an :class:`UnsupportedError`;
 - ``mean`` averages doubles on MariaDB/MySQL, Snowflake and Spark, whose ``AVG`` of integers
@@ -26,9 +27,9 @@ What they settle, so that every engine returns the same numbers:
 >>> from sqlglot import exp
 >>> node = QuantileCont(this=exp.column("x"), quantile=exp.Literal.number(0.25))
 >>> node.sql("duckdb"), node.sql("spark")
-('QUANTILE_CONT(x, 0.25)', 'PERCENTILE(x, 0.25)')
+('QUANTILE_CONT(CAST(x AS DOUBLE), 0.25)', 'PERCENTILE(CAST(x AS DOUBLE), 0.25)')
 >>> node.sql("postgres")
-'PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY x)'
+'PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY CAST(x AS DOUBLE PRECISION))'
 """
 
 from __future__ import annotations
@@ -218,7 +219,9 @@ class QuantileCont(PortableAgg):
     arg_types: ClassVar[dict[str, bool]] = {"this": True, "quantile": True}
 
     def lower(self, dialect: str) -> exp.Expr:
-        x, q = self.this.copy(), self.args["quantile"].copy()
+        # on doubles, as pandas: DuckDB's QUANTILE_CONT of a DECIMAL keeps its scale (the 1/3
+        # quantile of 0.1, 0.2, 0.4 as DECIMAL(10,1) was 0.1), MariaDB's is a decimal of 10
+        x, q = _double(self.this.copy()), self.args["quantile"].copy()
         median = q.name in ("0.5", "0.50")
         window = self.window()
         plain = window is None or not (window.args.get("order") or window.args.get("spec"))
