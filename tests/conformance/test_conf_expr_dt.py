@@ -408,9 +408,11 @@ _TZ_SET = {"duckdb": (f"SET TimeZone = '{ZONE}'", "RESET TimeZone"),
 def test_timestamptz_local_wall_clock(engine: Engine):
     """A timestamp with time zone is read in the session's zone: parts, dates, formats and
     truncations are New York's wall clock, truncate() is that local midnight's instant (on
-    PostgreSQL it was the wall clock read as UTC: 5 hours off), epoch() is the instant."""
+    PostgreSQL it was the wall clock read as UTC: 5 hours off), epoch() is the instant, and a
+    timedelta of days adds 24 hours a day."""
     rows = " UNION ALL ".join(f"SELECT {k} AS k, CAST('{v}+00' AS TIMESTAMPTZ) AS t"
                               for k, v in enumerate(INSTANTS))
+    first = dt.datetime(2020, 12, 31, 18, 30, 0, 750000)   # INSTANTS[0] in New York
     on, off = _TZ_SET[engine.name]
     engine.con.execute(on)
     try:
@@ -418,6 +420,9 @@ def test_timestamptz_local_wall_clock(engine: Engine):
         exprs: dict[str, qr.Expr] = {p: getattr(col("t").dt, p)() for p in PARTS}
         exprs.update({f"tr_{u}": col("t").dt.truncate(u).dt.epoch() for u in TRUNCATE_UNITS})
         exprs.update(e=col("t").dt.epoch(), f=col("t").dt.strftime("%Y-%m-%d %H:%M:%S %p"))
+        exprs.update({f"diff_{u}": qr.date_diff(u, first, col("t")) for u in DIFF_UNITS})
+        exprs.update(plus=(col("t") + dt.timedelta(days=1)).dt.epoch(),
+                     minus=(col("t") - dt.timedelta(days=2)).dt.epoch())
         got = fetch(q, **exprs)
     finally:
         engine.con.execute(off)
@@ -425,6 +430,10 @@ def test_timestamptz_local_wall_clock(engine: Engine):
     wall = utc.dt.tz_convert(ZONE).dt.tz_localize(None).astype("datetime64[us]")
     check(got, {p: _pandas_part(wall, p) for p in PARTS}, "int")
     check(got, {"f": wall.dt.strftime("%Y-%m-%d %H:%M:%S %p")}, "text")
+    # date_diff counts on the local wall clock (documented): 01:59:59 EST to 03:00 EDT on
+    # 2021-03-14 is 2 hours, though the instants are a second apart
+    check(got, {f"diff_{u}": pd.Series([_boundaries(u, wall[0], w) for w in wall], dtype=object)
+                for u in DIFF_UNITS}, "int")
     dst = np.array([bool(t.dst()) for t in utc.dt.tz_convert(ZONE)])  # 01:30 twice in Nov
 
     def instant(local: pd.Series) -> pd.Series:
@@ -432,4 +441,8 @@ def test_timestamptz_local_wall_clock(engine: Engine):
 
     want = {f"tr_{u}": epoch(instant(_pandas_truncate(wall, u))) for u in TRUNCATE_UNITS}
     want["e"] = epoch(utc.dt.tz_convert(None))
+    # a timedelta day is 24 hours, as in pandas (a SQL day across New York's DST change was
+    # 23 or 25 hours on DuckDB and PostgreSQL)
+    want["plus"] = want["e"] + 86_400
+    want["minus"] = want["e"] - 2 * 86_400
     check(got, want, "float")

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from sqlglot import exp
 
 from queryref.errors import ParameterError, UnsupportedError
-from queryref.sql.portable import Portable
+from queryref.sql.portable import Portable, _register
 
 __all__ = [
     "DIFF_UNITS", "PARTS", "STRFTIME_CODES", "TRUNCATE_UNITS", "DateDiffUnits", "TimeEpoch",
@@ -499,4 +499,21 @@ def interval(span: dt.timedelta) -> exp.Interval:
         raise ParameterError(f"{span!r} has nanoseconds; SQL intervals here count microseconds")
     micros = (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
     unit, size = next((u, n) for u, n in _SPANS if micros % n == 0)
-    return exp.Interval(this=_text(str(micros // size)), unit=exp.var(unit))
+    kind = _Days if unit == "DAY" else exp.Interval
+    return kind(this=_text(str(micros // size)), unit=exp.var(unit))
+
+
+class _Days(exp.Interval):
+    """An interval of whole days, written in hours on DuckDB and PostgreSQL: there a day
+    added to a timestamp with time zone is a calendar day in the session's zone (23 or 25
+    hours across a DST change), where a ``timedelta`` day is 24 hours. (On a DATE or a
+    timestamp without time zone the two are the same, and of the same type.)"""
+
+    def lower(self, dialect: str) -> exp.Expr:
+        days = int(self.this.name)
+        if dialect in ("", "duckdb", "postgres"):
+            return exp.Interval(this=_text(str(days * 24)), unit=exp.var("HOUR"))
+        return exp.Interval(this=self.this.copy(), unit=self.args["unit"].copy())
+
+
+_register(_Days)
