@@ -47,7 +47,8 @@ def test_iso_week_per_engine():
 def test_truncate():
     got = spell(TS.dt.truncate("WEEK"))
     assert got["duckdb"] == "DATE_TRUNC('week', ts)"
-    assert got["postgres"] == "CAST(DATE_TRUNC('week', ts) AS TIMESTAMP)"
+    # (+ 0 seconds: a DATE becomes a timestamp, a timestamptz stays one, at the local start)
+    assert got["postgres"] == "DATE_TRUNC('week', ts + INTERVAL '0 SECOND')"
     assert got["mysql"] == "CAST(DATE(ts) - INTERVAL (WEEKDAY(ts)) DAY AS DATETIME)"
     with pytest.raises(ParameterError, match="decade"):
         TS.dt.truncate("decade")
@@ -110,7 +111,8 @@ def test_unchecked_engines_get_an_error(make):
 
 
 @pytest.mark.parametrize(("span", "sql"), [
-    (dt.timedelta(days=2), "ts + INTERVAL '2' DAY"),
+    # (whole days as hours: a timestamptz moves 24 hours a day across a DST change, as pandas)
+    (dt.timedelta(days=2), "ts + INTERVAL '48' HOUR"),
     (dt.timedelta(days=1, hours=2), "ts + INTERVAL '26' HOUR"),
     (dt.timedelta(minutes=90), "ts + INTERVAL '90' MINUTE"),
     (dt.timedelta(seconds=61), "ts + INTERVAL '61' SECOND"),
@@ -128,6 +130,9 @@ def test_timedelta_arithmetic():
     assert (TS - span).sql("snowflake") == "ts - INTERVAL '1 HOUR'"
     assert (TS - -span).sql("mysql") == "ts + INTERVAL '1' HOUR"
     assert qr.lit(-span).sql("spark") == "INTERVAL '-1' HOUR"
+    days = dt.timedelta(days=2)  # (engines with no DST-aware timestamps keep calendar days)
+    assert (TS + days).sql("mysql") == "ts + INTERVAL '2' DAY"
+    assert (TS + days).sql("spark") == "ts + INTERVAL '2' DAY"
     with pytest.raises(ParameterError, match="timedelta minus a date"):
         span - TS
     with pytest.raises(ParameterError, match="nanoseconds"):
