@@ -353,6 +353,15 @@ def test_pivot_sum_and_mean_take_numbers_only(engine: Engine):
     same(got, pandas_pivot(ROWS, "Kind", ["day"], "max", ["grp"]))
 
 
+def test_pivot_mean_of_integers_is_not_cut_short(engine: Engine):
+    # MariaDB's AVG of integers is a DECIMAL of 4 more digits (1.6667), Spark's of a decimal
+    # likewise: pivot's mean averages doubles, as Expr.mean does
+    frame = pd.DataFrame({"g": [1, 1, 1, 1], "k": ["a", "a", "a", "b"], "v": [1, 2, 2, 7]})
+    t = engine.con.create_table("reshape_mean_ints", frame, replace=True)
+    got = t.pivot("k", "v", index="g", agg="mean").to_pandas()
+    assert got["a"].iloc[0] == pytest.approx(5 / 3, rel=1e-12) and got["b"].iloc[0] == 7
+
+
 def test_fill_null_keeps_microseconds(engine: Engine):
     # MariaDB: COALESCE(stamp, CAST('...000007' AS DATETIME)) filled 2020-01-01 00:00:00
     fill = dt.datetime(2020, 1, 1, 0, 0, 0, 7)

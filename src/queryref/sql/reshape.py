@@ -45,6 +45,7 @@ from queryref.errors import ParameterError, UnsupportedError
 from queryref.sql import rewrite as rw
 from queryref.sql.compose import Frame
 from queryref.sql.portable import family
+from queryref.sql.portable_math import Mean
 from queryref.sql.text import column, copy_tree, ident, literal
 
 __all__ = ["PIVOT_AGGS", "Kind", "check_lists", "common_decimal", "fill_literal", "fits", "kind",
@@ -276,8 +277,8 @@ def _cell(agg: str, on: str, key: Any, value: str, dialect: str = "") -> exp.Exp
     case = exp.Case(ifs=[exp.If(this=matched, true=then)])
     if agg == "sum":
         return exp.Sum(this=case)
-    if agg == "mean":
-        return exp.Avg(this=case)
+    if agg == "mean":  # (a double on every engine, as Expr.mean: see portable_math.Mean)
+        return Mean(this=case)
     if agg == "min":
         return exp.Min(this=case)
     if agg == "max":
