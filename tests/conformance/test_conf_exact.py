@@ -122,3 +122,24 @@ def test_filter_on_a_grouped_expression(engine: Engine):
     # "Unknown column 'n' in 'HAVING'"): found by TLP with QUERYREF_FUZZ_SEED=7
     q = engine.nums.group_by(k=col("n") + col("n")).agg(s=col("n").sum()).filter(col("k") < 10)
     same(q.to_pandas(), frame(k=[2, 4, 6, 8], s=[1, 2, 3, 4]))
+
+
+#: column names that are words of some engine's grammar (DuckDB refused ``SELECT DISTINCT
+#: at``: its parser reserves ``at``, ``lambda``, ``positional`` ... which sqlglot reads as names)
+GRAMMAR_WORDS = ["at", "lambda", "positional", "collation", "order", "key", "rank", "value"]
+
+
+def test_columns_named_like_grammar_words(engine: Engine):
+    data = pd.DataFrame({w: [i % 3, i % 2, i, i * 2, i % 4, i % 5, i, -i][k]
+                         for k, w in enumerate(GRAMMAR_WORDS)} for i in range(12))
+    t = engine.con.create_table("exact_grammar_words", data, replace=True)
+    got = (t.filter(qr.col("at") < 2).group_by("at", "lambda")
+           .agg(n=qr.col("order").count(), s=qr.col("key").sum())
+           .order_by("at", "lambda").to_pandas())
+    want = (data[data["at"] < 2].groupby(["at", "lambda"], as_index=False)
+            .agg(n=("order", "count"), s=("key", "sum")))
+    same(got, want)
+    distinct = t.select("positional", "collation").distinct().to_pandas()
+    same(distinct, data[["positional", "collation"]].drop_duplicates())
+    counts = t.value_counts("rank")  # (a DataFrame: the counts are computed in the engine)
+    assert counts["count"].sum() == len(data) and len(counts) == data["rank"].nunique()

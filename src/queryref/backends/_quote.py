@@ -35,7 +35,11 @@ PRIMARY QUALIFY RANGE REFERENCES REGEXP RETURNING RIGHT RLIKE ROW ROWS SAMPLE SE
 SESSION_USER SIMILAR SOME START SYMMETRIC TABLE TABLESAMPLE THEN TO TRAILING TRIGGER TRUE
 TRY_CAST UNION UNIQUE UNPIVOT UPDATE USER USING VALUES VARIADIC VERBOSE WHEN WHENEVER WHERE
 WINDOW WITH
-""".split())
+""".split()) | frozenset(
+    # DuckDB's words that sqlglot's tokenizer reads as names but DuckDB's parser refuses as a
+    # bare column name (``SELECT DISTINCT at FROM t`` is a syntax error): found by trying every
+    # word of ``duckdb_keywords()`` in a select list, WHERE, GROUP BY and ORDER BY
+    "AT COLLATION LAMBDA PIVOT_LONGER PIVOT_WIDER POSITIONAL SUMMARIZE UNPACK".split())
 
 
 @functools.lru_cache(maxsize=4096)
