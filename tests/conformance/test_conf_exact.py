@@ -143,3 +143,19 @@ def test_columns_named_like_grammar_words(engine: Engine):
     same(distinct, data[["positional", "collation"]].drop_duplicates())
     counts = t.value_counts("rank")  # (a DataFrame: the counts are computed in the engine)
     assert counts["count"].sum() == len(data) and len(counts) == data["rank"].nunique()
+
+
+def test_a_filter_on_an_instant_with_microseconds(engine: Engine):
+    # MariaDB: ts > CAST('... 00:00:00.000500' AS DATETIME) compared with 00:00:00 (the cast
+    # dropped the microseconds), so rows of the same second got through
+    import datetime as dt
+
+    base = dt.datetime(2024, 1, 1)
+    stamps = [base + dt.timedelta(microseconds=m) for m in (0, 100, 499, 500, 501, 999_999)]
+    data = pd.DataFrame({"i": range(len(stamps)), "ts": stamps})
+    t = engine.con.create_table("exact_micro_filter", data, replace=True)
+    cut = base + dt.timedelta(microseconds=500)
+    got = t.filter(qr.col("ts") > cut).select("i").to_pandas()
+    same(got, data[data["ts"] > cut][["i"]])
+    got = t.filter(qr.col("ts") == cut).select("i").to_pandas()
+    same(got, data[data["ts"] == cut][["i"]])

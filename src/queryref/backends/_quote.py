@@ -80,6 +80,15 @@ def _needs_quotes(name: str) -> bool:
 _EXACT = "queryref_exact_name"
 
 
+def _fraction(kind: Any, microsecond: int) -> Any:
+    """``kind``, with six fractional digits when the value has microseconds: MariaDB and
+    MySQL's ``CAST(... AS DATETIME)`` drops them (a filter ``ts > <that instant>`` then let
+    through the rows of the same second)."""
+    if not microsecond:
+        return kind
+    return exp.DataType(this=kind, expressions=[exp.DataTypeParam(this=exp.Literal.number(6))])
+
+
 def literal(value: Any) -> exp.Expr:
     """A Python value as a correctly quoted SQL literal.
 
@@ -117,11 +126,13 @@ def literal(value: Any) -> exp.Expr:
         return exp.Literal.string(value)
     if isinstance(value, dt.datetime):
         kind = exp.DataType.Type.TIMESTAMPTZ if value.tzinfo else exp.DataType.Type.TIMESTAMP
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")),
+                        _fraction(kind, value.microsecond))
     if isinstance(value, dt.date):
         return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
     if isinstance(value, dt.time):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.TIME)
+        return exp.cast(exp.Literal.string(value.isoformat()),
+                        _fraction(exp.DataType.Type.TIME, value.microsecond))
     if isinstance(value, dt.timedelta):
         seconds = value.total_seconds()
         return exp.Interval(this=exp.Literal.string(repr(seconds)), unit=exp.var("SECOND"))
