@@ -158,8 +158,9 @@ def _pandas_part(values: pd.Series, part: str) -> pd.Series:
     return getattr(s, {"weekday": "day_of_week"}.get(part, part))
 
 
-def test_parts(engine: Engine):
-    q, stored = table(engine)
+@pytest.mark.parametrize("rows", ["typical", "edges"])
+def test_parts(engine: Engine, rows: str):
+    q, stored = (table if rows == "typical" else edge_table)(engine)
     exprs = {f"{c}_{p}": getattr(col(c).dt, p)() for c in ("d", "ts") for p in PARTS}
     got = fetch(q, **exprs)
     check(got, {f"{c}_{p}": _pandas_part(stored[c], p) for c in ("d", "ts") for p in PARTS},
@@ -256,8 +257,9 @@ FORMATS = [
 ]
 
 
-def test_strftime(engine: Engine):
-    q, stored = table(engine)
+@pytest.mark.parametrize("rows", ["typical", "edges"])
+def test_strftime(engine: Engine, rows: str):
+    q, stored = (table if rows == "typical" else edge_table)(engine)
     exprs = {f"{c}{i}": col(c).dt.strftime(f) for c in ("d", "ts") for i, f in enumerate(FORMATS)}
     want = {f"{c}{i}": stamps(stored[c]).dt.strftime(f)
             for c in ("d", "ts") for i, f in enumerate(FORMATS)}
@@ -289,8 +291,9 @@ def _boundaries(unit: str, start: Any, end: Any) -> int | None:
 COMBOS = {"tt": ("ts", "ts2"), "dt": ("d", "ts2"), "dd": ("d", "d2"), "td": ("ts2", "d")}
 
 
-def test_date_diff(engine: Engine):
-    q, stored = table(engine)
+@pytest.mark.parametrize("rows", ["typical", "edges"])
+def test_date_diff(engine: Engine, rows: str):
+    q, stored = (table if rows == "typical" else edge_table)(engine)
     exprs = {f"{name}_{u}": qr.date_diff(u, a, col(b))
              for name, (a, b) in COMBOS.items() for u in DIFF_UNITS}
     want = {f"{name}_{u}": pd.Series([_boundaries(u, x, y) for x, y in
@@ -358,13 +361,6 @@ def edge_table(engine: Engine) -> tuple[qr.QueryRef, pd.DataFrame]:
     return _TABLES[key]
 
 
-def test_edges_parts(engine: Engine):
-    q, stored = edge_table(engine)
-    exprs = {f"{c}_{p}": getattr(col(c).dt, p)() for c in ("d", "ts") for p in PARTS}
-    check(fetch(q, **exprs),
-          {f"{c}_{p}": _pandas_part(stored[c], p) for c in ("d", "ts") for p in PARTS}, "int")
-
-
 def test_edges_epoch_truncate(engine: Engine):
     q, stored = edge_table(engine)
     exprs = {f"{c}_{u}": col(c).dt.truncate(u).dt.epoch()
@@ -374,25 +370,6 @@ def test_edges_epoch_truncate(engine: Engine):
     exprs.update(ts_epoch=TS.dt.epoch(), d_epoch=D.dt.epoch(), ts2_epoch=TS2.dt.epoch())
     want.update(ts_epoch=epoch(stored.ts), d_epoch=epoch(stored.d), ts2_epoch=epoch(stored.ts2))
     check(fetch(q, **exprs), want, "float")
-
-
-def test_edges_strftime(engine: Engine):
-    q, stored = edge_table(engine)
-    exprs = {f"{c}{i}": col(c).dt.strftime(f) for c in ("d", "ts") for i, f in enumerate(FORMATS)}
-    want = {f"{c}{i}": stamps(stored[c]).dt.strftime(f)
-            for c in ("d", "ts") for i, f in enumerate(FORMATS)}
-    check(fetch(q, **exprs), want, "text")
-
-
-def test_edges_date_diff(engine: Engine):
-    q, stored = edge_table(engine)
-    exprs = {f"{name}_{u}": qr.date_diff(u, a, col(b))
-             for name, (a, b) in COMBOS.items() for u in DIFF_UNITS}
-    want = {f"{name}_{u}": pd.Series([_boundaries(u, x, y) for x, y in
-                                      zip(stamps(stored[a]), stamps(stored[b]), strict=True)],
-                                     dtype=object)
-            for name, (a, b) in COMBOS.items() for u in DIFF_UNITS}
-    check(fetch(q, **exprs), want, "int")
 
 
 # -- timestamps with time zone (DuckDB TIMESTAMPTZ, PostgreSQL timestamptz) --------------------
