@@ -190,12 +190,15 @@ def _pandas_truncate(values: pd.Series, unit: str) -> pd.Series:
 TRUNCATE_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second")
 
 
-def test_truncate(engine: Engine):
-    q, stored = table(engine)
+@pytest.mark.parametrize("rows", ["typical", "edges"])
+def test_truncate(engine: Engine, rows: str):
+    q, stored = (table if rows == "typical" else edge_table)(engine)
     exprs = {f"{c}_{u}": col(c).dt.truncate(u).dt.epoch()
              for c in ("d", "ts") for u in TRUNCATE_UNITS}
     want = {f"{c}_{u}": epoch(_pandas_truncate(stored[c], u))
             for c in ("d", "ts") for u in TRUNCATE_UNITS}
+    exprs.update(ts_epoch=TS.dt.epoch(), d_epoch=D.dt.epoch(), ts2_epoch=TS2.dt.epoch())
+    want.update(ts_epoch=epoch(stored.ts), d_epoch=epoch(stored.d), ts2_epoch=epoch(stored.ts2))
     check(fetch(q, **exprs), want, "float")
 
 
@@ -359,17 +362,6 @@ def edge_table(engine: Engine) -> tuple[qr.QueryRef, pd.DataFrame]:
                 stored[c] = stamps(stored[c])
         _TABLES[key] = (q, stored)
     return _TABLES[key]
-
-
-def test_edges_epoch_truncate(engine: Engine):
-    q, stored = edge_table(engine)
-    exprs = {f"{c}_{u}": col(c).dt.truncate(u).dt.epoch()
-             for c in ("d", "ts") for u in TRUNCATE_UNITS}
-    want = {f"{c}_{u}": epoch(_pandas_truncate(stored[c], u))
-            for c in ("d", "ts") for u in TRUNCATE_UNITS}
-    exprs.update(ts_epoch=TS.dt.epoch(), d_epoch=D.dt.epoch(), ts2_epoch=TS2.dt.epoch())
-    want.update(ts_epoch=epoch(stored.ts), d_epoch=epoch(stored.d), ts2_epoch=epoch(stored.ts2))
-    check(fetch(q, **exprs), want, "float")
 
 
 # -- timestamps with time zone (DuckDB TIMESTAMPTZ, PostgreSQL timestamptz) --------------------
