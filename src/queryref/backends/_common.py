@@ -7,7 +7,8 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -128,14 +129,17 @@ def interruptible(fn: Callable[[], T], cancel: Callable[[], object]) -> T:
         return fn()
     out: list[tuple[bool, Any]] = []
     done = threading.Event()
-    _HELPERS.run(fn, out, done)
+    queued = False
     try:
+        with uninterrupted():  # (queued, or not at all: a wait for a call never queued hangs)
+            _HELPERS.run(fn, out, done)
+            queued = True
         # (in slices: the OS may hand SIGINT to any thread, and then only a wait that ends
         # lets this one run Python's handler)
         while not done.wait(0.05):
             pass
     except KeyboardInterrupt:
-        while not done.wait(0.05):
+        while queued and not done.wait(0.05):
             try:
                 cancel()
             except Exception:  # nothing to stop (yet, or any more)
@@ -145,6 +149,37 @@ def interruptible(fn: Callable[[], T], cancel: Callable[[], object]) -> T:
     if ok:
         return value
     raise value
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C back while a few steps that must run whole run, then deliver it.
+
+    Giving a driver's resources back takes several steps (release a statement, then mark the
+    cursor closed; take a connection off the busy list, then put it on the idle one), and a
+    KeyboardInterrupt between two of them leaves them half done: ADBC's cursor then closes
+    its statement a second time when it is garbage-collected ("Underflow in closing this
+    AdbcStatement"), and a connection never given back is a pool slot lost for good. Keep
+    what runs inside short and local (no waits on a server): Ctrl-C waits for it. Only the
+    main thread gets Ctrl-C; elsewhere, or when SIGINT has no Python handler, this does
+    nothing.
+
+    >>> with uninterrupted():
+    ...     print("given back")
+    given back
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    held: list[tuple[int, Any]] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            previous(*held[0])
 
 
 class _Helpers:

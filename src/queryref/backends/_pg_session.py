@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from queryref.backends._common import Deadline, interruptible
+from queryref.backends._common import Deadline, interruptible, uninterrupted
 
 if TYPE_CHECKING:
     from queryref.backends._pool import Pool
@@ -52,7 +52,11 @@ class PgSessions:
 
     def _release(self, con: Any, *, failed: bool = False) -> bool:
         """Back to the pool; after an error, only if the connection still answers."""
-        healthy = not failed or _answers(con)
+        try:
+            healthy = not failed or _answers(con)
+        except BaseException:  # Ctrl-C while asking: not known to be fine, so closed
+            self._pool.release(con, healthy=False)
+            raise
         self._pool.release(con, healthy=healthy)
         return healthy
 
@@ -62,21 +66,20 @@ class PgSessions:
         A connection the server ended while it sat in the pool fails here, before anything
         ran: it is dropped with the pool's other idle ones, and a fresh one takes its place.
         """
-        con = self._acquire()
-        try:
-            _statements(con, (BEGIN,) if _autocommit(con) else ())
-        except Exception as err:
-            self._pool.release(con, healthy=False)
-            self._pool.discard_idle()
-            if self._uri is None:
-                self.fail(err)
+        for attempt in (1, 2):
             con = self._acquire()
             try:
                 _statements(con, (BEGIN,) if _autocommit(con) else ())
-            except Exception as again:
+                return con
+            except Exception as err:
                 self._pool.release(con, healthy=False)
-                self.fail(again)
-        return con
+                if attempt == 2 or self._uri is None:
+                    self.fail(err)
+                self._pool.discard_idle()
+            except BaseException:  # Ctrl-C while it began: closed, not lost to the pool
+                self._pool.release(con, healthy=False)
+                raise
+        raise AssertionError("unreachable")
 
     def _checkin(self, con: Any) -> bool:
         """End a query's transaction and give the connection back clean (see :data:`CHECKIN`);
@@ -86,6 +89,9 @@ class PgSessions:
         except Exception:
             self._pool.release(con, healthy=False)
             return False
+        except BaseException:  # Ctrl-C half-way: not clean, so closed rather than lost
+            self._pool.release(con, healthy=False)
+            raise
         self._pool.release(con)
         return True
 
@@ -101,7 +107,7 @@ class PgSessions:
                 with self.running(cur.adbc_cancel):
                     return interruptible(lambda: fn(cur), cur.adbc_cancel)
             finally:
-                cur.close()
+                close_cursor(cur)
         except Exception as err:
             failed = True
             lost = not (self._checkin(con) if query else self._release(con, failed=True))
@@ -125,7 +131,17 @@ class PgSessions:
 
 
 def close_connection(con: Any) -> None:
-    con.close()
+    with uninterrupted():  # (half closed, its finalizer would release the handles again)
+        con.close()
+
+
+def close_cursor(cur: Any) -> None:
+    """Close an ADBC cursor whole: its ``close()`` gives the statement's place in the
+    connection back before it marks the cursor closed, so a Ctrl-C in between made the
+    cursor's finalizer give it back a second time ("Underflow in closing this
+    AdbcStatement", raised at some later garbage collection)."""
+    with uninterrupted():
+        cur.close()
 
 
 def _autocommit(con: Any) -> bool:
@@ -146,7 +162,7 @@ def _statements(con: Any, sql: tuple[str, ...]) -> None:
             statement.set_sql_query(text)
             statement.execute_update()
     finally:
-        cur.close()
+        close_cursor(cur)
 
 
 def _answers(con: Any) -> bool:
@@ -157,7 +173,7 @@ def _answers(con: Any) -> bool:
             cur.execute("SELECT 1")
             cur.fetchall()
         finally:
-            cur.close()
+            close_cursor(cur)
     except Exception:
         return False
     return True

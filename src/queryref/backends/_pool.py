@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
+from queryref.backends._common import uninterrupted
 from queryref.errors import BackendError, ParameterError, PoolExhausted
 
 C = TypeVar("C")
@@ -216,7 +217,7 @@ class Pool(Generic[C]):
 
     def release(self, con: C, *, healthy: bool = True) -> None:
         """Give a connection back; an unhealthy one (or one past ``pool_size``) is closed."""
-        with self._cond:
+        with uninterrupted(), self._cond:  # (a Ctrl-C between pop and append lost a slot)
             if self._busy.pop(id(con), None) is None:
                 return  # given back twice, or the pool was closed and forgot it
             owned = self._owned(con)

@@ -57,12 +57,14 @@ class Checkouts:
 
     def disconnect(self, conn: Any) -> None:
         """Give ``conn`` back to the pool (closing a SQLAlchemy connection does)."""
-        with self._lock:
-            self._open.pop(conn, None)
         try:
-            conn.close()
-        except Exception:
-            pass
+            with self._lock:
+                self._open.pop(conn, None)
+        finally:  # (even after a Ctrl-C here: SQLAlchemy's own check-in copes with one)
+            try:
+                conn.close()
+            except Exception:
+                pass
 
     def kill_connection(self) -> Any:
         """A DBAPI connection from a pool of its own (no limit, one kept idle, closed with the

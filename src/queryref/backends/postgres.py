@@ -43,7 +43,7 @@ from queryref.backends._common import (
     interruptible,
     raise_wrapped,
 )
-from queryref.backends._pg_session import PgSessions, close_connection
+from queryref.backends._pg_session import PgSessions, close_connection, close_cursor
 from queryref.backends._pg_types import arrow_schema, convert_batch, plan_estimate
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
@@ -108,24 +108,31 @@ class PostgresBackend(PgSessions, Backend):
     def stream(self, sql: str, batch_rows: int, *, timeout: float | None = None,
                batch_bytes: int | None = None, retry: bool = True) -> Stream:
         started = time.monotonic()
-        con = self._checkout()
-        cur = con.cursor()
         # The driver sizes batches in bytes (a batch ends with the row that crosses the hint):
         # ~64 bytes a row keeps them near batch_rows, batch_bytes bounds them whatever the
         # row width, and batches that come with more rows are handed on in slices.
         rows_hint = max(batch_rows * 64, 1 << 16)
         hint = str(rows_hint if batch_bytes is None else min(rows_hint, max(batch_bytes, 1 << 16)))
+        con = self._checkout()
+        cur = None
         try:
-            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": hint})
-        except Exception:  # older drivers: their default (16 MB) batches
-            pass
-        deadline = Deadline(timeout, cur.adbc_cancel)
+            cur = con.cursor()
+            try:
+                cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": hint})
+            except Exception:  # older drivers: their default (16 MB) batches
+                pass
+            deadline = Deadline(timeout, cur.adbc_cancel)
+        except BaseException:  # (a Ctrl-C included: given back, not lost to the pool)
+            if cur is not None:
+                close_cursor(cur)
+            self._checkin(con)
+            raise
         state = {"ended": False, "failed": False}
 
         def finish() -> bool:
             deadline.stop()
             try:
-                cur.close()
+                close_cursor(cur)
             except Exception:  # the connection is gone: the check-in finds out
                 pass
             return self._checkin(con)
@@ -169,19 +176,22 @@ class PostgresBackend(PgSessions, Backend):
                     yield batch.slice(start, batch_rows)
 
         def close() -> None:
-            if not state["ended"]:  # else libpq drains the rest before the next query
-                # (and checked before reuse: the check reads what was still in flight, so the
-                # server's session is idle, not stuck sending, while it waits in the pool)
-                state["failed"] = True
+            try:
+                if not state["ended"]:  # else libpq drains the rest before the next query
+                    # (and checked before reuse: the check reads what was still in flight, so
+                    # the server's session is idle, not stuck sending, while it waits in the
+                    # pool)
+                    state["failed"] = True
+                    try:
+                        cur.adbc_cancel()
+                    except Exception:
+                        pass
                 try:
-                    cur.adbc_cancel()
+                    reader.close()
                 except Exception:
                     pass
-            try:
-                reader.close()
-            except Exception:
-                pass
-            finish()
+            finally:  # (a Ctrl-C above must not keep the connection from the pool)
+                finish()
 
         try:  # (until the stream exists, an interrupt would leave the query running)
             schema = arrow_schema(reader.schema)

@@ -151,6 +151,9 @@ class SQLAlchemyBackend(Backend):
             return conn
         except Exception:  # again through SQLAlchemy, which knows a lost connection when it
             pass           # sees one and then drops the pool's older ones too
+        except BaseException:  # Ctrl-C while it began: closed, not lost to the pool
+            self._abandon(conn, None)
+            raise
         try:
             conn.exec_driver_sql(_mysql.BEGIN)
         except Exception as err:
@@ -158,20 +161,24 @@ class SQLAlchemyBackend(Backend):
             if retry and getattr(err, "connection_invalidated", False):
                 return self._checkout(retry=False)
             self.fail(err)
+        except BaseException:
+            self._abandon(conn, None)
+            raise
         return conn
 
     def _checkin(self, conn: Any) -> None:
         """Give a query's connection back clean (see ``_mysql.CHECKIN``; the pool's rollback
         ends the read-only transaction); one that no longer answers is dropped."""
-        if self._mysql and not conn.invalidated:
-            try:
+        try:
+            if self._mysql and not conn.invalidated:
                 self._user_variables = _mysql.reset(conn.connection.dbapi_connection,
                                                     self._user_variables)
-            except Exception:
-                try:
-                    conn.invalidate()
-                except Exception:
-                    pass
+        except Exception:
+            _invalidate(conn)
+        except BaseException:  # Ctrl-C half-way: not known clean, so not reused
+            _invalidate(conn)
+            self._disconnect(conn)
+            raise
         self._disconnect(conn)
 
     def _disconnect(self, conn: Any) -> None:
@@ -208,24 +215,26 @@ class SQLAlchemyBackend(Backend):
         try:
             result.close()
         except Exception:
-            conn.invalidate()
+            _invalidate(conn)
+        except BaseException:  # Ctrl-C while closing: given back all the same, not reused
+            self._abandon(conn, None)
+            raise
         self._checkin(conn)
 
     def _abandon(self, conn: Any, cancel: Callable[[], None] | None,
                  result: Any = None) -> None:
-        if cancel is not None and self._sa_name in ("mysql", "mariadb"):
-            try:
-                cancel()
-            except Exception:
-                pass
-        cursor: Any = getattr(result, "cursor", None)
-        if cursor is not None and hasattr(cursor, "_result"):
-            cursor.connection = None  # (pymysql; its result is forgotten by _mysql.forget_unread)
         try:
-            conn.invalidate()
-        except Exception:
-            pass
-        self._disconnect(conn)
+            if cancel is not None and self._sa_name in ("mysql", "mariadb"):
+                try:
+                    cancel()
+                except Exception:
+                    pass
+            cursor: Any = getattr(result, "cursor", None)
+            if cursor is not None and hasattr(cursor, "_result"):
+                cursor.connection = None  # (pymysql; forgotten by _mysql.forget_unread)
+        finally:  # (a Ctrl-C above must not keep the connection from the pool)
+            _invalidate(conn)
+            self._disconnect(conn)
 
     def fail(self, err: BaseException, deadline: Deadline | None = None) -> NoReturn:
         """Raise a driver error as a queryref error (SQLAlchemy's wrapper left out)."""
@@ -415,6 +424,13 @@ class SQLAlchemyBackend(Backend):
 
 
 _classes: dict[str, type[SQLAlchemyBackend]] = {}
+
+
+def _invalidate(conn: Any) -> None:
+    try:
+        conn.invalidate()
+    except Exception:
+        pass
 
 
 def _class_for(dialect: str) -> type[SQLAlchemyBackend]:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from queryref.backends import Stream
+from queryref.backends._common import uninterrupted
 
 _END = object()
 
@@ -38,7 +39,17 @@ class _ReadAhead:
         self._finished = threading.Event()  # the inner stream is exhausted or failed
         self._thread = threading.Thread(target=self._run, name="queryref-read-ahead",
                                         daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start the reading thread; on Ctrl-C meanwhile, stop it again and close the stream
+        (else the thread, waiting to hand on a batch nobody takes, kept the query's
+        connection for good)."""
+        try:
+            with uninterrupted():  # (started, or not: never started half)
+                self._thread.start()
+        except BaseException:
+            self.close()
+            raise
 
     def _run(self) -> None:
         try:
@@ -80,7 +91,8 @@ class _ReadAhead:
         if not self._finished.is_set():  # abandoned while the query runs: stop it first
             self.cancel()
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # (started)
+            self._thread.join()
         while True:  # drop what was read ahead
             try:
                 self._queue.get_nowait()
@@ -101,5 +113,6 @@ def read_ahead(stream: Stream, depth: int = 1) -> Stream:
     if not stream.read_ahead:
         return stream
     reader = _ReadAhead(stream, depth)
+    reader.start()
     return Stream(stream.schema, reader.batches(), cancel=reader.cancel, close=reader.close,
                   expected_rows=stream.expected_rows, expected_bytes=stream.expected_bytes)

@@ -106,9 +106,13 @@ def collect(rel: Relation, sink_for: Callable[[pa.Schema], Any], *, max_bytes: A
     found = _estimate.preflight(run, budget=budget, mode=resolve("preflight", preflight))
     stream = open_stream(run, per_batch, _budget.batch_bytes(budget.max_bytes), timeout,
                          found.widths)
-    if read_ahead:
-        stream = ahead(stream)
-    sink = sink_for(stream.schema)
+    try:
+        if read_ahead:
+            stream = ahead(stream)
+        sink = sink_for(stream.schema)
+    except BaseException:  # (a Ctrl-C too: the query's connection goes back now, not at gc)
+        stream.close()
+        raise
     budget.collect(stream, sink, size_of=size_of or sink.size_of,
                    progress=resolve("progress", _UNSET))
     return sink
