@@ -3,7 +3,9 @@ flags each backend declares, and the cache sweep that the caller hands in."""
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 
 import duckdb
 import pytest
@@ -84,3 +86,34 @@ def test_without_a_sweep_nothing_is_swept() -> None:
     except QueryRefError as err:
         pytest.skip(f"PostgreSQL is not reachable: {err}")
     backend.close()  # (no callback: nothing to call, nothing imported from above)
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    ({"no_such_option": 1}, "takes no keyword 'no_such_option'"),
+    ({"autocommit": False}, "autocommit is queryref's"),
+])
+def test_a_keyword_the_driver_does_not_take_is_refused_before_it_connects(
+        options: dict[str, object], says: str) -> None:
+    """Bug: the ADBC driver built its ``Connection`` half, failed on the keyword, and its
+    finalizer printed ``Exception ignored ... AttributeError: 'Connection' object has no
+    attribute '_closed'`` into the user's output beside the error."""
+    ignored: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, ignored.append
+    try:
+        with pytest.raises(ParameterError, match=says):
+            open_backend(PG_URL, dict(options))
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert ignored == []
+
+
+def test_the_drivers_own_keywords_still_reach_it() -> None:
+    try:
+        backend = open_backend(PG_URL, {"db_kwargs": {}, "conn_kwargs": {}})
+    except QueryRefError as err:
+        pytest.skip(f"PostgreSQL is not reachable: {err}")
+    try:
+        assert backend.schema("SELECT 1 AS x").names == ["x"]
+    finally:
+        backend.close()

@@ -90,6 +90,7 @@ class PostgresBackend(PgSessions, Backend):
         uri = "postgresql://" + uri.split("://", 1)[1] if "://" in uri else uri
         uri, from_url = split_url(uri)
         pool = pool_options(options, from_url)
+        _check_keywords(options)
         secrets = [url_password(uri)]
         try:
             con = pg.connect(uri, autocommit=True, **options)
@@ -254,3 +255,29 @@ class PostgresBackend(PgSessions, Backend):
 def _as_stored(part: exp.Identifier) -> str:
     """The name PostgreSQL gives an identifier: unquoted names fold to lower case."""
     return str(part.name if part.quoted else part.name.lower())
+
+
+def _check_keywords(options: dict[str, Any]) -> None:
+    """Refuse a keyword the ADBC driver does not take, before it is given one: its
+    ``Connection`` then fails half-built, and its finalizer prints ``Exception ignored ...
+    AttributeError: 'Connection' object has no attribute '_closed'`` into the user's output."""
+    import inspect
+
+    import adbc_driver_manager.dbapi as dbapi
+    import adbc_driver_postgresql.dbapi as pg
+
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    taken = {name for fn in (pg.connect, dbapi.Connection.__init__)
+             for name, p in inspect.signature(fn).parameters.items() if p.kind in named}
+    taken -= {"uri", "self", "db", "conn", "autocommit"}
+    if "autocommit" in options:
+        msg = ("qr.connect(): autocommit is queryref's to set on PostgreSQL (each query runs "
+               "in a read-only transaction of its own); leave it out")
+        raise ParameterError(msg)
+    unknown = sorted(set(options) - taken)
+    if unknown:
+        msg = (f"qr.connect(): PostgreSQL takes no keyword {unknown[0]!r}; it takes "
+               f"pool_size, max_overflow, pool_timeout and the ADBC driver's "
+               f"{', '.join(sorted(taken))} (libpq settings go in the URL's query string, "
+               "e.g. ?sslmode=require)")
+        raise ParameterError(msg)
