@@ -269,3 +269,44 @@ def test_text_values_told_apart_as_pandas_does(engine: Engine):
     assert got["count"].tolist() == want.tolist()
     profile = describe(q)
     assert profile.iloc[:, 0].loc["unique"] == 5 and profile.iloc[:, 0].loc["top"] == "a"
+
+
+def _edges_frame() -> pd.DataFrame:
+    """Columns whose values sit on, and one float64 step either side of, numpy's edges."""
+    rng = np.random.default_rng(17)
+    on_edges = [-500.0, 500.0]
+    for bins in (7, 30, 997, 10_000):
+        for e in np.histogram_bin_edges([-500.0, 500.0], bins=bins):
+            on_edges += [e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf)]
+    b = np.clip(np.concatenate([on_edges, rng.uniform(-500, 500, 2000)]), -500.0, 500.0)
+    n = len(b)
+    return pd.DataFrame({
+        "id": np.arange(n),
+        "a": np.arange(n, dtype="float64") % 2001,  # integers 0 .. 2000
+        "b": b,
+        "c": 1e16 + 2.0 * (np.arange(n) % 21),  # edges a few float64 steps apart
+        "d": rng.lognormal(0, 6, n) * rng.choice([-1.0, 1.0], n),  # many magnitudes
+    })
+
+
+EDGES = _edges_frame()
+
+
+@pytest.mark.parametrize("bins", [7, 30, 997, 10_000])
+def test_histogram_puts_values_on_and_beside_the_edges_where_numpy_does(engine: Engine,
+                                                                       bins: int):
+    """Bug: the bin was a CASE with a branch per edge, so 10,000 bins made a 500 KB
+    expression that Spark's planner ran out of memory on; the arithmetic that replaced it
+    must still put every value where numpy does, to the last bit."""
+    t = uploaded_with_nan(engine, "explore_edges", EDGES, -1, "b")
+    for name in ("a", "b", "c", "d"):
+        values = EDGES[name].to_numpy()
+        try:
+            counts, edges = np.histogram(values, bins=bins, range=(values.min(), values.max()))
+        except ValueError:  # (c: edges numpy cannot tell apart; a bare ValueError before)
+            with pytest.raises(ParameterError, match="fewer bins"):
+                histogram(t, name, bins=bins)
+            continue
+        got = histogram(t, name, bins=bins)
+        assert np.array_equal(got["bin_start"].to_numpy(), edges[:-1]), name
+        assert got["count"].tolist() == counts.tolist(), name

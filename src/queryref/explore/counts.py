@@ -23,7 +23,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from queryref._expr import Expr, asc, col, count, desc
-from queryref.errors import ParameterError
+from queryref.errors import ParameterError, QueryRefError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 OTHER = "(other)"
 #: what a result of counts may take
 COUNTS_BUDGET = 64 * 2**20
-#: the most bins (each is a branch of one CASE expression)
+#: the most bins (the counts of more would not be looked at; a range too narrow for float64
+#: to tell its edges apart compares each value with every edge, a CASE of this many branches)
 MAX_BINS = 10_000
 
 
@@ -91,8 +92,8 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
     A column holding NaN or an infinity has no finite range: ParameterError (as numpy raises),
     saying to filter them out first.
 
-    Two queries: the range, then one grouped count whose bin is chosen by comparing each value
-    with numpy's own edges (so a value on an edge lands where numpy puts it)."""
+    Two queries: the range, then one grouped count whose bin is found by arithmetic and
+    checked against numpy's own edges (so a value on an edge lands where numpy puts it)."""
     return _histogram(q, column, bins, [])
 
 
@@ -124,17 +125,21 @@ def _histogram(q: QueryRef, column: str, bins: int, queries: list[str]) -> pd.Da
                f"first, e.g. .filter(~qr.col({name!r}).is_nan() & "
                f"(qr.col({name!r}).abs() < float('inf')))")
         raise ParameterError(msg)
-    edges = np.histogram_bin_edges(np.array([lo, hi], dtype="float64"), bins=bins,
-                                   range=(float(lo), float(hi)))
-    which: exp.Expr = exp.Literal.number(0) if bins == 1 else exp.Case(ifs=[
-        exp.If(this=exp.LT(this=value.copy(), expression=_double(edges[i + 1])),
-               true=exp.Literal.number(i))
-        for i in range(bins - 1)], default=exp.Literal.number(bins - 1))
-    counted = (values.mutate(_qr_bin=Expr(which)).group_by("_qr_bin").agg(_qr_n=count()))
+    try:
+        edges = np.histogram_bin_edges(np.array([lo, hi], dtype="float64"), bins=bins,
+                                       range=(float(lo), float(hi)))
+    except ValueError as err:  # (as numpy.histogram: too many bins for float64 to tell apart)
+        msg = (f"histogram() of {name!r}: its values run from {lo!r} to {hi!r}, too narrow a "
+               f"range for {bins} bins of float64 ({err}); ask for fewer bins")
+        raise ParameterError(msg) from None
+    counted = (values.mutate(_qr_bin=Expr(_bin_of(value, edges))).group_by("_qr_bin")
+               .agg(_qr_n=count()))
     queries.append(counted.sql)
     got = counted.to_arrow(max_bytes=COUNTS_BUDGET, preflight=None)
     counts = np.zeros(bins, dtype="int64")
     for b, c in zip(got.column(0).to_pylist(), got.column(1).to_pylist(), strict=True):
+        if not 0 <= int(b) < bins:  # (never: a negative index would count in the last bin)
+            raise QueryRefError(f"histogram(): the engine put a value in bin {b} of {bins}")
         counts[int(b)] += int(c)
     return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "count": counts})
 
@@ -161,6 +166,51 @@ def _type_of(q: QueryRef, name: str) -> pa.DataType | None:
     fields = [f for f in q.schema if f.name == name] or [
         f for f in q.schema if f.name.lower() == name.lower()]
     return fields[0].type if len(fields) == 1 else None
+
+
+def _bin_of(value: exp.Expr, edges: np.ndarray) -> exp.Expr:
+    """The bin of numpy's ``edges`` that holds ``value`` (the last bin closed), as numpy
+    finds it: a guess from arithmetic, then one step down or up where the value falls on the
+    other side of an edge (numpy's edges are ``k * step + first``, and the engine computes
+    the same float64 operations, so the comparisons agree with numpy's to the last bit).
+    Where the guess could be more than one bin off (edges a few float64 steps apart, or a
+    range wider than float64 can hold), each value is compared with every edge instead: a
+    CASE as long as the bins are many, which an engine like Spark cannot compile for
+    thousands of bins, so only where nothing else is exact."""
+    bins = len(edges) - 1
+    if bins == 1:
+        return exp.Literal.number(0)
+    first, last = float(edges[0]), float(edges[-1])
+    step = (last - first) / bins
+    ours = np.arange(bins + 1, dtype="float64") * step + first
+    ours[-1] = last
+    tiny = 8 * float(np.spacing(max(abs(first), abs(last))))
+    if not (math.isfinite(step) and np.array_equal(ours, edges)
+            and float(np.diff(edges).min()) > tiny):
+        return exp.Case(ifs=[
+            exp.If(this=exp.LT(this=value.copy(), expression=_double(edges[i + 1])),
+                   true=exp.Literal.number(i))
+            for i in range(bins - 1)], default=exp.Literal.number(bins - 1))
+    guess = exp.Least(this=exp.Greatest(
+        this=exp.cast(exp.Floor(this=exp.Div(
+            this=exp.Paren(this=exp.Sub(this=value.copy(), expression=_double(first))),
+            expression=_double(step))), exp.DataType.Type.BIGINT),
+        expressions=[exp.Literal.number(0)]), expressions=[exp.Literal.number(bins - 1)])
+
+    def edge(k: exp.Expr) -> exp.Expr:
+        return exp.Add(this=exp.Mul(this=exp.cast(k, exp.DataType.Type.DOUBLE),
+                                    expression=_double(step)), expression=_double(first))
+
+    def plus(n: int) -> exp.Expr:
+        return exp.Add(this=guess.copy(), expression=exp.Literal.number(n))
+
+    up = exp.and_(exp.LT(this=guess.copy(), expression=exp.Literal.number(bins - 1)),
+                  exp.GTE(this=value.copy(), expression=edge(plus(1))))
+    down = exp.LT(this=value.copy(), expression=edge(guess.copy()))
+    return exp.Case(ifs=[exp.If(this=up, true=plus(1)),
+                         exp.If(this=down, true=exp.Sub(this=guess.copy(),
+                                                        expression=exp.Literal.number(1)))],
+                    default=guess.copy())
 
 
 def _double(value: Any) -> exp.Expr:
