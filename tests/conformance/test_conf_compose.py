@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 import queryref as qr
-from queryref.errors import UnsupportedError
+from queryref.errors import BackendError, UnsupportedError
 
 from .qr_conformance import CUSTOMERS, ORDERS, Engine, gap, same
 
@@ -210,3 +210,28 @@ def test_sql_over_tables(engine: Engine):
     q = engine.con.sql("SELECT status, COUNT(*) AS n FROM orders GROUP BY status")
     want = ORDERS.groupby("status").size().rename("n").reset_index()
     same(q.to_pandas(), want)
+
+
+@gap("snowflake", raises=BackendError,
+     reason="fakesnow writes Snowflake's RANDOM() (a 64-bit integer) as a DuckDB cast of "
+            "random() * 2**64 to BIGINT, which overflows (HTTP 500)")
+def test_a_random_column_is_drawn_once_whatever_reads_it(engine: Engine):
+    """Bug: a step that read a column computed with ``random()`` copied the call into its own
+    clause, so each copy was a new draw: ``mutate(a=col('r'))`` gave a != r, ``filter(r <
+    0.5)`` returned rows whose r was not below 0.5, and ``order_by('r')`` was not in r's
+    order (a silent wrong answer; found when histogram() of a random() column counted values
+    outside its own range)."""
+    import sqlglot
+    from sqlglot import exp
+
+    q = engine.con.sql(sqlglot.select("id", exp.Rand().as_("r")).from_(engine.orders.tree
+                                                                        .subquery("o")))
+    got = (q.mutate(a=qr.col("r"), b=qr.col("r") * 1).filter(qr.col("r") < 0.5)
+           .order_by("r").to_pandas())
+    got.columns = [c.lower() for c in got.columns]
+    assert len(got) > 0
+    assert (got["a"] == got["r"]).all() and (got["b"] == got["r"]).all()
+    assert (got["r"] < 0.5).all() and got["r"].is_monotonic_increasing
+    groups = q.group_by("r").agg(n=qr.count()).to_pandas()
+    groups.columns = [c.lower() for c in groups.columns]
+    assert groups["n"].sum() == len(ORDERS)

@@ -93,7 +93,9 @@ def histogram(q: QueryRef, column: str, bins: int = 30) -> pd.DataFrame:
     saying to filter them out first.
 
     Two queries: the range, then one grouped count whose bin is found by arithmetic and
-    checked against numpy's own edges (so a value on an edge lands where numpy puts it)."""
+    checked against numpy's own edges (so a value on an edge lands where numpy puts it). A
+    source that gives other rows each time it runs (``random()``) can have values outside the
+    range the first query found: they count in the first or last bin."""
     return _histogram(q, column, bins, [])
 
 
@@ -191,26 +193,35 @@ def _bin_of(value: exp.Expr, edges: np.ndarray) -> exp.Expr:
             exp.If(this=exp.LT(this=value.copy(), expression=_double(edges[i + 1])),
                    true=exp.Literal.number(i))
             for i in range(bins - 1)], default=exp.Literal.number(bins - 1))
-    guess = exp.Least(this=exp.Greatest(
-        this=exp.cast(exp.Floor(this=exp.Div(
-            this=exp.Paren(this=exp.Sub(this=value.copy(), expression=_double(first))),
-            expression=_double(step))), exp.DataType.Type.BIGINT),
-        expressions=[exp.Literal.number(0)]), expressions=[exp.Literal.number(bins - 1)])
+    # the guess, unclamped: -1 .. bins for a value in the range (float64 rounding); a value
+    # outside it (a source that changed between the two queries) counts in an end bin
+    guess = exp.cast(exp.Floor(this=exp.Div(
+        this=exp.Paren(this=exp.Sub(this=value.copy(), expression=_double(first))),
+        expression=_double(step))), exp.DataType.Type.BIGINT)
+
+    def n(k: int) -> exp.Expr:
+        return exp.Literal.number(k)
 
     def edge(k: exp.Expr) -> exp.Expr:
         return exp.Add(this=exp.Mul(this=exp.cast(k, exp.DataType.Type.DOUBLE),
                                     expression=_double(step)), expression=_double(first))
 
-    def plus(n: int) -> exp.Expr:
-        return exp.Add(this=guess.copy(), expression=exp.Literal.number(n))
+    def either(below: exp.Expr, low: int) -> exp.Expr:  # low, or low + 1 from ``below`` up
+        return exp.Case(ifs=[exp.If(this=exp.LT(this=value.copy(), expression=below),
+                                    true=n(low))], default=n(low + 1))
 
-    up = exp.and_(exp.LT(this=guess.copy(), expression=exp.Literal.number(bins - 1)),
-                  exp.GTE(this=value.copy(), expression=edge(plus(1))))
-    down = exp.LT(this=value.copy(), expression=edge(guess.copy()))
-    return exp.Case(ifs=[exp.If(this=up, true=plus(1)),
-                         exp.If(this=down, true=exp.Sub(this=guess.copy(),
-                                                        expression=exp.Literal.number(1)))],
-                    default=guess.copy())
+    def g() -> exp.Expr:
+        return guess.copy()
+
+    return exp.Case(ifs=[
+        exp.If(this=exp.GTE(this=g(), expression=n(bins - 1)),
+               true=either(_double(edges[bins - 1]), bins - 2)),
+        exp.If(this=exp.LTE(this=g(), expression=n(0)), true=either(_double(edges[1]), 0)),
+        exp.If(this=exp.GTE(this=value.copy(), expression=edge(exp.Add(this=g(), expression=n(1)))),
+               true=exp.Add(this=g(), expression=n(1))),
+        exp.If(this=exp.LT(this=value.copy(), expression=edge(g())),
+               true=exp.Sub(this=g(), expression=n(1))),
+    ], default=g())
 
 
 def _double(value: Any) -> exp.Expr:

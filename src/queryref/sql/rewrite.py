@@ -42,6 +42,7 @@ from queryref.sql.scope import (
     copy_without,
     inner_aggregates,
     is_constant,
+    is_volatile,
     name_of,
     output_name,
     scope_columns,
@@ -123,6 +124,10 @@ def needs_wrap(s: Shape, op: Op, new: Sequence[exp.Expr] = (), *, dialect: str |
         return s.select is None or s.limited
     if s.select is None or not s.simple or op is Op.SOURCE:
         return True
+    if op is not Op.LIMIT and op is not Op.DISTINCT and any(
+            is_volatile(s.aliases[n]) for n in {name_of(c) for e in new for c in scope_columns(e)}
+            if n in s.aliases):
+        return True  # (a random() column read by the step: copied in, it would be a new draw)
     if op is Op.LIMIT:
         return not has_constant_limits(s.select)
     if op is Op.ORDER:

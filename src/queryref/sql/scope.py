@@ -125,6 +125,36 @@ def contains_window(node: exp.Expr) -> bool:
     return any(isinstance(sub, exp.Window) for sub in scope_nodes(node))
 
 
+#: functions whose every call gives another value (a draw, an id, the clock as it ticks, a
+#: sequence's next number): substituted into two places, a column would be two draws
+_VOLATILE_TYPES = tuple(getattr(exp, n) for n in (
+    "Rand", "Randn", "Randstr", "Uniform", "Uuid", "Shuffle", "NextValueFor", "Seq1", "Seq2",
+    "Seq4", "Seq8") if hasattr(exp, n))
+_VOLATILE_NAMES = frozenset({
+    "random", "rand", "randn", "uuid", "gen_random_uuid", "uuid_generate_v4", "uuid_string",
+    "random_uuid", "newid", "nextval", "setseed", "clock_timestamp", "timeofday", "sysdate",
+    "monotonically_increasing_id", "random_string", "normal", "zipf", "random_normal"})
+
+
+def is_volatile(node: exp.Expr) -> bool:
+    """Whether ``node`` calls a function that gives another value at each call (``random()``,
+    ``uuid()``, ``nextval``, ``clock_timestamp()``): a column computed so must be computed
+    once and read by name, never copied into another clause.
+
+    >>> from sqlglot import parse_one
+    >>> is_volatile(parse_one("random() * 10")), is_volatile(parse_one("a * 10"))
+    (True, False)
+    """
+    if _leaf(node):
+        return False
+    for sub in node.walk():
+        if isinstance(sub, _VOLATILE_TYPES):
+            return True
+        if isinstance(sub, exp.Anonymous) and str(sub.name).lower() in _VOLATILE_NAMES:
+            return True
+    return False
+
+
 def _agg_and_window(node: exp.Expr) -> tuple[bool, bool]:
     """``(contains_agg(node), contains_window(node))`` in one walk."""
     if _leaf(node):
