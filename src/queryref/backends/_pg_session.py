@@ -102,7 +102,7 @@ class PgSessions:
         con = self._checkout() if query else self._acquire()
         failed = False
         try:
-            cur = con.cursor()
+            cur = open_cursor(con)
             try:
                 with self.running(cur.adbc_cancel):
                     return interruptible(lambda: fn(cur), cur.adbc_cancel)
@@ -135,13 +135,32 @@ def close_connection(con: Any) -> None:
         con.close()
 
 
+def open_cursor(con: Any) -> Any:
+    """``con.cursor()`` whole: the cursor takes its statement's place in the connection
+    before it holds the statement, so a Ctrl-C in between left a place nobody gives back
+    (the connection's close then fails: "Cannot close AdbcConnection with open
+    AdbcStatement")."""
+    with uninterrupted():
+        return con.cursor()
+
+
 def close_cursor(cur: Any) -> None:
     """Close an ADBC cursor whole: its ``close()`` gives the statement's place in the
-    connection back before it marks the cursor closed, so a Ctrl-C in between made the
-    cursor's finalizer give it back a second time ("Underflow in closing this
-    AdbcStatement", raised at some later garbage collection)."""
+    connection back before it releases the statement and marks the cursor closed, so a
+    Ctrl-C in between, or a release that fails, made the cursor's finalizer give the place
+    back a second time ("Underflow in closing this AdbcStatement", raised at some later
+    garbage collection)."""
     with uninterrupted():
-        cur.close()
+        try:
+            cur.close()
+        except Exception:
+            # The statement's release failed (a connection the cancel left in a bad state)
+            # after its place was given back: marked closed, or the finalizer gives the place
+            # back again, the "Underflow" above. (When the result's close failed first, the
+            # place is still held, and a later close gives it back once.)
+            if getattr(cur, "_results", None) is None:
+                cur._closed = True
+            raise
 
 
 def _autocommit(con: Any) -> bool:
@@ -155,7 +174,7 @@ def _statements(con: Any, sql: tuple[str, ...]) -> None:
     then sends each once, where ``execute`` would prepare it first, a second round trip)."""
     if not sql:
         return
-    cur = con.cursor()
+    cur = open_cursor(con)
     try:
         statement = cur.adbc_statement
         for text in sql:
@@ -168,7 +187,7 @@ def _statements(con: Any, sql: tuple[str, ...]) -> None:
 def _answers(con: Any) -> bool:
     """Whether a connection that just failed still runs a query (the server may have gone)."""
     try:
-        cur = con.cursor()
+        cur = open_cursor(con)
         try:
             cur.execute("SELECT 1")
             cur.fetchall()

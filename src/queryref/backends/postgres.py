@@ -43,7 +43,12 @@ from queryref.backends._common import (
     interruptible,
     raise_wrapped,
 )
-from queryref.backends._pg_session import PgSessions, close_connection, close_cursor
+from queryref.backends._pg_session import (
+    PgSessions,
+    close_connection,
+    close_cursor,
+    open_cursor,
+)
 from queryref.backends._pg_types import arrow_schema, convert_batch, plan_estimate
 from queryref.backends._pool import Pool, pool_options, split_url
 from queryref.errors import ParameterError
@@ -117,7 +122,7 @@ class PostgresBackend(PgSessions, Backend):
         con = self._checkout()
         cur = None
         try:
-            cur = con.cursor()
+            cur = open_cursor(con)
             try:
                 cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": hint})
             except Exception:  # older drivers: their default (16 MB) batches
