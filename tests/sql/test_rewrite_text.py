@@ -124,6 +124,30 @@ def test_steps(source, steps, expected):
     assert run(frame(*source), *steps) == expected
 
 
+# -- a column drawn by random() (or uuid(), nextval, ...) is read by name, never copied ----------
+R = ("SELECT a, RANDOM() AS r FROM t", "a r")
+
+
+@pytest.mark.parametrize("source,steps,expected", [
+    (R, [where("r < 0.5")],
+     "SELECT * FROM (SELECT a, RANDOM() AS r FROM t) AS _q1 WHERE r < 0.5"),
+    (R, [mutate(d="r * 2")],
+     "SELECT *, r * 2 AS d FROM (SELECT a, RANDOM() AS r FROM t) AS _q1"),
+    (R, [order("r")],
+     "SELECT * FROM (SELECT a, RANDOM() AS r FROM t) AS _q1 ORDER BY r ASC"),
+    (R, [group("r", n="COUNT(*)")],
+     "SELECT r, COUNT(*) AS n FROM (SELECT a, RANDOM() AS r FROM t) AS _q1 GROUP BY r"),
+    (("SELECT a, nextval('s') AS id FROM t", "a id"), [where("id > 3")],
+     "SELECT * FROM (SELECT a, NEXTVAL('s') AS id FROM t) AS _q1 WHERE id > 3"),
+    (R, [where("a > 1"), limit(5)],  # (what does not read r merges as before)
+     "SELECT a, RANDOM() AS r FROM t WHERE a > 1 LIMIT 5"),
+])
+def test_a_random_column_is_read_by_name(source, steps, expected):
+    """Bug: ``filter(r < 0.5)`` was ``WHERE RANDOM() < 0.5`` beside ``RANDOM() AS r``: two
+    draws, so rows came back with r >= 0.5 (likewise mutate, order_by and group_by)."""
+    assert run(frame(*source), *steps) == expected
+
+
 # -- a filter after a LIMIT, an aggregate, a window, DISTINCT --------------------------------
 @pytest.mark.parametrize("source,steps,expected", [
     (T, [order("a"), limit(3), where("b > 0")],
