@@ -110,6 +110,15 @@ class Deadline:
         return QueryTimeout(msg)
 
 
+def _python_ctrl_c() -> Callable[..., Any] | None:
+    """The Python handler Ctrl-C reaches on this thread, or None: only the main thread gets
+    it, and only when SIGINT has a Python handler (not ignored, not the OS default)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        return None
+    return handler
+
+
 def interruptible(fn: Callable[[], T], cancel: Callable[[], object]) -> T:
     """``fn()``, a driver call that may block for long, stopped by Ctrl-C within moments.
 
@@ -124,8 +133,7 @@ def interruptible(fn: Callable[[], T], cancel: Callable[[], object]) -> T:
     >>> interruptible(lambda: 6 * 7, cancel=lambda: None)
     42
     """
-    if threading.current_thread() is not threading.main_thread() or not callable(
-            signal.getsignal(signal.SIGINT)):
+    if _python_ctrl_c() is None:
         return fn()
     out: list[tuple[bool, Any]] = []
     done = threading.Event()
@@ -168,8 +176,8 @@ def uninterrupted() -> Iterator[None]:
     ...     print("given back")
     given back
     """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+    previous = _python_ctrl_c()
+    if previous is None:
         yield
         return
     held: list[tuple[int, Any]] = []
